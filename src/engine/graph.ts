@@ -1,0 +1,195 @@
+import { type AnyTypedArray, type DType, allocate, isFloat, sizeOf } from './dtype.js';
+import type { OpDef } from './ops/define.js';
+
+/** A value in a graph: static shape (training) or a leading -1 for a symbolic batch (serving). */
+export class Tensor {
+  constructor(
+    readonly graph: GraphCore,
+    readonly id: number,
+    public name: string,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly producer: Node | null,
+  ) {}
+  get rank(): number {
+    return this.shape.length;
+  }
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+  toString(): string {
+    return `${this.name}${fmtShape(this.shape)}:${this.dtype}`;
+  }
+}
+
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+
+export interface Node {
+  readonly index: number;
+  readonly def: OpDef;
+  readonly inputs: Tensor[];
+  readonly outputs: Tensor[];
+  /** ONNX attributes written as-is. Numbers are ints unless wrapped as {float}. */
+  readonly attrs: Record<string, AttrValue>;
+  /** Op-specific data the gradient rule needs (axes, perm, ...). */
+  readonly meta: Record<string, unknown>;
+}
+
+/** How a flat parameter vector is cut into named tensors (see params.ts). */
+export interface Partition {
+  readonly views: Tensor[];
+}
+
+export class GraphBuildError extends Error {
+  override name = 'GraphBuildError';
+}
+
+export function fmtShape(s: readonly number[]): string {
+  return `[${s.map((d) => (d < 0 ? 'batch' : String(d))).join(',')}]`;
+}
+
+/** Node storage, naming, inputs/outputs, constants. Op methods live on Graph (graph.ts ops). */
+export class GraphCore {
+  readonly nodes: Node[] = [];
+  readonly inputs: Tensor[] = [];
+  readonly outputs: Tensor[] = [];
+  readonly initializers = new Map<number, { tensor: Tensor; data: AnyTypedArray }>();
+  readonly partitions = new Map<number, Partition>();
+  /** State bindings: after a run, the output's value becomes the input's next value. */
+  readonly bindings = new Map<Tensor, Tensor>();
+  private tensors = 0;
+  private names = new Set<string>();
+  private constCache = new Map<string, Tensor>();
+
+  constructor(readonly dtype: 'float32' | 'float64' = 'float32') {}
+
+  private uniqueName(base: string): string {
+    let name = base;
+    for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
+    this.names.add(name);
+    return name;
+  }
+
+  newTensor(shape: readonly number[], dtype: DType, producer: Node | null, name?: string): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < -1 || d === 0) {
+        throw new GraphBuildError(`invalid shape ${fmtShape(shape)}: dims must be positive integers (or -1 for batch)`);
+      }
+    }
+    const id = this.tensors++;
+    return new Tensor(this, id, this.uniqueName(name ?? `t${id}`), [...shape], dtype, producer);
+  }
+
+  /** A graph input fed at run time (observations, flat parameters, noise, ...). */
+  input(name: string, shape: readonly number[], dtype: DType = this.dtype): Tensor {
+    if (this.names.has(name)) throw new GraphBuildError(`input '${name}': name already used in this graph`);
+    const t = this.newTensor(shape, dtype, null, name);
+    this.inputs.push(t);
+    return t;
+  }
+
+  /** Marks tensors as graph outputs under the given names. */
+  output(name: string, t: Tensor): Tensor {
+    this.assertOwn(t, `output '${name}'`);
+    if (this.outputs.some((o) => o.name === name)) throw new GraphBuildError(`output '${name}' declared twice`);
+    let out = t;
+    // An output must be a distinct named value; rename through Identity if it is an input/initializer or already named.
+    if (t.producer === null || this.outputs.includes(t) || /^t\d+(_\d+)?$/.test(t.name) === false) {
+      out = this.emitIdentity(t, name);
+    } else {
+      this.names.delete(t.name);
+      if (this.names.has(name)) throw new GraphBuildError(`output '${name}': name already used in this graph`);
+      this.names.add(name);
+      t.name = name;
+    }
+    this.outputs.push(out);
+    return out;
+  }
+
+  /**
+   * Binds a computed tensor to a graph input: the compiled session feeds its value back into
+   * that input on the next run (optimizer state, parameters, target networks), like ONNX
+   * TrainingInfoProto's update_binding.
+   */
+  bind(input: Tensor, next: Tensor): void {
+    this.assertOwn(next, `bind(${input.name})`);
+    if (!this.inputs.includes(input)) throw new GraphBuildError(`bind: ${input} is not a graph input`);
+    if (this.bindings.has(input)) throw new GraphBuildError(`bind: input '${input.name}' is already bound`);
+    if (next.dtype !== input.dtype || next.shape.length !== input.shape.length || next.shape.some((d, i) => d !== input.shape[i])) {
+      throw new GraphBuildError(`bind: ${next} does not match input ${input}`);
+    }
+    this.bindings.set(input, this.output(`${input.name}.next`, next));
+  }
+
+  protected emitIdentity(_t: Tensor, _name: string): Tensor {
+    throw new Error('emitIdentity is provided by Graph');
+  }
+
+  /** A constant (ONNX initializer). Scalars are deduplicated. */
+  constant(data: AnyTypedArray | number, shape?: readonly number[], dtype?: DType): Tensor {
+    if (typeof data === 'number') {
+      const dt = dtype ?? this.dtype;
+      const key = `${dt}:${Object.is(data, -0) ? '-0' : data}:${shape ? fmtShape(shape) : ''}`;
+      const hit = this.constCache.get(key);
+      if (hit) return hit;
+      const arr = allocate(dt, 1);
+      if (dt === 'int64') (arr as BigInt64Array)[0] = BigInt(data);
+      else (arr as Float32Array)[0] = data;
+      const t = this.addInitializer(arr, shape ?? [], dt);
+      this.constCache.set(key, t);
+      return t;
+    }
+    const s = shape ?? [data.length];
+    if (sizeOf(s) !== data.length) {
+      throw new GraphBuildError(`constant: ${data.length} values do not fill shape ${fmtShape(s)}`);
+    }
+    return this.addInitializer(data, s, dtype ?? dtypeFromArray(data));
+  }
+
+  /** int64 vector constant (shapes, axes, slice bounds). */
+  ints(values: readonly number[]): Tensor {
+    const key = `ints:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const arr = BigInt64Array.from(values.map((v) => BigInt(v)));
+    const t = this.addInitializer(arr, [values.length], 'int64');
+    this.constCache.set(key, t);
+    return t;
+  }
+
+  private addInitializer(data: AnyTypedArray, shape: readonly number[], dtype: DType): Tensor {
+    const t = this.newTensor(shape.length ? shape : [], dtype, null, `c${this.tensors}`);
+    this.initializers.set(t.id, { tensor: t, data });
+    return t;
+  }
+
+  isConstant(t: Tensor): boolean {
+    return this.initializers.has(t.id);
+  }
+
+  assertOwn(t: Tensor, where: string): void {
+    if (!(t instanceof Tensor)) throw new GraphBuildError(`${where}: expected a Tensor, got ${typeof t}`);
+    if (t.graph !== this) throw new GraphBuildError(`${where}: tensor ${t} belongs to another graph`);
+  }
+
+  /** Appends a node; `infer` has already computed output shapes. */
+  addNode(def: OpDef, inputs: Tensor[], outShapes: { shape: readonly number[]; dtype: DType }[], attrs: Record<string, AttrValue> = {}, meta: Record<string, unknown> = {}): Tensor[] {
+    inputs.forEach((t, i) => this.assertOwn(t, `${def.onnx} input ${i}`));
+    const node: Node = { index: this.nodes.length, def, inputs, outputs: [], attrs, meta };
+    for (const o of outShapes) node.outputs.push(this.newTensor(o.shape, o.dtype, node));
+    this.nodes.push(node);
+    return node.outputs;
+  }
+
+  /** Float tensors this graph treats as differentiable leaves (inputs). */
+  isDifferentiable(t: Tensor): boolean {
+    return isFloat(t.dtype);
+  }
+}
+
+function dtypeFromArray(a: AnyTypedArray): DType {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof BigInt64Array) return 'int64';
+  return 'bool';
+}

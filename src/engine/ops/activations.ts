@@ -1,0 +1,57 @@
+import type { Graph } from '../builder.js';
+import type { Tensor } from '../graph.js';
+import { defineOp, normAxes } from './define.js';
+
+const unary = (g: Graph, def: ReturnType<typeof defineOp>, x: Tensor, attrs = {}, meta = {}) =>
+  g.addNode(def, [x], [{ shape: x.shape, dtype: x.dtype }], attrs, meta)[0]!;
+
+export const TanhOp = defineOp({
+  onnx: 'Tanh',
+  vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, g.sub(1, g.square(y!)))],
+});
+export const tanh = (g: Graph, x: Tensor) => unary(g, TanhOp, x);
+
+export const SigmoidOp = defineOp({
+  onnx: 'Sigmoid',
+  vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, g.mul(y!, g.sub(1, y!)))],
+});
+export const sigmoid = (g: Graph, x: Tensor) => unary(g, SigmoidOp, x);
+
+export const ReluOp = defineOp({
+  onnx: 'Relu',
+  vjp: (g, { outputs: [y] }, [dy]) => [g.where(g.greater(y!, 0), dy!, 0)],
+});
+export const relu = (g: Graph, x: Tensor) => unary(g, ReluOp, x);
+
+/** log(1 + exp(x)); d/dx = sigmoid(x). */
+export const SoftplusOp = defineOp({
+  onnx: 'Softplus',
+  vjp: (g, { inputs: [x] }, [dy]) => [g.mul(dy!, g.sigmoid(x!))],
+});
+export const softplus = (g: Graph, x: Tensor) => unary(g, SoftplusOp, x);
+
+/** Softmax along one axis (opset 13 semantics). dx = y * (dy - sum(dy * y)). */
+export const SoftmaxOp = defineOp({
+  onnx: 'Softmax',
+  vjp: (g, { outputs: [y], meta }, [dy]) => {
+    const axis = meta.axis as number;
+    return [g.mul(y!, g.sub(dy!, g.reduceSum(g.mul(dy!, y!), [axis], true)))];
+  },
+});
+export function softmax(g: Graph, x: Tensor, axis = -1): Tensor {
+  const [a] = normAxes('Softmax', [axis], x.rank);
+  return unary(g, SoftmaxOp, x, { axis: a! }, { axis: a });
+}
+
+/** LogSoftmax along one axis. dx = dy - exp(y) * sum(dy). */
+export const LogSoftmaxOp = defineOp({
+  onnx: 'LogSoftmax',
+  vjp: (g, { outputs: [y], meta }, [dy]) => {
+    const axis = meta.axis as number;
+    return [g.sub(dy!, g.mul(g.exp(y!), g.reduceSum(dy!, [axis], true)))];
+  },
+});
+export function logSoftmax(g: Graph, x: Tensor, axis = -1): Tensor {
+  const [a] = normAxes('LogSoftmax', [axis], x.rank);
+  return unary(g, LogSoftmaxOp, x, { axis: a! }, { axis: a });
+}

@@ -1,0 +1,92 @@
+import type { Graph } from './builder.js';
+import { type Tensor, GraphBuildError } from './graph.js';
+
+/**
+ * Optimizers as graph ops over flat parameter vectors. Their state (moments) enters as graph
+ * inputs and leaves as outputs bound back to those inputs (`g.bind`), so a whole training step —
+ * forward, backward and every update — is one session.run.
+ */
+export interface AdamConfig {
+  /** Learning rate; pass a Tensor (scalar input) to schedule it from outside. */
+  lr: number | Tensor;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled weight decay (AdamW, Loshchilov & Hutter 2019). 0 = plain Adam. */
+  weightDecay?: number;
+  /** 1 where weight decay applies (e.g. weights, not biases); default: everywhere. */
+  decayMask?: Float32Array;
+  /** Clip the group's gradient to this global L2 norm first (torch clip_grad_norm_). */
+  maxGradNorm?: number;
+}
+
+export interface OptimizerStep {
+  /** Updated flat parameters (already bound back to the parameter input). */
+  params: Tensor;
+  /** L2 norm of the raw gradient (before clipping): a NaN here means the step diverged. */
+  gradNorm: Tensor;
+}
+
+/** Global L2 norm of a vector. */
+export function l2norm(g: Graph, x: Tensor): Tensor {
+  return g.sqrt(g.reduceSum(g.square(x)));
+}
+
+/** Scales `grad` so its global norm is at most maxNorm (coef = min(1, max/(norm+1e-6))). */
+export function clipByGlobalNorm(g: Graph, grad: Tensor, norm: Tensor, maxNorm: number): Tensor {
+  const coef = g.minimum(g.div(maxNorm, g.add(norm, 1e-6)), 1);
+  return g.mul(grad, coef);
+}
+
+/**
+ * One Adam/AdamW update with bias correction (Kingma & Ba 2015, Alg. 1, PyTorch's form):
+ *   m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
+ *   θ ← θ(1 - lr·λ) - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + ε)
+ * `step` is a scalar float input holding t ≥ 1, shared by all groups. State inputs are named
+ * `<param>.m` and `<param>.v`; outputs are bound to them and to the parameter input.
+ */
+export function adam(g: Graph, param: Tensor, grad: Tensor, step: Tensor, cfg: AdamConfig): OptimizerStep {
+  if (param.producer !== null || !g.inputs.includes(param)) {
+    throw new GraphBuildError(`adam: ${param} must be a graph input (a flat parameter vector from params())`);
+  }
+  if (grad.size !== param.size) throw new GraphBuildError(`adam: gradient ${grad} does not match parameters ${param}`);
+  const b1 = cfg.beta1 ?? 0.9;
+  const b2 = cfg.beta2 ?? 0.999;
+  const eps = cfg.eps ?? 1e-8;
+  const m = g.input(`${param.name}.m`, param.shape);
+  const v = g.input(`${param.name}.v`, param.shape);
+
+  const gradNorm = l2norm(g, grad);
+  const gr = cfg.maxGradNorm !== undefined ? clipByGlobalNorm(g, grad, gradNorm, cfg.maxGradNorm) : grad;
+
+  const m1 = g.add(g.mul(m, b1), g.mul(gr, 1 - b1));
+  const v1 = g.add(g.mul(v, b2), g.mul(g.square(gr), 1 - b2));
+  // Bias corrections from t: β^t = exp(t ln β).
+  const bc1 = g.sub(1, g.exp(g.mul(step, Math.log(b1))));
+  const bc2 = g.sub(1, g.exp(g.mul(step, Math.log(b2))));
+  const lr = typeof cfg.lr === 'number' ? g.constant(cfg.lr, [], param.dtype) : cfg.lr;
+  const stepSize = g.div(lr, bc1);
+  const denom = g.add(g.div(g.sqrt(v1), g.sqrt(bc2)), eps);
+  let base = param;
+  const wd = cfg.weightDecay ?? 0;
+  if (wd > 0) {
+    const decay = cfg.decayMask
+      ? g.mul(g.constant(cfg.decayMask, [param.size]), g.mul(lr, wd))
+      : g.mul(lr, wd);
+    base = g.sub(param, g.mul(param, decay));
+  }
+  const p1 = g.sub(base, g.mul(g.div(m1, denom), stepSize));
+
+  g.bind(m, m1);
+  g.bind(v, v1);
+  g.bind(param, p1);
+  return { params: p1, gradNorm };
+}
+
+/** Polyak averaging of a target network: θ' ← θ' + τ(θ - θ'), bound back to the target input. */
+export function polyak(g: Graph, target: Tensor, online: Tensor, tau: number): Tensor {
+  if (target.size !== online.size) throw new GraphBuildError(`polyak: target ${target} and online ${online} differ in size`);
+  const next = g.add(target, g.mul(g.sub(online, target), tau));
+  g.bind(target, next);
+  return next;
+}
