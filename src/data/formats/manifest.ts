@@ -1,0 +1,87 @@
+/**
+ * The dataset folder's manifest.json: spec, counts, reference scores and one entry per finalized
+ * segment with its sha256. Written atomically (temp file, fsync, rename): a crash leaves either
+ * the old or the new manifest, never a torn one.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataError } from '../errors.js';
+
+export const MANIFEST = 'manifest.json';
+export const MANIFEST_FORMAT = 'o2o-dataset';
+
+export interface SegmentEntry {
+  /** File name inside the dataset folder, e.g. 'seg-0003.mcap'. */
+  file: string;
+  transitions: number;
+  /** Episode ids of the first and last row (an episode may continue into the next segment). */
+  firstEpisodeId: number;
+  lastEpisodeId: number;
+  /** Number of episode starts inside the segment (id changes, counting the first row). */
+  episodeStarts: number;
+  bytes: number;
+  sha256: string;
+  compression: string;
+  /** Next transition sequence number per robot after this segment. */
+  nextSequence: Record<string, number>;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  version: 1;
+  envId: string;
+  obsDim: number;
+  actDim: number;
+  infoDims: Record<string, number>;
+  behaviorPolicy: string;
+  refScores?: { random: number; expert: number };
+  createdAt: string;
+  updatedAt: string;
+  counts: { transitions: number; episodes: number; segments: number };
+  segments: SegmentEntry[];
+}
+
+export function readManifest(dir: string): Manifest {
+  const path = join(dir, MANIFEST);
+  if (!existsSync(path)) {
+    throw new DataError(`no ${MANIFEST} here; this is not an o2o dataset folder`, { file: dir }, "create one with 'o2o dataset import' or createStore()");
+  }
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  } catch (e) {
+    throw new DataError(`manifest is not valid JSON (${(e as Error).message})`, { file: path }, 'restore it from a backup, or delete it and run repair to rebuild it from the segments');
+  }
+  if (m.format !== MANIFEST_FORMAT || m.version !== 1 || !(m.obsDim > 0) || !(m.actDim > 0) || !Array.isArray(m.segments)) {
+    throw new DataError(`manifest has format '${String(m.format)}' version ${String(m.version)}; expected ${MANIFEST_FORMAT} v1 with obsDim, actDim, segments`, { file: path }, 'this folder was written by another tool or version');
+  }
+  return m;
+}
+
+/** Recompute totals from the segment list. */
+export function recount(m: Manifest): void {
+  let transitions = 0;
+  let episodes = 0;
+  let lastId = -1;
+  for (const s of m.segments) {
+    transitions += s.transitions;
+    if (s.transitions === 0) continue;
+    episodes += s.episodeStarts - (s.firstEpisodeId === lastId ? 1 : 0);
+    lastId = s.lastEpisodeId;
+  }
+  m.counts = { transitions, episodes, segments: m.segments.length };
+  m.updatedAt = new Date().toISOString();
+}
+
+export function writeManifest(dir: string, m: Manifest): void {
+  const path = join(dir, MANIFEST);
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, JSON.stringify(m, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}

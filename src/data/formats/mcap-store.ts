@@ -1,0 +1,589 @@
+/**
+ * Native dataset store: a folder of MCAP segments holding o2o.TransitionBatch protobuf messages
+ * (channel '/o2o/transitions', schema = o2o.proto as a FileDescriptorSet, zstd chunks) plus
+ * manifest.json. Segments are immutable once closed:
+ *   append → seg-NNNN.mcap.partial (one chunk per batch, each reaches the OS when written)
+ *   close  → end the MCAP, fsync, rename to seg-NNNN.mcap, then update the manifest.
+ * A reader keeps every complete chunk of a partial left by a crash; `repair` rewrites a partial
+ * into a finalized segment (new file, fsync, rename) and removes the partial only afterwards.
+ * Batches carry (robot_id, first_sequence): a batch whose sequence was already stored is skipped
+ * on read and refused on append, so nothing is ever stored or loaded twice.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { McapWriter } from '@mcap/core';
+import { DatasetBuilder } from '../builder.js';
+import { checkFinite, type Dataset, type DatasetMeta } from '../dataset.js';
+import { DataError, type ProgressFn } from '../errors.js';
+import { o2oFileDescriptorSet } from '../schema/proto.js';
+import { FdWritable, compressChunkFn, ready, scanMcap, type Compression } from './mcap-io.js';
+import { readManifest, recount, writeManifest, MANIFEST_FORMAT, type Manifest, type SegmentEntry } from './manifest.js';
+import { appendDecoded, decodeTransitionBatch, encodeTransitionBatch } from './transition-codec.js';
+
+export const TRANSITIONS_TOPIC = '/o2o/transitions';
+export const TRANSITION_SCHEMA = 'o2o.TransitionBatch';
+const SEG_RE = /^seg-(\d{4,})\.mcap(\.partial)?$/;
+const LOCK = 'append.lock';
+
+export interface StoreSpec {
+  obsDim: number;
+  actDim: number;
+  envId?: string;
+  behaviorPolicy?: string;
+  refScores?: { random: number; expert: number };
+  infoDims?: Record<string, number>;
+}
+
+/** Create an empty dataset folder (the folder may exist but must not hold a dataset). */
+export function createStore(dir: string, spec: StoreSpec): DatasetStore {
+  if (existsSync(join(dir, 'manifest.json'))) {
+    throw new DataError('a dataset already exists here', { file: dir }, 'choose a new folder, or open it with openStore() to append');
+  }
+  mkdirSync(dir, { recursive: true });
+  const now = new Date().toISOString();
+  const m: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: 1,
+    envId: spec.envId ?? '',
+    obsDim: spec.obsDim,
+    actDim: spec.actDim,
+    infoDims: spec.infoDims ?? {},
+    behaviorPolicy: spec.behaviorPolicy ?? '',
+    ...(spec.refScores ? { refScores: spec.refScores } : {}),
+    createdAt: now,
+    updatedAt: now,
+    counts: { transitions: 0, episodes: 0, segments: 0 },
+    segments: [],
+  };
+  writeManifest(dir, m);
+  return new DatasetStore(dir, m);
+}
+
+export function openStore(dir: string): DatasetStore {
+  return new DatasetStore(dir, readManifest(dir));
+}
+
+export interface PartialReport {
+  file: string;
+  transitions: number;
+  chunks: number;
+  /** Bytes after the last good record (lost in the crash). */
+  droppedBytes: number;
+  stopReason?: string;
+}
+
+export interface StoreReadResult {
+  dataset: Dataset;
+  segments: { file: string; transitions: number; registered: boolean }[];
+  partials: PartialReport[];
+  /** Next sequence number per robot (where an appender continues). */
+  nextSequence: Record<string, number>;
+  nextEpisodeId: number;
+  /** Batches skipped because their sequence numbers were already loaded. */
+  duplicateBatches: number;
+}
+
+export interface AppenderOptions {
+  /** robot_id written into every batch (default 'local'). */
+  robotId?: string;
+  compression?: Compression;
+  /** zstd level (default 1: float data barely compresses, speed matters more). */
+  level?: number;
+  /** Transitions per message/chunk (default 4096). */
+  batchRows?: number;
+  policyVersion?: string;
+}
+
+export interface RepairReport {
+  repaired: { partial: string; segment: string; transitions: number; droppedBytes: number }[];
+  removedEmpty: string[];
+  removedStale: string[];
+  registered: string[];
+}
+
+const openAppenders = new Set<string>();
+
+export class DatasetStore {
+  constructor(readonly dir: string, public manifest: Manifest) {}
+
+  /** Segment files on disk: finalized ones, leftover partials (crash), and stale partials whose
+   * finalized twin exists (a repair that was interrupted before removing them). */
+  files(): { finalized: string[]; partials: string[]; stale: string[]; next: number } {
+    const finalized: string[] = [];
+    const partials: string[] = [];
+    let next = 0;
+    const names = readdirSync(this.dir).sort();
+    for (const f of names) {
+      const m = SEG_RE.exec(f);
+      if (!m) continue;
+      next = Math.max(next, Number(m[1]) + 1);
+      (m[2] ? partials : finalized).push(f);
+    }
+    const stale = partials.filter((p) => finalized.includes(p.replace(/\.partial$/, '')));
+    return { finalized, partials: partials.filter((p) => !stale.includes(p)), stale, next };
+  }
+
+  /** Load every finalized segment and every complete chunk of leftover partials. */
+  async read(opts: { progress?: ProgressFn; verifyChecksums?: boolean; includePartials?: boolean } = {}): Promise<StoreReadResult> {
+    await ready();
+    const m = this.manifest;
+    const { finalized, partials } = this.files();
+    const builder = new DatasetBuilder(m.obsDim, m.actDim, {
+      capacity: Math.max(1, m.counts.transitions),
+      infoDims: m.infoDims,
+      meta: storeMeta(m),
+      validate: false,
+    });
+    const res: StoreReadResult = { dataset: builder, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0 };
+    const total = m.counts.transitions;
+    for (const f of finalized) {
+      const entry = m.segments.find((s) => s.file === f);
+      if (opts.verifyChecksums && entry) this.verifySegment(entry);
+      const before = builder.size;
+      this.readSegment(f, builder, res, false);
+      if (entry && builder.size - before !== entry.transitions) {
+        throw new DataError(`segment holds ${builder.size - before} transitions, manifest says ${entry.transitions}`, { file: join(this.dir, f) }, "the folder was modified by hand; run 'o2o dataset repair' to re-register segments");
+      }
+      res.segments.push({ file: f, transitions: builder.size - before, registered: !!entry });
+      opts.progress?.(builder.size, Math.max(total, builder.size), 'read');
+    }
+    if (opts.includePartials ?? true) {
+      for (const f of partials) {
+        const before = builder.size;
+        const scan = this.readSegment(f, builder, res, true);
+        res.partials.push({ file: f, transitions: builder.size - before, chunks: scan.chunks, droppedBytes: scan.fileBytes - scan.goodBytes, ...(scan.stopReason ? { stopReason: scan.stopReason } : {}) });
+      }
+    }
+    res.dataset = builder.build();
+    res.nextEpisodeId = builder.size ? maxEpisodeId(res.dataset) + 1 : 0;
+    return res;
+  }
+
+  private readSegment(f: string, builder: DatasetBuilder, res: StoreReadResult, recover: boolean): ReturnType<typeof scanMcap> {
+    const path = join(this.dir, f);
+    return scanMcap(path, {
+      recover,
+      onMessage: (msg) => {
+        if (msg.channel.topic !== TRANSITIONS_TOPIC || msg.schema?.name !== TRANSITION_SCHEMA) return;
+        const where = `${path} (chunk ${msg.chunkIndex} at byte ${msg.chunkOffset})`;
+        const d = decodeTransitionBatch(msg.data, where);
+        const next = res.nextSequence[d.robotId] ?? 0;
+        if (d.robotId !== '' && d.firstSequence < next) {
+          res.duplicateBatches++;
+          return;
+        }
+        appendDecoded(builder, d, where);
+        res.nextSequence[d.robotId] = d.firstSequence + d.count;
+      },
+    });
+  }
+
+  private verifySegment(e: SegmentEntry): void {
+    const path = join(this.dir, e.file);
+    const h = createHash('sha256').update(readFileSync(path)).digest('hex');
+    if (h !== e.sha256) {
+      throw new DataError(`sha256 ${h.slice(0, 12)}… does not match the manifest (${e.sha256.slice(0, 12)}…)`, { file: path }, 'the segment changed after it was written; restore it from a backup');
+    }
+  }
+
+  /** Open a writer for a new segment. One appender per store at a time (append.lock holds the pid). */
+  async openAppender(opts: AppenderOptions = {}): Promise<SegmentAppender> {
+    await ready();
+    const lock = join(this.dir, LOCK);
+    if (openAppenders.has(this.dir)) throw new DataError('an appender is already open on this dataset in this process', { file: this.dir }, 'close it first');
+    if (existsSync(lock)) {
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (pid !== process.pid && pidAlive(pid)) {
+        throw new DataError(`process ${pid} is appending to this dataset`, { file: lock }, 'wait for it to finish, or stop it; a lock of a dead process is taken over automatically');
+      }
+    }
+    writeFileSync(lock, String(process.pid));
+    openAppenders.add(this.dir);
+    try {
+      // Sequence numbers and episode ids continue after everything stored, partials included.
+      const state = await this.read();
+      return await SegmentAppender.start(this, this.files().next, state.nextSequence, state.nextEpisodeId, opts);
+    } catch (e) {
+      this.releaseLock();
+      throw e;
+    }
+  }
+
+  /** @internal */
+  releaseLock(): void {
+    openAppenders.delete(this.dir);
+    try {
+      unlinkSync(join(this.dir, LOCK));
+    } catch {
+      /* already gone */
+    }
+  }
+
+  /** Append a whole dataset as one new segment. Episode ids are shifted past the stored ones
+   * unless `keepEpisodeIds`. Returns the new segment entry. */
+  async append(ds: Dataset, opts: AppenderOptions & { keepEpisodeIds?: boolean; progress?: ProgressFn } = {}): Promise<SegmentEntry> {
+    const app = await this.openAppender(opts);
+    try {
+      const step = 65536;
+      const offset = opts.keepEpisodeIds ? 0 : app.nextEpisodeId;
+      for (let s = 0; s < ds.size; s += step) {
+        await app.append(ds, s, Math.min(ds.size, s + step), offset);
+        opts.progress?.(Math.min(ds.size, s + step), ds.size, 'append');
+      }
+      return await app.close();
+    } catch (e) {
+      await app.abort();
+      throw e;
+    }
+  }
+
+  /** @internal Register a closed segment in the manifest. */
+  register(e: SegmentEntry): void {
+    const m: Manifest = JSON.parse(JSON.stringify(this.manifest)) as Manifest;
+    m.segments = m.segments.filter((s) => s.file !== e.file);
+    m.segments.push(e);
+    m.segments.sort((a, b) => a.file.localeCompare(b.file));
+    recount(m);
+    writeManifest(this.dir, m);
+    this.manifest = m;
+  }
+
+  /**
+   * Finalize leftover partials: each is rewritten with its recovered chunks to a new file, which
+   * is fsynced and renamed to seg-NNNN.mcap and registered; only then is the partial removed.
+   * Also removes stale partials and registers finalized segments missing from the manifest.
+   */
+  async repair(progress?: ProgressFn): Promise<RepairReport> {
+    await ready();
+    const lock = join(this.dir, LOCK);
+    if (existsSync(lock)) {
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (pidAlive(pid)) throw new DataError(`process ${pid} is appending to this dataset`, { file: lock }, 'repair after the writer has stopped');
+    }
+    const rep: RepairReport = { repaired: [], removedEmpty: [], removedStale: [], registered: [] };
+    const { finalized, partials, stale } = this.files();
+    for (const f of finalized) {
+      if (this.manifest.segments.some((s) => s.file === f)) continue;
+      this.register(summarizeSegment(this.dir, f, this.manifest));
+      rep.registered.push(f);
+    }
+    for (const f of stale) {
+      unlinkSync(join(this.dir, f));
+      rep.removedStale.push(f);
+    }
+    let done = 0;
+    for (const f of partials) {
+      const src = join(this.dir, f);
+      const target = f.replace(/\.partial$/, '');
+      const tmp = join(this.dir, `${target}.repair`);
+      const fd = openSync(tmp, 'w');
+      const out = new SegmentFile(fd, this.manifest);
+      await out.start();
+      const kept: { data: Uint8Array; logTime: bigint }[] = [];
+      const scan = scanMcap(src, {
+        recover: true,
+        onMessage: (msg) => {
+          if (msg.channel.topic === TRANSITIONS_TOPIC && msg.schema?.name === TRANSITION_SCHEMA) kept.push({ data: msg.data, logTime: msg.logTime });
+        },
+      });
+      for (const k of kept) await out.addDecoding(k.data, k.logTime);
+      const entry = await out.finish(target);
+      if (entry.transitions === 0) {
+        unlinkSync(tmp);
+        unlinkSync(src);
+        rep.removedEmpty.push(f);
+        continue;
+      }
+      renameSync(tmp, join(this.dir, target));
+      fsyncDir(this.dir);
+      this.register(entry);
+      unlinkSync(src);
+      rep.repaired.push({ partial: f, segment: target, transitions: entry.transitions, droppedBytes: scan.fileBytes - scan.goodBytes });
+      progress?.(++done, partials.length, 'repair');
+    }
+    return rep;
+  }
+}
+
+/** One MCAP segment being written (McapWriter over a file descriptor, hashed as it is written). */
+class SegmentFile {
+  private readonly writable: FdWritable;
+  private readonly hash = createHash('sha256');
+  private readonly writer: McapWriter;
+  private channel = 0;
+  private seq = 0;
+  transitions = 0;
+  firstEpisodeId = -1;
+  lastEpisodeId = -1;
+  episodeStarts = 0;
+  readonly nextSequence: Record<string, number> = {};
+
+  constructor(readonly fd: number, private readonly m: Manifest, compression: Compression = 'zstd', level = 1) {
+    const hash = this.hash;
+    const w = new FdWritable(fd);
+    this.writable = w;
+    const inner = w.write.bind(w);
+    w.write = async (b: Uint8Array) => {
+      hash.update(b);
+      await inner(b);
+    };
+    this.writer = new McapWriter({ writable: w, chunkSize: 1, compressChunk: compressChunkFn(compression, level) });
+  }
+
+  async start(): Promise<void> {
+    await this.writer.start({ profile: '', library: 'o2o' });
+    const meta = new Map([
+      ['env_id', this.m.envId],
+      ['obs_dim', String(this.m.obsDim)],
+      ['act_dim', String(this.m.actDim)],
+    ]);
+    await this.writer.addMetadata({ name: 'o2o.dataset', metadata: meta });
+    const schemaId = await this.writer.registerSchema({ name: TRANSITION_SCHEMA, encoding: 'protobuf', data: o2oFileDescriptorSet() });
+    this.channel = await this.writer.registerChannel({ topic: TRANSITIONS_TOPIC, messageEncoding: 'protobuf', schemaId, metadata: meta });
+  }
+
+  /** Write one encoded TransitionBatch as its own chunk; `ids` are its episode ids. */
+  async add(data: Uint8Array, logTime: bigint, robotId: string, firstSequence: number, ids: ArrayLike<number>): Promise<void> {
+    const n = ids.length;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
+      if (id !== this.lastEpisodeId || this.transitions + i === 0) this.episodeStarts++;
+      if (this.firstEpisodeId < 0) this.firstEpisodeId = id;
+      this.lastEpisodeId = id;
+    }
+    await this.writer.addMessage({ channelId: this.channel, sequence: this.seq++, logTime, publishTime: logTime, data });
+    this.transitions += n;
+    this.nextSequence[robotId] = firstSequence + n;
+  }
+
+  /** Add an encoded batch whose episode ids are not at hand (decodes them). */
+  async addDecoding(data: Uint8Array, logTime: bigint): Promise<void> {
+    const d = decodeTransitionBatch(data);
+    const b = new DatasetBuilder(d.obsDim, d.actDim, { capacity: d.count, validate: false });
+    appendDecoded(b, d);
+    await this.add(data, logTime, d.robotId, d.firstSequence, b.episodeIds.subarray(0, d.count));
+  }
+
+  async finish(file: string): Promise<SegmentEntry> {
+    await this.writer.end();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    return {
+      file,
+      transitions: this.transitions,
+      firstEpisodeId: Math.max(0, this.firstEpisodeId),
+      lastEpisodeId: Math.max(0, this.lastEpisodeId),
+      episodeStarts: this.episodeStarts,
+      bytes: Number(this.writable.position()),
+      sha256: this.hash.digest('hex'),
+      compression: 'zstd',
+      nextSequence: this.nextSequence,
+    };
+  }
+}
+
+/** Writes one new segment; see DatasetStore.openAppender. */
+export class SegmentAppender {
+  private closed = false;
+
+  private constructor(
+    private readonly store: DatasetStore,
+    readonly file: string,
+    private readonly seg: SegmentFile,
+    private readonly nextSeq: Record<string, number>,
+    /** First episode id not used by stored data. */
+    public nextEpisodeId: number,
+    private readonly opts: AppenderOptions,
+  ) {}
+
+  /** @internal */
+  static async start(store: DatasetStore, index: number, nextSeq: Record<string, number>, nextEp: number, opts: AppenderOptions): Promise<SegmentAppender> {
+    const file = `seg-${String(index).padStart(4, '0')}.mcap`;
+    const fd = openSync(join(store.dir, `${file}.partial`), 'wx');
+    const seg = new SegmentFile(fd, store.manifest, opts.compression ?? 'zstd', opts.level ?? 1);
+    await seg.start();
+    return new SegmentAppender(store, file, seg, { ...nextSeq }, nextEp, opts);
+  }
+
+  get robotId(): string {
+    return this.opts.robotId ?? 'local';
+  }
+  /** Sequence number the next appended transition gets. */
+  get nextSequence(): number {
+    return this.nextSeq[this.robotId] ?? 0;
+  }
+
+  /** Append rows [start, end) of `ds`, adding `episodeOffset` to their episode ids. */
+  async append(ds: Dataset, start = 0, end = ds.size, episodeOffset = 0): Promise<void> {
+    const m = this.store.manifest;
+    if (ds.obsDim !== m.obsDim || ds.actDim !== m.actDim) {
+      throw new DataError(`data has obsDim ${ds.obsDim}, actDim ${ds.actDim}; the dataset has ${m.obsDim}, ${m.actDim}`, { file: this.store.dir }, 'append data of the same environment spec');
+    }
+    const rows = this.opts.batchRows ?? 4096;
+    let src = ds;
+    if (episodeOffset !== 0) {
+      const ids = new Uint32Array(end - start);
+      for (let i = start; i < end; i++) ids[i - start] = ds.episodeIds[i]! + episodeOffset;
+      src = { ...sliceView(ds, start, end), episodeIds: ids };
+      end -= start;
+      start = 0;
+    }
+    validateRows(src, start, end, this.store.dir);
+    if (this.closed) throw new DataError('appender is closed', { file: this.file }, 'open a new appender');
+    for (let s = start; s < end; s += rows) {
+      const e = Math.min(end, s + rows);
+      const now = Date.now();
+      const seq = this.nextSequence;
+      const bytes = encodeTransitionBatch(src, s, e, { robotId: this.robotId, firstSequence: seq, policyVersion: this.opts.policyVersion ?? '', timeUnixNs: now * 1e6 });
+      await this.seg.add(bytes, BigInt(now) * 1000000n, this.robotId, seq, src.episodeIds.subarray(s, e));
+      this.nextSeq[this.robotId] = seq + (e - s);
+    }
+    if (end > start) this.nextEpisodeId = Math.max(this.nextEpisodeId, src.episodeIds[end - 1]! + 1);
+  }
+
+  /**
+   * Append one already-encoded TransitionBatch (e.g. received over MQTT) without re-encoding.
+   * Returns false (and writes nothing) if its sequence numbers were already stored.
+   */
+  async appendEncoded(bytes: Uint8Array): Promise<boolean> {
+    if (this.closed) throw new DataError('appender is closed', { file: this.file }, 'open a new appender');
+    const d = decodeTransitionBatch(bytes, `${this.file}.partial`);
+    const m = this.store.manifest;
+    if (d.obsDim !== m.obsDim || d.actDim !== m.actDim) {
+      throw new DataError(`batch has obs_dim ${d.obsDim}, act_dim ${d.actDim}; the dataset has ${m.obsDim}, ${m.actDim}`, { file: this.store.dir }, 'send transitions of the dataset spec');
+    }
+    const check = new DatasetBuilder(d.obsDim, d.actDim, { capacity: d.count, validate: true });
+    appendDecoded(check, d, `batch from '${d.robotId}' seq ${d.firstSequence}`); // NaN/Inf, flags
+    const next = this.nextSeq[d.robotId] ?? 0;
+    if (d.robotId !== '' && d.firstSequence < next) return false;
+    await this.seg.add(bytes, BigInt(Date.now()) * 1000000n, d.robotId, d.firstSequence, check.episodeIds.subarray(0, d.count));
+    this.nextSeq[d.robotId] = d.firstSequence + d.count;
+    return true;
+  }
+
+  /** Finish the MCAP, fsync, rename the partial to seg-NNNN.mcap and register it. */
+  async close(): Promise<SegmentEntry> {
+    if (this.closed) throw new DataError('appender already closed', { file: this.file }, 'open a new appender');
+    this.closed = true;
+    try {
+      const entry = await this.seg.finish(this.file);
+      entry.compression = this.opts.compression ?? 'zstd';
+      renameSync(join(this.store.dir, `${this.file}.partial`), join(this.store.dir, this.file));
+      fsyncDir(this.store.dir);
+      this.store.register(entry);
+      return entry;
+    } finally {
+      this.store.releaseLock();
+    }
+  }
+
+  /** Stop writing after a failure: the partial keeps its complete chunks (repair finalizes it). */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      closeSync(this.seg.fd);
+    } catch {
+      /* already closed */
+    }
+    const partial = join(this.store.dir, `${this.file}.partial`);
+    if (this.seg.transitions === 0 && existsSync(partial)) unlinkSync(partial);
+    this.store.releaseLock();
+  }
+}
+
+function sliceView(ds: Dataset, s: number, e: number): Dataset {
+  const o = ds.obsDim;
+  const a = ds.actDim;
+  const info: Record<string, { dim: number; data: Float32Array }> = {};
+  for (const [k, c] of Object.entries(ds.info)) info[k] = { dim: c.dim, data: c.data.subarray(s * c.dim, e * c.dim) };
+  return {
+    ...ds,
+    size: e - s,
+    observations: ds.observations.subarray(s * o, e * o),
+    actions: ds.actions.subarray(s * a, e * a),
+    rewards: ds.rewards.subarray(s, e),
+    nextObservations: ds.nextObservations.subarray(s * o, e * o),
+    terminals: ds.terminals.subarray(s, e),
+    timeouts: ds.timeouts.subarray(s, e),
+    episodeIds: ds.episodeIds.subarray(s, e),
+    info,
+  };
+}
+
+function summarizeSegment(dir: string, f: string, m: Manifest): SegmentEntry {
+  const tmp = new DatasetStore(dir, m);
+  const b = new DatasetBuilder(m.obsDim, m.actDim, { validate: false });
+  const res: StoreReadResult = { dataset: b, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0 };
+  (tmp as unknown as { readSegment(f: string, b: DatasetBuilder, r: StoreReadResult, rec: boolean): unknown }).readSegment(f, b, res, false);
+  let starts = 0;
+  for (let i = 0; i < b.size; i++) if (i === 0 || b.episodeIds[i] !== b.episodeIds[i - 1]) starts++;
+  const path = join(dir, f);
+  return {
+    file: f,
+    transitions: b.size,
+    firstEpisodeId: b.size ? b.episodeIds[0]! : 0,
+    lastEpisodeId: b.size ? b.episodeIds[b.size - 1]! : 0,
+    episodeStarts: starts,
+    bytes: statSync(path).size,
+    sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
+    compression: 'zstd',
+    nextSequence: res.nextSequence,
+  };
+}
+
+function maxEpisodeId(ds: Dataset): number {
+  let max = 0;
+  for (let i = 0; i < ds.size; i++) if (ds.episodeIds[i]! > max) max = ds.episodeIds[i]!;
+  return max;
+}
+
+/** NaN/Inf and flag checks on rows [s, e) before anything is written. */
+function validateRows(ds: Dataset, s: number, e: number, where: string): void {
+  const n = e - s;
+  const o = ds.obsDim;
+  const a = ds.actDim;
+  try {
+    checkFinite(ds.observations.subarray(s * o), o, n, 'observations', where);
+    checkFinite(ds.actions.subarray(s * a), a, n, 'actions', where);
+    checkFinite(ds.rewards.subarray(s), 1, n, 'rewards', where);
+    checkFinite(ds.nextObservations.subarray(s * o), o, n, 'next_observations', where);
+    for (const [k, c] of Object.entries(ds.info)) checkFinite(c.data.subarray(s * c.dim), c.dim, n, `info.${k}`, where);
+  } catch (err) {
+    if (err instanceof DataError && err.row !== undefined) {
+      throw new DataError(`${err.message.split('; ')[0]!.replace(/^.*row \d+: /, '')}`, { file: where, row: err.row + s }, err.fix);
+    }
+    throw err;
+  }
+  for (let i = s; i < e; i++) {
+    if (ds.terminals[i]! > 1 || ds.timeouts[i]! > 1) throw new DataError('terminal/timeout flag is not 0 or 1', { file: where, row: i }, 'store flags as 0/1');
+  }
+}
+
+function storeMeta(m: Manifest): DatasetMeta {
+  return { envId: m.envId, behaviorPolicy: m.behaviorPolicy, ...(m.refScores ? { refScores: m.refScores } : {}) };
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* not supported on every platform */
+  }
+}

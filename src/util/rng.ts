@@ -1,0 +1,108 @@
+/**
+ * Small seeded pseudo-random generator: xoshiro128** seeded through splitmix32.
+ * Deterministic across platforms (pure 32-bit integer arithmetic), no allocation per draw.
+ *
+ *   const rng = new Rng(42);
+ *   rng.uniform();        // [0, 1)
+ *   rng.int(10);          // integer in [0, 10)
+ *   rng.normal();         // standard normal (Box-Muller, cached second value)
+ */
+export class Rng {
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+  private spare = 0;
+  private hasSpare = false;
+
+  constructor(seed: number) {
+    if (!Number.isFinite(seed)) {
+      throw new Error(`Rng: seed must be a finite number, got ${String(seed)}; pass an integer such as 0 or 42`);
+    }
+    this.reseed(seed);
+  }
+
+  /** Reset the state as if constructed with `seed`. */
+  reseed(seed: number): void {
+    // splitmix32 over the low and high 32 bits of the seed.
+    let x = (Math.floor(seed) >>> 0) ^ (Math.floor(seed / 4294967296) * 0x9e3779b9);
+    const next = (): number => {
+      x = (x + 0x9e3779b9) | 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+    this.hasSpare = false;
+  }
+
+  /** Next raw 32-bit unsigned integer. */
+  nextU32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Uniform float in [0, 1) with 32 bits of randomness, or in [lo, hi) when bounds are given. */
+  uniform(lo = 0, hi = 1): number {
+    return lo + (hi - lo) * (this.nextU32() / 4294967296);
+  }
+
+  /** Uniform integer in [0, n). Unbiased (rejection sampling). `n` must be in [1, 2^32]. */
+  int(n: number): number {
+    if (!(n >= 1 && n <= 4294967296) || !Number.isInteger(n)) {
+      throw new Error(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    }
+    const limit = 4294967296 - (4294967296 % n);
+    let x = this.nextU32();
+    while (x >= limit) x = this.nextU32();
+    return x % n;
+  }
+
+  /** Normal sample with the given mean and standard deviation (Box-Muller). */
+  normal(mean = 0, std = 1): number {
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return mean + std * this.spare;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    this.hasSpare = true;
+    return mean + std * r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Fill `out` with uniform [lo, hi) floats; returns `out`. */
+  fillUniform<T extends Float32Array | Float64Array>(out: T, lo = 0, hi = 1): T {
+    for (let i = 0; i < out.length; i++) out[i] = this.uniform(lo, hi);
+    return out;
+  }
+
+  /** Fill `out` with normal samples; returns `out`. */
+  fillNormal<T extends Float32Array | Float64Array>(out: T, mean = 0, std = 1): T {
+    for (let i = 0; i < out.length; i++) out[i] = this.normal(mean, std);
+    return out;
+  }
+
+  /** Derive an independent generator (for sub-components) deterministically. */
+  fork(): Rng {
+    return new Rng(this.nextU32() * 4294967296 + this.nextU32());
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
