@@ -6,8 +6,8 @@ import { type Tensor, GraphBuildError } from './graph.js';
  * Reverse-mode differentiation inside the same graph: returns d(loss)/d(w) for each w in `wrt`,
  * as new nodes. `loss` must be a scalar unless a cotangent `seed` of its shape is given.
  *
- * A flat parameter vector made by `params()` is differentiated through its named views and the
- * view gradients are concatenated back in order, so one Split forward costs one Concat backward.
+ * A flat parameter vector made by `params()` reaches its named views through one Split, whose
+ * rule is one Concat: the flat gradient costs a single copy.
  * Call grad once per loss; losses over disjoint parameter groups then share one session.run.
  */
 export function grad(g: Graph, loss: Tensor, wrt: Tensor[], seed?: Tensor): Tensor[] {
@@ -18,13 +18,7 @@ export function grad(g: Graph, loss: Tensor, wrt: Tensor[], seed?: Tensor): Tens
   }
   wrt.forEach((w, i) => g.assertOwn(w, `grad(wrt[${i}])`));
 
-  // Targets: each wrt tensor, or the views of a partitioned flat vector.
-  const targets = new Set<number>();
-  for (const w of wrt) {
-    const part = g.partitions.get(w.id);
-    if (part) part.views.forEach((v) => targets.add(v.id));
-    else targets.add(w.id);
-  }
+  const targets = new Set<number>(wrt.map((w) => w.id));
 
   // Forward pass: which float tensors depend on a target.
   const depends = new Set<number>(targets);
@@ -65,10 +59,5 @@ export function grad(g: Graph, loss: Tensor, wrt: Tensor[], seed?: Tensor): Tens
     });
   }
 
-  return wrt.map((w) => {
-    const part = g.partitions.get(w.id);
-    if (!part) return grads.get(w.id) ?? g.zeros(w.shape, w.dtype);
-    const pieces = part.views.map((v) => g.reshape(grads.get(v.id) ?? g.zeros(v.shape, v.dtype), [v.size]));
-    return g.concat(pieces, 0);
-  });
+  return wrt.map((w) => grads.get(w.id) ?? g.zeros(w.shape, w.dtype));
 }

@@ -35,11 +35,6 @@ export interface Node {
   readonly meta: Record<string, unknown>;
 }
 
-/** How a flat parameter vector is cut into named tensors (see params.ts). */
-export interface Partition {
-  readonly views: Tensor[];
-}
-
 export class GraphBuildError extends Error {
   override name = 'GraphBuildError';
 }
@@ -54,7 +49,6 @@ export class GraphCore {
   readonly inputs: Tensor[] = [];
   readonly outputs: Tensor[] = [];
   readonly initializers = new Map<number, { tensor: Tensor; data: AnyTypedArray }>();
-  readonly partitions = new Map<number, Partition>();
   /** State bindings: after a run, the output's value becomes the input's next value. */
   readonly bindings = new Map<Tensor, Tensor>();
   private tensors = 0;

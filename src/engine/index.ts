@@ -8,3 +8,4 @@ export { serialize, IR_VERSION, OPSET, onnxRoot, type SerializeOptions } from '.
 export { Session, SessionRunError, type SessionOptions } from './runtime.js';
 export { availableProviders, type ExecutionProvider } from './ort-binding.js';
 export { defineOp, type OpDef, type Operand } from './ops/define.js';
+export { TrainStep, type StepResult } from './train-step.js';

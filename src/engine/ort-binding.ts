@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 
 /**
@@ -47,6 +49,16 @@ export function availableProviders(): ExecutionProvider[] {
   // 'cuda' is listed as not bundled: the binaries exist only after ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci.
   if (names.includes('cuda')) out.push('cuda');
   return out;
+}
+
+/** Why a provider cannot load here (null if it may): CUDA needs its binaries next to the binding. */
+export function providerMissing(ep: ExecutionProvider): string | null {
+  if (ep !== 'cuda') return null;
+  const require = createRequire(import.meta.url);
+  const dir = join(dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(join(dir, 'libonnxruntime_providers_cuda.so'))
+    ? null
+    : `CUDA binaries not installed; on a CUDA 12 machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`;
 }
 
 export { ort };

@@ -82,20 +82,17 @@ export class ParamLayout {
 
 /**
  * Declares the flat input for a layout and returns its named views (one Split + Reshapes).
- * grad() w.r.t. the returned `flat` concatenates the views' gradients.
+ * grad() w.r.t. the returned `flat` concatenates the views' gradients (Split's rule).
  */
 export function params(g: Graph, layout: ParamLayout, inputName = layout.group): { flat: Tensor; views: Record<string, Tensor> } {
   const flat = g.input(inputName, [layout.size], g.dtype);
   const specs = layout.specs;
   const pieces = g.split(flat, specs.map((s) => sizeOf(s.shape)), 0);
   const views: Record<string, Tensor> = {};
-  const list: Tensor[] = [];
   specs.forEach((s, i) => {
     const v = s.shape.length === 1 ? pieces[i]! : g.reshape(pieces[i]!, s.shape);
     views[s.name] = v;
-    list.push(v);
   });
-  g.partitions.set(flat.id, { views: list });
   return { flat, views };
 }
 

@@ -1,6 +1,6 @@
 import { type AnyTypedArray, type DType, allocate, dtypeOfArray, sizeOf } from './dtype.js';
 import type { GraphCore } from './graph.js';
-import { type ExecutionProvider, type NativeSession, newNativeSession, ort } from './ort-binding.js';
+import { type ExecutionProvider, type NativeSession, newNativeSession, ort, providerMissing } from './ort-binding.js';
 import { serialize } from './serialize.js';
 
 export interface SessionOptions {
@@ -96,7 +96,10 @@ export class Session {
       s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...base, executionProviders: [ep] });
       return s;
     };
-    if (wanted !== 'cpu') {
+    const missing = providerMissing(wanted);
+    if (missing) {
+      (opts.warn ?? console.warn)(`o2o: execution provider '${wanted}' unavailable for ${name} (${missing}); running on cpu`);
+    } else if (wanted !== 'cpu') {
       try {
         return new Session(tryLoad(wanted), graph, wanted, name);
       } catch (e) {

@@ -1,0 +1,1 @@
+export { mlp, mlpLayout, mlpParamSpecs, mlpFlops, activate, type MlpSpec, type Activation } from './mlp.js';

@@ -1,0 +1,67 @@
+import { type Graph, type Init, ParamLayout, type ParamSpec, type Tensor } from '../engine/index.js';
+
+export type Activation = 'relu' | 'tanh' | 'none';
+
+export interface MlpSpec {
+  /** Layer widths including input and output, e.g. [17, 256, 256, 6]. */
+  sizes: number[];
+  hidden?: Activation;
+  output?: Activation;
+  /** Initialization: PyTorch nn.Linear default (CORL's choice), or orthogonal with gain. */
+  init?: 'torch' | { orthogonal: number; lastGain?: number };
+  /** Scale the last layer's uniform init to ±value (as CORL/SAC do with 3e-3 for critics). */
+  lastLayerUniform?: number;
+}
+
+/** Parameter specs for an MLP: l{i}.weight [in, out] then l{i}.bias [out]. */
+export function mlpParamSpecs(spec: MlpSpec, prefix = ''): ParamSpec[] {
+  const out: ParamSpec[] = [];
+  const n = spec.sizes.length - 1;
+  for (let i = 0; i < n; i++) {
+    const fanIn = spec.sizes[i]!;
+    const fanOut = spec.sizes[i + 1]!;
+    const last = i === n - 1;
+    let w: Init = { kind: 'torch-linear-weight', fanIn };
+    let b: Init = { kind: 'torch-linear-bias', fanIn };
+    if (spec.init && spec.init !== 'torch') {
+      w = { kind: 'orthogonal', gain: last ? (spec.init.lastGain ?? 1) : spec.init.orthogonal };
+      b = { kind: 'constant', value: 0 };
+    }
+    if (last && spec.lastLayerUniform !== undefined) {
+      w = { kind: 'uniform', lo: -spec.lastLayerUniform, hi: spec.lastLayerUniform };
+      b = { kind: 'uniform', lo: -spec.lastLayerUniform, hi: spec.lastLayerUniform };
+    }
+    out.push({ name: `${prefix}l${i}.weight`, shape: [fanIn, fanOut], init: w });
+    out.push({ name: `${prefix}l${i}.bias`, shape: [fanOut], init: b });
+  }
+  return out;
+}
+
+export function mlpLayout(group: string, spec: MlpSpec): ParamLayout {
+  return new ParamLayout(group, mlpParamSpecs(spec));
+}
+
+export function activate(g: Graph, x: Tensor, a: Activation): Tensor {
+  return a === 'relu' ? g.relu(x) : a === 'tanh' ? g.tanh(x) : x;
+}
+
+/** Forward pass: each layer is one Gemm (x @ W + b) followed by the activation. */
+export function mlp(g: Graph, views: Record<string, Tensor>, x: Tensor, spec: MlpSpec, prefix = ''): Tensor {
+  let h = x;
+  const n = spec.sizes.length - 1;
+  for (let i = 0; i < n; i++) {
+    const w = views[`${prefix}l${i}.weight`];
+    const b = views[`${prefix}l${i}.bias`];
+    if (!w || !b) throw new Error(`mlp: parameters ${prefix}l${i}.weight/bias missing from the views`);
+    h = g.gemm(h, w, {}, b);
+    h = activate(g, h, i === n - 1 ? (spec.output ?? 'none') : (spec.hidden ?? 'relu'));
+  }
+  return h;
+}
+
+/** FLOPs of one forward pass at a batch size (2 per multiply-add). */
+export function mlpFlops(sizes: number[], batch: number): number {
+  let f = 0;
+  for (let i = 0; i + 1 < sizes.length; i++) f += 2 * batch * sizes[i]! * sizes[i + 1]!;
+  return f;
+}
