@@ -1,0 +1,100 @@
+/**
+ * Engine benchmark: the 17→256→256→6 MLP at batch 256.
+ *  - forward, weights baked in as initializers (serving graphs)
+ *  - forward, weights fed as a flat input (how training graphs see them): the fair baseline
+ *  - full training step: forward + backward + Adam in one session.run
+ * Targets (issue 2): step GFLOP/s ≥ 70% of the fed-weights forward; time outside ORT ≤ 10%.
+ */
+import { Graph, Session, TrainStep, adam, grad, params } from '../src/engine/index.js';
+import { type MlpSpec, mlp, mlpFlops, mlpLayout } from '../src/nn/index.js';
+import { Rng } from '../src/util/rng.js';
+import { machine, table, timeMedian } from './stats.js';
+
+export interface EngineFigures {
+  forwardBakedMs: number;
+  forwardFedMs: number;
+  stepMs: number;
+  stepNativeMs: number;
+  forwardFlops: number;
+  stepFlops: number;
+}
+
+/** FLOPs of forward + backward (dW for every layer, dX for all but the first) for an MLP. */
+export function trainStepFlops(sizes: number[], batch: number): number {
+  const fwd = mlpFlops(sizes, batch);
+  const dX = fwd - 2 * batch * sizes[0]! * sizes[1]!;
+  return fwd + fwd + dX;
+}
+
+export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2): Promise<EngineFigures> {
+  const spec: MlpSpec = { sizes, hidden: 'relu', output: 'tanh' };
+  const layout = mlpLayout('net', spec);
+  const w = layout.init(0);
+  const rng = new Rng(0);
+  const obs = rng.fillNormal(new Float32Array(batch * sizes[0]!));
+  const target = rng.fillUniform(new Float32Array(batch * sizes.at(-1)!), -1, 1);
+
+  // Forward with weights as initializers.
+  const gb = new Graph();
+  const named = layout.unravel(w);
+  const views: Record<string, ReturnType<Graph['constant']>> = {};
+  for (const s of layout.specs) views[s.name] = gb.constant(Float32Array.from(named[s.name]!), s.shape);
+  gb.output('y', mlp(gb, views, gb.input('obs', [batch, sizes[0]!]), spec));
+  const baked = await Session.create(gb, { threads });
+  baked.set('obs', obs);
+
+  // Forward with weights fed as one flat input.
+  const gf = new Graph();
+  const pf = params(gf, layout);
+  gf.output('y', mlp(gf, pf.views, gf.input('obs', [batch, sizes[0]!]), spec));
+  const fed = await Session.create(gf, { threads });
+  fed.set('obs', obs);
+  fed.set('net', w);
+
+  // Training step.
+  const gt = new Graph();
+  const pt = params(gt, layout);
+  const x = gt.input('obs', [batch, sizes[0]!]);
+  const y = gt.input('target', [batch, sizes.at(-1)!]);
+  const step = gt.input('step', []);
+  const loss = gt.reduceMean(gt.square(gt.sub(mlp(gt, pt.views, x, spec), y)));
+  gt.output('loss', loss);
+  const { gradNorm } = adam(gt, pt.flat, grad(gt, loss, [pt.flat])[0]!, step, { lr: 1e-4 });
+  gt.output('grad_norm', gradNorm);
+  const ts = await TrainStep.create(gt, { threads });
+  ts.session.set('net', w);
+  ts.session.set('net.m', new Float32Array(layout.size));
+  ts.session.set('net.v', new Float32Array(layout.size));
+  const feeds = { obs, target };
+
+  const forwardBakedMs = timeMedian(() => baked.run(), 200);
+  const forwardFedMs = timeMedian(() => fed.run(), 200);
+  const stepMs = timeMedian(() => ts.step(feeds), 100);
+  // Same step with only the native call: the difference is our marshalling and checks.
+  const nat: number[] = [];
+  for (let r = 0; r < 7; r++) nat.push(ts.session.timeNative(100));
+  nat.sort((a, b) => a - b);
+  const stepNativeMs = nat[3]!;
+  for (const s of [baked, fed]) s.dispose();
+  ts.dispose();
+  return { forwardBakedMs, forwardFedMs, stepMs, stepNativeMs, forwardFlops: mlpFlops(sizes, batch), stepFlops: trainStepFlops(sizes, batch) };
+}
+
+export async function run(): Promise<void> {
+  const f = await measureEngine();
+  const gf = (flops: number, ms: number) => (flops / (ms * 1e-3) / 1e9).toFixed(1);
+  const fedG = f.forwardFlops / f.forwardFedMs;
+  const stepG = f.stepFlops / f.stepMs;
+  console.log(`engine benchmark — MLP 17→256→256→6, batch 256, 2 intra-op threads — ${machine()}`);
+  console.log(table(
+    ['what', 'time per run (median)', 'runs/s', 'GFLOP/s'],
+    [
+      ['forward, weights as initializers (serving)', `${(f.forwardBakedMs * 1000).toFixed(0)} µs`, (1000 / f.forwardBakedMs).toFixed(0), gf(f.forwardFlops, f.forwardBakedMs)],
+      ['forward, weights fed as input (baseline)', `${(f.forwardFedMs * 1000).toFixed(0)} µs`, (1000 / f.forwardFedMs).toFixed(0), gf(f.forwardFlops, f.forwardFedMs)],
+      ['training step (fwd + bwd + Adam), TrainStep.step', `${(f.stepMs * 1000).toFixed(0)} µs`, (1000 / f.stepMs).toFixed(0), gf(f.stepFlops, f.stepMs)],
+      ['training step, native ORT call only', `${(f.stepNativeMs * 1000).toFixed(0)} µs`, (1000 / f.stepNativeMs).toFixed(0), gf(f.stepFlops, f.stepNativeMs)],
+    ],
+  ));
+  console.log(`\nstep GFLOP/s / fed-forward GFLOP/s = ${((stepG / fedG) * 100).toFixed(0)}% (target ≥ 70%)`);
+  console.log(`time outside ORT = ${(((f.stepMs - f.stepNativeMs) / f.stepMs) * 100).toFixed(1)}% of the step (target ≤ 10%)`);
+}

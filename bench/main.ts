@@ -1,0 +1,18 @@
+/** `npm run bench -- <name> [...]`: runs the named benchmarks (all when none is named). */
+const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  engine: () => import('./engine.js'),
+  sim: () => import('./sim.js'),
+  data: () => import('./data.js'),
+};
+
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const chosen = names.length ? names : Object.keys(suites);
+for (const n of chosen) {
+  const load = suites[n];
+  if (!load) {
+    console.error(`unknown benchmark '${n}'; choose from: ${Object.keys(suites).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`\n## ${n}\n`);
+  await (await load()).run();
+}

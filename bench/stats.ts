@@ -1,0 +1,27 @@
+/** Small helpers shared by the benchmarks: medians of repeated rounds, table printing. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Median milliseconds per call of `fn` over `rounds` rounds of `perRound` calls (after warm-up). */
+export function timeMedian(fn: () => void, perRound: number, rounds = 7, warmup = perRound): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const per: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < perRound; i++) fn();
+    per.push((performance.now() - t0) / perRound);
+  }
+  return median(per);
+}
+
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
+  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function machine(): string {
+  return `${process.platform}-${process.arch}, ${(globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? '?'} cores, Node ${process.version}`;
+}
