@@ -127,7 +127,7 @@ export interface DynamicsShape {
 /** An env whose physics can be perturbed per episode (implemented by all o2o simulators). */
 export interface RandomizableEnv extends Env {
   readonly dynamicsShape: DynamicsShape;
-  /** Restore nominal parameters, then apply `scales`. `null` restores nominal only. */
+  /** Restore nominal parameters (control period included), then apply `scales`. `null` restores nominal only. */
   setDynamics(scales: DynamicsScales | null): void;
   /** Scale the duration of the following steps' control period (1 = nominal). */
   setControlPeriodScale(scale: number): void;

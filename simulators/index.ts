@@ -16,3 +16,4 @@ export {
 } from './mujoco/reacher_arm.js';
 export { MujocoEnv, type MujocoEnvOptions } from './mujoco/base.js';
 export { loadMujoco, INTEGRATORS, type IntegratorName } from './mujoco/runtime.js';
+export { measureReturns, type ReturnStats } from './refscores.js';

@@ -36,6 +36,24 @@ export interface RandomizationProfile {
   controlJitter: number;
 }
 
+/** A profile as a user writes it: every field optional, ranges may be single numbers. */
+export interface ProfileSpec {
+  name?: string;
+  extends?: string;
+  massScale?: Range | number;
+  frictionScale?: Range | number;
+  dampingScale?: Range | number;
+  extraDamping?: Range | number;
+  gainScale?: Range | number;
+  lengthScale?: Range | number;
+  actionLatency?: Range | number;
+  obsNoiseStd?: number;
+  controlJitter?: number;
+}
+
+/** What makeEnv({ randomization }) accepts: a profile name, a validated profile or a ProfileSpec. */
+export type ProfileInput = string | RandomizationProfile | ProfileSpec;
+
 const SCALE_FIELDS = ['massScale', 'frictionScale', 'dampingScale', 'gainScale', 'lengthScale'] as const;
 const KNOWN_FIELDS = [...SCALE_FIELDS, 'extraDamping', 'actionLatency', 'obsNoiseStd', 'controlJitter'] as const;
 
@@ -195,7 +213,7 @@ export function loadProfiles(path: string): Record<string, RandomizationProfile>
 
 /** A built-in name, a validated profile, or a raw profile object (validated here). */
 export function resolveProfile(
-  p: string | RandomizationProfile | (Partial<RandomizationProfile> & { name?: string; extends?: string }),
+  p: ProfileInput,
   custom: Readonly<Record<string, RandomizationProfile>> = {},
 ): RandomizationProfile {
   if (typeof p === 'string') {

@@ -12,7 +12,7 @@ import { LocomotionEnv, type LocomotionParams } from './mujoco/locomotion.js';
 import { ReacherArmEnv } from './mujoco/reacher_arm.js';
 import type { IntegratorName } from './mujoco/runtime.js';
 import { RandomizedEnv } from './randomized.js';
-import { resolveProfile, type RandomizationProfile } from './randomization.js';
+import { resolveProfile, type ProfileInput, type RandomizationProfile } from './randomization.js';
 import { VectorEnv } from './vector.js';
 
 export const ENV_IDS = ['pendulum', 'hopper', 'halfcheetah', 'walker2d', 'reacher-arm'] as const;
@@ -23,8 +23,8 @@ export interface MakeEnvOptions {
   seed?: number;
   /** Override the task's time limit. */
   maxEpisodeSteps?: number;
-  /** Randomization: a built-in profile name ('nominal' | 'mild' | 'harsh') or a profile object. */
-  randomization?: string | RandomizationProfile;
+  /** Randomization: a profile name ('nominal' | 'mild' | 'harsh' | one in `profiles`) or a profile object. */
+  randomization?: ProfileInput;
   /** Named profiles loaded with loadProfiles()/parseProfiles(), looked up by `randomization`. */
   profiles?: Readonly<Record<string, RandomizationProfile>>;
   /** MuJoCo tasks: override the integrator (Gymnasium models use RK4; 'euler' is ~4x faster). */

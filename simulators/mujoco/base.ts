@@ -190,6 +190,7 @@ export abstract class MujocoEnv implements RandomizableEnv {
     v.dofDamping.set(this.damping0);
     v.gainprm.set(this.gain0);
     v.biasprm.set(this.bias0);
+    this.setControlPeriodScale(1);
     if (!s) return;
     const nb = this.model.nbody;
     for (let b = 1; b < nb; b++) {

@@ -41,9 +41,14 @@ interface TaskDef {
   refScores: RefScores;
 }
 
-// Reference scores. `random`: mean return of a uniform-random policy over 100 episodes in *these*
-// envs (seed 0, rk4), measured 2026-11-27 on the 2-core dev VM. `expert`: PLACEHOLDER taken from
+// Reference scores. `random`: measured in *these* envs (see the note). `expert`: PLACEHOLDER,
 // D4RL's REF_MAX_SCORE (SAC experts in mujoco-py Gym v2 envs) — replace once o2o trains its own.
+// To compare with published D4RL normalized scores use D4RL's REF_MIN_SCORE instead of `random`
+// (hopper −20.272305, walker2d 1.629008, halfcheetah −280.178953: a random *network* policy).
+const note = (d4rlMin: number): string =>
+  'random: measured 2026-11-27 on the 2-core dev VM with bench/sim.ts: uniform-random policy, mean of 100 episodes ' +
+  '(reset seeds 0-99, actions from Rng(0)), rk4. expert: PLACEHOLDER = D4RL REF_MAX_SCORE, replace when o2o trains expert policies. ' +
+  `D4RL REF_MIN_SCORE (for published normalized scores): ${d4rlMin}.`;
 const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
   hopper: {
     model: 'hopper',
@@ -62,7 +67,7 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: 10,
       hasHealth: true,
     },
-    refScores: { random: 0, expert: 3234.3, note: '' },
+    refScores: { random: 22.53, expert: 3234.3, note: note(-20.272305) },
   },
   walker2d: {
     model: 'walker2d',
@@ -81,7 +86,7 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: 10,
       hasHealth: true,
     },
-    refScores: { random: 0, expert: 4592.3, note: '' },
+    refScores: { random: 3.79, expert: 4592.3, note: note(1.629008) },
   },
   halfcheetah: {
     model: 'halfcheetah',
@@ -100,7 +105,7 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: null,
       hasHealth: false,
     },
-    refScores: { random: 0, expert: 12135.0, note: '' },
+    refScores: { random: -270.19, expert: 12135.0, note: note(-280.178953) },
   },
 };
 

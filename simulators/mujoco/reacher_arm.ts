@@ -36,7 +36,13 @@ export interface ReacherArmOptions extends MujocoEnvOptions {
 // random: uniform-random policy, 100 episodes, seed 0, measured 2026-11-27 on the 2-core dev VM.
 // expert: scriptedArmPolicy(), 100 episodes, seed 0, same date/machine (a scripted controller,
 // not a trained policy).
-const REF_SCORES: RefScores = { random: 0, expert: 0, note: '' };
+const REF_SCORES: RefScores = {
+  random: -157.88,
+  expert: -13.62,
+  note:
+    'measured 2026-11-27 on the 2-core dev VM with bench/sim.ts, 100 episodes (reset seeds 0-99): ' +
+    'random = uniform-random actions from Rng(0); expert = scriptedArmPolicy() (a scripted controller, not a trained policy)',
+};
 
 /** Fingertip position for joint angles q (4); writes xyz into `out`. */
 export function armForwardKinematics(q: ArrayLike<number>, out: Float64Array | Float32Array): void {
