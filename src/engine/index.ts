@@ -6,6 +6,7 @@ export { adam, polyak, l2norm, clipByGlobalNorm, type AdamConfig, type Optimizer
 export { ParamLayout, params, orthogonal, type ParamSpec, type Init } from './params.js';
 export { serialize, IR_VERSION, OPSET, onnxRoot, type SerializeOptions } from './serialize.js';
 export { Session, SessionRunError, type SessionOptions } from './runtime.js';
+export { StateStore, type StateSlot } from './state.js';
 export { availableProviders, type ExecutionProvider } from './ort-binding.js';
 export { defineOp, type OpDef, type Operand } from './ops/define.js';
 export { TrainStep, type StepResult } from './train-step.js';

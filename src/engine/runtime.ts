@@ -1,7 +1,8 @@
 import { type AnyTypedArray, type DType, allocate, dtypeOfArray, sizeOf } from './dtype.js';
 import type { GraphCore } from './graph.js';
-import { type ExecutionProvider, type NativeSession, newNativeSession, ort, providerMissing } from './ort-binding.js';
+import { type ExecutionProvider, type NativeSession, newNativeSession, type ort, providerMissing } from './ort-binding.js';
 import { serialize } from './serialize.js';
+import { StateStore, makeTensor } from './state.js';
 
 export interface SessionOptions {
   /** cpu (default), cuda or webgpu; falls back to cpu with a one-line warning. */
@@ -14,6 +15,8 @@ export interface SessionOptions {
   name?: string;
   /** Where the fallback warning goes (default console.warn). */
   warn?: (message: string) => void;
+  /** Shared training state; bound inputs live here, and inputs named like a state read from it. */
+  store?: StateStore;
 }
 
 export class SessionRunError extends Error {
@@ -29,19 +32,15 @@ interface Slot {
   given: boolean;
 }
 
-const ORT_TYPE: Record<DType, 'float32' | 'float64' | 'int64' | 'bool'> = { float32: 'float32', float64: 'float64', int64: 'int64', bool: 'bool' };
-
-function makeTensor(dtype: DType, data: AnyTypedArray, dims: number[]): ort.Tensor {
-  return new ort.Tensor(ORT_TYPE[dtype], data as Float32Array, dims);
-}
-
 /**
  * A compiled graph: one ORT session plus reusable input/output buffers. run() is synchronous.
- * Inputs bound to outputs (g.bind) keep state across runs: commit() makes the outputs of the last
- * run the next inputs by swapping buffers, so a diverged step can simply not be committed.
+ * Inputs bound to outputs (g.bind) are state in a StateStore: a run reads their current value
+ * and writes the next one; commit() swaps, so a diverged step is dropped by not committing.
  */
 export class Session {
   readonly provider: ExecutionProvider;
+  readonly name: string;
+  readonly store: StateStore;
   private readonly ins = new Map<string, Slot>();
   private readonly outs = new Map<string, Slot>();
   /** input name → output name for state bindings. */
@@ -49,35 +48,40 @@ export class Session {
   private readonly feeds: Record<string, ort.Tensor> = {};
   private readonly fetches: Record<string, ort.Tensor | null> = {};
   private readonly runOptions = {};
-  readonly name: string;
 
   private constructor(
     private readonly native: NativeSession,
     graph: GraphCore,
     provider: ExecutionProvider,
     name: string,
+    store: StateStore,
   ) {
     this.provider = provider;
     this.name = name;
+    this.store = store;
+    for (const [input, output] of graph.bindings) {
+      this.binds.set(input.name, output.name);
+      store.ensure(input.name, input.dtype, input.shape);
+    }
     for (const t of graph.inputs) {
       const slot: Slot = { name: t.name, dtype: t.dtype, shape: [...t.shape], tensor: null, data: null, given: false };
-      if (!t.shape.includes(-1)) {
+      if (!t.shape.includes(-1) && !this.binds.has(t.name)) {
         slot.data = allocate(t.dtype, sizeOf(t.shape));
         slot.tensor = makeTensor(t.dtype, slot.data, slot.shape);
         this.feeds[t.name] = slot.tensor;
       }
       this.ins.set(t.name, slot);
     }
+    const boundOutputs = new Set(this.binds.values());
     for (const t of graph.outputs) {
       const slot: Slot = { name: t.name, dtype: t.dtype, shape: [...t.shape], tensor: null, data: null, given: true };
-      if (!t.shape.includes(-1)) {
+      if (!t.shape.includes(-1) && !boundOutputs.has(t.name)) {
         slot.data = allocate(t.dtype, sizeOf(t.shape));
         slot.tensor = makeTensor(t.dtype, slot.data, slot.shape);
       }
       this.fetches[t.name] = slot.tensor;
       this.outs.set(t.name, slot);
     }
-    for (const [input, output] of graph.bindings) this.binds.set(input.name, output.name);
   }
 
   /** Compiles a graph (serialized to ONNX in memory) into a session. */
@@ -85,30 +89,32 @@ export class Session {
     const bytes = serialize(graph);
     const name = opts.name ?? 'graph';
     const wanted = opts.executionProvider ?? 'cpu';
+    const store = opts.store ?? new StateStore();
     const base = {
       graphOptimizationLevel: opts.optimization ?? 'all',
       intraOpNumThreads: opts.threads ?? 2,
       interOpNumThreads: 1,
       executionMode: 'sequential',
     };
-    const tryLoad = (ep: ExecutionProvider): NativeSession => {
+    const load = (ep: ExecutionProvider): NativeSession => {
       const s = newNativeSession();
       s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...base, executionProviders: [ep] });
       return s;
     };
-    const missing = providerMissing(wanted);
-    if (missing) {
-      (opts.warn ?? console.warn)(`o2o: execution provider '${wanted}' unavailable for ${name} (${missing}); running on cpu`);
-    } else if (wanted !== 'cpu') {
-      try {
-        return new Session(tryLoad(wanted), graph, wanted, name);
-      } catch (e) {
-        const msg = (e as Error).message.split('\n')[0];
-        (opts.warn ?? console.warn)(`o2o: execution provider '${wanted}' unavailable for ${name} (${msg}); running on cpu`);
+    const warn = opts.warn ?? console.warn;
+    if (wanted !== 'cpu') {
+      const missing = providerMissing(wanted);
+      if (missing) warn(`o2o: execution provider '${wanted}' unavailable for ${name} (${missing}); running on cpu`);
+      else {
+        try {
+          return new Session(load(wanted), graph, wanted, name, store);
+        } catch (e) {
+          warn(`o2o: execution provider '${wanted}' unavailable for ${name} (${(e as Error).message.split('\n')[0]}); running on cpu`);
+        }
       }
     }
     try {
-      return new Session(tryLoad('cpu'), graph, 'cpu', name);
+      return new Session(load('cpu'), graph, 'cpu', name, store);
     } catch (e) {
       throw new SessionRunError(`${name}: onnxruntime rejected the graph: ${(e as Error).message}`);
     }
@@ -120,15 +126,16 @@ export class Session {
     return s;
   }
 
-  /** The live buffer of a static-shape input, to fill in place before run(). */
+  /** The live buffer of a static-shape input (or state), to fill in place before run(). */
   input(name: string): AnyTypedArray {
     const s = this.slot(name);
+    if (this.store.has(name)) return this.store.value(name);
     if (!s.data) throw new SessionRunError(`${this.name}: input '${name}' has a dynamic batch; pass it to run() instead`);
     s.given = true;
     return s.data;
   }
 
-  /** Copies values into an input (e.g. initial parameters or optimizer state). */
+  /** Copies values into an input or state (e.g. initial parameters or optimizer state). */
   set(name: string, values: ArrayLike<number> | AnyTypedArray): void {
     const s = this.slot(name);
     const buf = this.input(name);
@@ -139,33 +146,19 @@ export class Session {
   }
 
   /**
-   * Runs the graph. `feeds` may replace input arrays for this run (checked for dtype and size;
-   * the arrays are wrapped, not copied). Returns the output buffers, valid until the next run.
+   * Runs the graph. `feeds` may replace input arrays for this run (checked for dtype and size).
+   * Returns the output buffers, valid until the next run.
    */
   run(feeds?: Record<string, AnyTypedArray>): Record<string, AnyTypedArray> {
-    if (feeds) {
-      for (const [name, arr] of Object.entries(feeds)) {
-        const s = this.slot(name);
-        const dt = dtypeOfArray(arr);
-        if (dt !== s.dtype) throw new SessionRunError(`${this.name}: input '${name}' expects ${s.dtype}, got ${arr.constructor.name}`);
-        const per = sizeOf(s.shape.map((d) => (d < 0 ? 1 : d)));
-        if (s.data) {
-          if (arr.length !== s.data.length) {
-            throw new SessionRunError(`${this.name}: input '${name}' expects shape [${s.shape.join(',')}] (${s.data.length} values), got ${arr.length}`);
-          }
-          if (arr !== s.data) (s.data as Float32Array).set(arr as Float32Array);
-        } else {
-          if (arr.length === 0 || arr.length % per !== 0) {
-            throw new SessionRunError(`${this.name}: input '${name}' expects shape [${s.shape.map((d) => (d < 0 ? 'batch' : d)).join(',')}], got ${arr.length} values (not a multiple of ${per})`);
-          }
-          this.feeds[name] = makeTensor(s.dtype, arr, s.shape.map((d) => (d < 0 ? arr.length / per : d)));
-        }
-        s.given = true;
+    if (feeds) for (const [name, arr] of Object.entries(feeds)) this.feed(name, arr);
+    for (const s of this.ins.values()) {
+      if (this.store.has(s.name)) {
+        this.feeds[s.name] = this.store.get(s.name).curTensor;
+      } else if (!s.given) {
+        throw new SessionRunError(`${this.name}: input '${s.name}' was never given a value; pass it to run() or set() it first`);
       }
     }
-    for (const s of this.ins.values()) {
-      if (!s.given) throw new SessionRunError(`${this.name}: input '${s.name}' was never given a value; pass it to run() or set() it first`);
-    }
+    for (const [input, output] of this.binds) this.fetches[output] = this.store.get(input).nextTensor;
     let result: Record<string, ort.Tensor>;
     try {
       result = this.native.run(this.feeds, this.fetches, this.runOptions);
@@ -177,31 +170,42 @@ export class Session {
     return out;
   }
 
+  private feed(name: string, arr: AnyTypedArray): void {
+    const s = this.slot(name);
+    const dt = dtypeOfArray(arr);
+    if (dt !== s.dtype) throw new SessionRunError(`${this.name}: input '${name}' expects ${s.dtype}, got ${arr.constructor.name}`);
+    if (this.store.has(name)) {
+      this.store.set(name, arr as Float32Array);
+      return;
+    }
+    if (s.data) {
+      if (arr.length !== s.data.length) {
+        throw new SessionRunError(`${this.name}: input '${name}' expects shape [${s.shape.join(',')}] (${s.data.length} values), got ${arr.length}`);
+      }
+      if (arr !== s.data) (s.data as Float32Array).set(arr as Float32Array);
+    } else {
+      const per = sizeOf(s.shape.map((d) => (d < 0 ? 1 : d)));
+      if (arr.length === 0 || arr.length % per !== 0) {
+        throw new SessionRunError(`${this.name}: input '${name}' expects shape [${s.shape.map((d) => (d < 0 ? 'batch' : d)).join(',')}], got ${arr.length} values (not a multiple of ${per})`);
+      }
+      this.feeds[name] = makeTensor(s.dtype, arr, s.shape.map((d) => (d < 0 ? arr.length / per : d)));
+    }
+    s.given = true;
+  }
+
   /** Makes the last run's bound outputs the next inputs (swaps buffers; no copy). */
   commit(): void {
-    for (const [input, output] of this.binds) {
-      const i = this.ins.get(input)!;
-      const o = this.outs.get(output)!;
-      [i.data, o.data] = [o.data, i.data];
-      [i.tensor, o.tensor] = [o.tensor, i.tensor];
-      this.feeds[input] = i.tensor!;
-      this.fetches[output] = o.tensor;
-    }
+    for (const input of this.binds.keys()) this.store.swap(input);
   }
 
-  /** Current value of a bound state input (parameters, moments, targets). */
+  /** Current value of a state input (parameters, moments, targets). */
   state(name: string): AnyTypedArray {
-    return this.input(name);
-  }
-
-  /** Names of the state inputs (bound to outputs). */
-  stateNames(): string[] {
-    return [...this.binds.keys()];
+    return this.store.value(name);
   }
 
   /**
-   * Runs the native session `iterations` times on the current feeds, bypassing this wrapper's
-   * checks: benchmarks compare it with run() to measure time spent outside ORT.
+   * Runs the native session `iterations` times on the current feeds, bypassing this wrapper:
+   * benchmarks compare it with run() to measure time spent outside ORT.
    */
   timeNative(iterations: number): number {
     const t0 = performance.now();
