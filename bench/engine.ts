@@ -56,10 +56,9 @@ export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   const pt = params(gt, layout);
   const x = gt.input('obs', [batch, sizes[0]!]);
   const y = gt.input('target', [batch, sizes.at(-1)!]);
-  const step = gt.input('step', []);
   const loss = gt.reduceMean(gt.square(gt.sub(mlp(gt, pt.views, x, spec), y)));
   gt.output('loss', loss);
-  const { gradNorm } = adam(gt, pt.flat, grad(gt, loss, [pt.flat])[0]!, step, { lr: 1e-4 });
+  const { gradNorm } = adam(gt, pt.flat, grad(gt, loss, [pt.flat])[0]!, { lr: 1e-4 });
   gt.output('grad_norm', gradNorm);
   const ts = await TrainStep.create(gt, { threads });
   ts.session.set('net', w);

@@ -3,7 +3,7 @@ export { Tensor, GraphBuildError, type Node } from './graph.js';
 export type { DType, FloatDType, AnyTypedArray } from './dtype.js';
 export { grad } from './grad.js';
 export { adam, polyak, l2norm, clipByGlobalNorm, type AdamConfig, type OptimizerStep } from './optim.js';
-export { ParamLayout, params, orthogonal, type ParamSpec, type Init } from './params.js';
+export { ParamLayout, params, unflatten, orthogonal, type ParamSpec, type Init } from './params.js';
 export { serialize, IR_VERSION, OPSET, onnxRoot, type SerializeOptions } from './serialize.js';
 export { Session, SessionRunError, type SessionOptions } from './runtime.js';
 export { StateStore, type StateSlot } from './state.js';

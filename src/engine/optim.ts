@@ -40,12 +40,12 @@ export function clipByGlobalNorm(g: Graph, grad: Tensor, norm: Tensor, maxNorm: 
 
 /**
  * One Adam/AdamW update with bias correction (Kingma & Ba 2015, Alg. 1, PyTorch's form):
- *   m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
+ *   t ← t + 1;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
  *   θ ← θ(1 - lr·λ) - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + ε)
- * `step` is a scalar float input holding t ≥ 1, shared by all groups. State inputs are named
- * `<param>.m` and `<param>.v`; outputs are bound to them and to the parameter input.
+ * Its state — `<param>.t` (steps taken, a scalar), `<param>.m`, `<param>.v` — are graph inputs
+ * bound to their updated values, as is the parameter input itself.
  */
-export function adam(g: Graph, param: Tensor, grad: Tensor, step: Tensor, cfg: AdamConfig): OptimizerStep {
+export function adam(g: Graph, param: Tensor, grad: Tensor, cfg: AdamConfig): OptimizerStep {
   if (param.producer !== null || !g.inputs.includes(param)) {
     throw new GraphBuildError(`adam: ${param} must be a graph input (a flat parameter vector from params())`);
   }
@@ -53,6 +53,8 @@ export function adam(g: Graph, param: Tensor, grad: Tensor, step: Tensor, cfg: A
   const b1 = cfg.beta1 ?? 0.9;
   const b2 = cfg.beta2 ?? 0.999;
   const eps = cfg.eps ?? 1e-8;
+  const t = g.input(`${param.name}.t`, [], param.dtype);
+  const step = g.add(t, 1);
   const m = g.input(`${param.name}.m`, param.shape);
   const v = g.input(`${param.name}.v`, param.shape);
 
@@ -77,6 +79,7 @@ export function adam(g: Graph, param: Tensor, grad: Tensor, step: Tensor, cfg: A
   }
   const p1 = g.sub(base, g.mul(g.div(m1, denom), stepSize));
 
+  g.bind(t, step);
   g.bind(m, m1);
   g.bind(v, v1);
   g.bind(param, p1);

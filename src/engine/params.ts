@@ -86,14 +86,18 @@ export class ParamLayout {
  */
 export function params(g: Graph, layout: ParamLayout, inputName = layout.group): { flat: Tensor; views: Record<string, Tensor> } {
   const flat = g.input(inputName, [layout.size], g.dtype);
+  return { flat, views: unflatten(g, layout, flat) };
+}
+
+/** Named views of any flat vector with this layout (e.g. parameters after an optimizer step). */
+export function unflatten(g: Graph, layout: ParamLayout, flat: Tensor): Record<string, Tensor> {
   const specs = layout.specs;
   const pieces = g.split(flat, specs.map((s) => sizeOf(s.shape)), 0);
   const views: Record<string, Tensor> = {};
   specs.forEach((s, i) => {
-    const v = s.shape.length === 1 ? pieces[i]! : g.reshape(pieces[i]!, s.shape);
-    views[s.name] = v;
+    views[s.name] = s.shape.length === 1 ? pieces[i]! : g.reshape(pieces[i]!, s.shape);
   });
-  return { flat, views };
+  return views;
 }
 
 function initInto(out: Float32Array, spec: ParamSpec, rng: Rng): void {

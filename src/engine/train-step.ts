@@ -12,7 +12,7 @@ export interface StepResult {
 /**
  * A compiled training graph: feeds the batch, runs forward + backward + optimizer updates in one
  * session.run, checks every scalar metric for NaN/Inf, and commits the new state only when all
- * are finite. The Adam step counter (input 'step', if the graph has one) is managed here.
+ * are finite.
  */
 export class TrainStep {
   private t = 0;
@@ -24,9 +24,7 @@ export class TrainStep {
   ) {
     const bound = new Set([...graph.bindings.values()].map((t) => t.name));
     this.metricNames = graph.outputs.filter((o) => o.size === 1 && !bound.has(o.name)).map((o) => o.name);
-    this.hasStep = graph.inputs.some((i) => i.name === 'step');
   }
-  private readonly hasStep: boolean;
 
   static async create(graph: GraphCore, opts: SessionOptions = {}): Promise<TrainStep> {
     return new TrainStep(await Session.create(graph, { name: 'train-step', ...opts }), graph);
@@ -41,7 +39,6 @@ export class TrainStep {
   }
 
   step(feeds?: Record<string, AnyTypedArray>): StepResult {
-    if (this.hasStep) (this.session.input('step') as Float32Array)[0] = this.t + 1;
     const out = this.session.run(feeds);
     const metrics: Record<string, number> = {};
     let diverged = false;

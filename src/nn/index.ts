@@ -1,1 +1,3 @@
 export { mlp, mlpLayout, mlpParamSpecs, mlpFlops, activate, type MlpSpec, type Activation } from './mlp.js';
+export { actorLayout, actorMean, actorMlp, sampleTanhGaussian, gaussianLogProb, type ActorSpec, type ActorKind } from './actor.js';
+export { criticLayout, criticValues, criticMlp, minOf, type CriticSpec } from './critic.js';

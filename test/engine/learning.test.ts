@@ -10,10 +10,9 @@ async function supervised(spec: MlpSpec, batch: number, lr: number) {
   const { flat, views } = params(g, layout);
   const x = g.input('x', [batch, spec.sizes[0]!]);
   const y = g.input('y', [batch, spec.sizes.at(-1)!]);
-  const step = g.input('step', []);
   const loss = g.reduceMean(g.square(g.sub(mlp(g, views, x, spec), y)));
   g.output('loss', loss);
-  const { gradNorm } = adam(g, flat, grad(g, loss, [flat])[0]!, step, { lr });
+  const { gradNorm } = adam(g, flat, grad(g, loss, [flat])[0]!, { lr });
   g.output('grad_norm', gradNorm);
   const ts = await TrainStep.create(g);
   ts.session.set('net', layout.init(1));

@@ -24,7 +24,6 @@ describe.runIf(requireOrSkip(reason))('exported graphs pass onnx.checker (python
     const { flat, views } = params(g, layout);
     const x = g.input('obs', [16, 17]);
     const y = g.input('target', [16, 6]);
-    const step = g.input('step', []);
     const out = mlp(g, views, x, spec);
     const extra = g.add(
       g.reduceMean(g.logSumExp(g.concat([out, g.softplus(out), g.clip(out, -0.5, 0.5)], 1), [1])),
@@ -32,7 +31,7 @@ describe.runIf(requireOrSkip(reason))('exported graphs pass onnx.checker (python
     );
     const loss = g.add(g.reduceMean(g.square(g.sub(out, y))), g.mul(extra, 0.01));
     g.output('loss', loss);
-    const { gradNorm } = adam(g, flat, grad(g, loss, [flat])[0]!, step, { lr: 1e-3, weightDecay: 1e-4, maxGradNorm: 1 });
+    const { gradNorm } = adam(g, flat, grad(g, loss, [flat])[0]!, { lr: 1e-3, weightDecay: 1e-4, maxGradNorm: 1 });
     g.output('grad_norm', gradNorm);
     const path = join(dir, 'train.onnx');
     writeFileSync(path, serialize(g));

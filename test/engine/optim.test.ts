@@ -25,20 +25,18 @@ async function compare(opt: { wd: number; maxNorm?: number }) {
   const layout = new ParamLayout('w', [{ name: 'a', shape: [2], init: { kind: 'constant', value: 1 } }, { name: 'b', shape: [3], init: { kind: 'constant', value: -2 } }]);
   const g = new Graph('float64');
   const { flat } = params(g, layout);
-  const step = g.input('step', [], 'float64');
   const loss = g.add(g.reduceSum(g.mul(g.constant(Float64Array.from(c), [5]), g.square(flat))), g.reduceSum(flat));
   g.output('loss', loss);
   const [d] = grad(g, loss, [flat]);
   const cfg = { lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: opt.wd, maxGradNorm: opt.maxNorm };
-  const { gradNorm } = adam(g, flat, d!, step, cfg);
+  const { gradNorm } = adam(g, flat, d!, cfg);
   g.output('grad_norm', gradNorm);
   const ts = await TrainStep.create(g, { threads: 1 });
   const p0 = [1, 1, -2, -2, -2];
   ts.session.set('w', p0);
   ts.session.set('w.m', [0, 0, 0, 0, 0]);
   ts.session.set('w.v', [0, 0, 0, 0, 0]);
-  (ts.session.input('step') as Float64Array)[0] = 1;
-  const p = [...p0];
+    const p = [...p0];
   const m = [0, 0, 0, 0, 0];
   const v = [0, 0, 0, 0, 0];
   for (let t = 1; t <= 25; t++) {
@@ -75,10 +73,9 @@ describe('optimizers in the graph match PyTorch semantics', () => {
     const g = new Graph();
     const { flat } = params(g, layout);
     const x = g.input('x', [2]);
-    const step = g.input('step', []);
     const loss = g.reduceSum(g.mul(g.square(flat), x));
     g.output('loss', loss);
-    adam(g, flat, grad(g, loss, [flat])[0]!, step, { lr: 0.1 });
+    adam(g, flat, grad(g, loss, [flat])[0]!, { lr: 0.1 });
     const ts = await TrainStep.create(g, { threads: 1 });
     ts.session.set('w', layout.init(0));
     ts.session.set('w.m', [0, 0]);

@@ -1,0 +1,81 @@
+import type { Graph, Tensor } from '../engine/index.js';
+import { ParamLayout } from '../engine/index.js';
+import { type MlpSpec, mlp, mlpParamSpecs } from './mlp.js';
+
+/**
+ * Policies on the engine.
+ *  - deterministic: a = max · tanh(f(s))                                  (BC, TD3+BC)
+ *  - gaussian:      N(tanh(f(s)), exp(log_std)), state-independent std    (IQL, as CORL)
+ *  - tanh-gaussian: a = max · tanh(μ + σ ε), [μ, log σ] = f(s)            (SAC, CQL, Cal-QL)
+ */
+export type ActorKind = 'deterministic' | 'gaussian' | 'tanh-gaussian';
+
+export interface ActorSpec {
+  kind: ActorKind;
+  obsDim: number;
+  actDim: number;
+  hidden: number[];
+  maxAction: number;
+  init?: MlpSpec['init'];
+  /** tanh-gaussian: log σ = clamp(mult·raw + offset, min, max) (CORL CQL: 1, -1, [-20, 2]). */
+  logStd?: { multiplier: number; offset: number; min: number; max: number };
+}
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+export function actorMlp(spec: ActorSpec): MlpSpec {
+  const out = spec.kind === 'tanh-gaussian' ? 2 * spec.actDim : spec.actDim;
+  return {
+    sizes: [spec.obsDim, ...spec.hidden, out],
+    hidden: 'relu',
+    output: spec.kind === 'tanh-gaussian' ? 'none' : 'tanh',
+    init: spec.init,
+  };
+}
+
+export function actorLayout(spec: ActorSpec, group = 'actor'): ParamLayout {
+  const specs = mlpParamSpecs(actorMlp(spec));
+  if (spec.kind === 'gaussian') specs.push({ name: 'log_std', shape: [spec.actDim], init: { kind: 'constant', value: 0 } });
+  return new ParamLayout(group, specs);
+}
+
+/** Deterministic action (the policy's mean / mode), scaled to [-max, max]. */
+export function actorMean(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor): Tensor {
+  const out = mlp(g, views, obs, actorMlp(spec));
+  if (spec.kind !== 'tanh-gaussian') return spec.maxAction === 1 ? out : g.mul(out, spec.maxAction);
+  const [mu] = g.split(out, [spec.actDim, spec.actDim], 1);
+  const a = g.tanh(mu!);
+  return spec.maxAction === 1 ? a : g.mul(a, spec.maxAction);
+}
+
+function tanhGaussianHead(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor): { mu: Tensor; logStd: Tensor } {
+  const out = mlp(g, views, obs, actorMlp(spec));
+  const [mu, raw] = g.split(out, [spec.actDim, spec.actDim], 1);
+  const ls = spec.logStd ?? { multiplier: 1, offset: -1, min: -20, max: 2 };
+  const logStd = g.clip(g.add(g.mul(raw!, ls.multiplier), ls.offset), ls.min, ls.max);
+  return { mu: mu!, logStd };
+}
+
+/**
+ * Reparameterized sample of the tanh-Gaussian with its log-probability:
+ * u = μ + σ ε, a = tanh(u), log π(a) = Σ [log N(u; μ, σ) − log(1 − tanh²u)], the Jacobian term
+ * written stably as 2(log 2 − u − softplus(−2u)) (as PyTorch's TanhTransform).
+ * `eps` is standard normal noise [rows, actDim] fed from a seeded generator.
+ */
+export function sampleTanhGaussian(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor, eps: Tensor): { action: Tensor; logProb: Tensor } {
+  const { mu, logStd } = tanhGaussianHead(g, spec, views, obs);
+  const u = g.add(mu, g.mul(g.exp(logStd), eps));
+  const gaussian = g.sub(g.sub(g.mul(g.square(eps), -0.5), logStd), 0.5 * LOG_2PI);
+  const jacobian = g.mul(g.sub(g.sub(Math.log(2), u), g.softplus(g.mul(u, -2))), 2);
+  const logProb = g.reduceSum(g.sub(gaussian, jacobian), [1]);
+  const a = g.tanh(u);
+  return { action: spec.maxAction === 1 ? a : g.mul(a, spec.maxAction), logProb };
+}
+
+/** log N(a; tanh(f(s)), exp(log_std)) summed over action dims (IQL's Gaussian policy). */
+export function gaussianLogProb(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor, act: Tensor): Tensor {
+  const mean = mlp(g, views, obs, actorMlp(spec));
+  const logStd = g.clip(views.log_std!, -20, 2);
+  const z = g.div(g.sub(act, mean), g.exp(logStd));
+  return g.reduceSum(g.sub(g.sub(g.mul(g.square(z), -0.5), logStd), 0.5 * LOG_2PI), [1]);
+}
