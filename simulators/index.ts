@@ -15,5 +15,5 @@ export {
   type ScriptedArmGains,
 } from './mujoco/reacher_arm.js';
 export { MujocoEnv, type MujocoEnvOptions } from './mujoco/base.js';
-export { loadMujoco, INTEGRATORS, type IntegratorName } from './mujoco/runtime.js';
+export { loadMujoco, compileModel, readModelXml, INTEGRATORS, type IntegratorName, type LoadedModel } from './mujoco/runtime.js';
 export { measureReturns, type ReturnStats } from './refscores.js';
