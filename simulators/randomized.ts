@@ -38,6 +38,7 @@ export class RandomizedEnv implements Env {
   private head = 0;
   private record: RandomizationRecord | undefined;
   private lastReset: ResetInfo | undefined;
+  private done = true;
 
   constructor(readonly base: RandomizableEnv, profile: RandomizationProfile) {
     if (!isRandomizable(base)) {
@@ -65,6 +66,7 @@ export class RandomizedEnv implements Env {
     this.head = 0;
     this.record = rec;
     this.lastReset = { ...info, randomization: rec };
+    this.done = false;
     this.addNoise(obs, rec.obsNoiseStd);
     return obs;
   }
@@ -73,6 +75,7 @@ export class RandomizedEnv implements Env {
     const rec = this.record;
     if (!rec) throw new Error(`${this.spec.id}.step: called before reset(); call reset() first`);
     const clipped = checkAction(this.spec, action, this.act);
+    if (this.done) throw new Error(`${this.spec.id}.step: called after the episode ended (terminated or truncated); call reset() first`);
     let applied: Float64Array = this.act;
     const k = rec.actionLatency;
     if (k > 0) {
@@ -92,6 +95,7 @@ export class RandomizedEnv implements Env {
       this.base.setControlPeriodScale(periodScale);
     }
     const r = this.base.step(applied);
+    this.done = r.terminated || r.truncated;
     this.addNoise(r.obs, rec.obsNoiseStd);
     r.info.clippedActions = clipped;
     r.info.randomization = rec;

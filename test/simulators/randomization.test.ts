@@ -173,3 +173,17 @@ describe('randomization profiles', () => {
     }
   });
 });
+
+describe('RandomizedEnv episode rules', () => {
+  it('refuses to step after the end without touching its latency queue', async () => {
+    const env = await makeEnv('pendulum', { randomization: { name: 'late', actionLatency: 1 }, maxEpisodeSteps: 2 });
+    env.reset(0);
+    env.step([1]);
+    expect(env.step([1]).truncated).toBe(true);
+    expect(() => env.step([1])).toThrow(/after the episode ended/);
+    const plain = new PendulumEnv({ maxEpisodeSteps: 2 });
+    plain.reset(1);
+    env.reset(1);
+    expect(env.step([2]).obs).toEqual(plain.step([0]).obs); // first step applies the hold action, not a stale one
+  });
+});
