@@ -8,7 +8,7 @@
 import { Graph, Session, TrainStep, adam, grad, params } from '../src/engine/index.js';
 import { type MlpSpec, mlp, mlpFlops, mlpLayout } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
-import { machine, table, timeMedian } from './stats.js';
+import { machine, table, timeInterleaved } from './stats.js';
 
 export interface EngineFigures {
   forwardBakedMs: number;
@@ -66,14 +66,11 @@ export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   ts.session.set('net.v', new Float32Array(layout.size));
   const feeds = { obs, target };
 
-  const forwardBakedMs = timeMedian(() => baked.run(), 200);
-  const forwardFedMs = timeMedian(() => fed.run(), 200);
-  const stepMs = timeMedian(() => ts.step(feeds), 100);
-  // Same step with only the native call: the difference is our marshalling and checks.
-  const nat: number[] = [];
-  for (let r = 0; r < 7; r++) nat.push(ts.session.timeNative(100));
-  nat.sort((a, b) => a - b);
-  const stepNativeMs = nat[3]!;
+  const [forwardBakedMs, forwardFedMs, stepMs, stepNativeMs] = timeInterleaved(
+    [() => baked.run(), () => fed.run(), () => ts.step(feeds), () => ts.session.timeNative(1)],
+    [20, 20, 5, 5],
+    61,
+  ) as [number, number, number, number];
   for (const s of [baked, fed]) s.dispose();
   ts.dispose();
   return { forwardBakedMs, forwardFedMs, stepMs, stepNativeMs, forwardFlops: mlpFlops(sizes, batch), stepFlops: trainStepFlops(sizes, batch) };

@@ -17,6 +17,25 @@ export function timeMedian(fn: () => void, perRound: number, rounds = 7, warmup 
   return median(per);
 }
 
+/**
+ * Median ms per call of each function, measured in interleaved rounds (A B C A B C ...) so that
+ * machine noise hits all of them alike: use this for ratios.
+ */
+export function timeInterleaved(fns: (() => void)[], perRound: number[], rounds = 9): number[] {
+  fns.forEach((fn, i) => {
+    for (let k = 0; k < perRound[i]!; k++) fn();
+  });
+  const per: number[][] = fns.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    fns.forEach((fn, i) => {
+      const t0 = performance.now();
+      for (let k = 0; k < perRound[i]!; k++) fn();
+      per[i]!.push((performance.now() - t0) / perRound[i]!);
+    });
+  }
+  return per.map(median);
+}
+
 export function table(headers: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');

@@ -66,8 +66,8 @@ export class GraphCore {
 
   newTensor(shape: readonly number[], dtype: DType, producer: Node | null, name?: string): Tensor {
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < -1 || d === 0) {
-        throw new GraphBuildError(`invalid shape ${fmtShape(shape)}: dims must be positive integers (or -1 for batch)`);
+      if (!Number.isInteger(d) || d < -1) {
+        throw new GraphBuildError(`invalid shape ${fmtShape(shape)}: dims must be non-negative integers (or -1 for batch)`);
       }
     }
     const id = this.tensors++;
@@ -77,6 +77,7 @@ export class GraphCore {
   /** A graph input fed at run time (observations, flat parameters, noise, ...). */
   input(name: string, shape: readonly number[], dtype: DType = this.dtype): Tensor {
     if (this.names.has(name)) throw new GraphBuildError(`input '${name}': name already used in this graph`);
+    if (shape.some((d) => d === 0)) throw new GraphBuildError(`input '${name}': invalid shape ${fmtShape(shape)}, dims must be positive`);
     const t = this.newTensor(shape, dtype, null, name);
     this.inputs.push(t);
     return t;
@@ -119,16 +120,16 @@ export class GraphCore {
     throw new Error('emitIdentity is provided by Graph');
   }
 
-  /** A constant (ONNX initializer). Scalars are deduplicated. */
+  /** A constant (ONNX initializer); a number fills `shape`. Number constants are deduplicated. */
   constant(data: AnyTypedArray | number, shape?: readonly number[], dtype?: DType): Tensor {
     if (typeof data === 'number') {
       const dt = dtype ?? this.dtype;
       const key = `${dt}:${Object.is(data, -0) ? '-0' : data}:${shape ? fmtShape(shape) : ''}`;
       const hit = this.constCache.get(key);
       if (hit) return hit;
-      const arr = allocate(dt, 1);
-      if (dt === 'int64') (arr as BigInt64Array)[0] = BigInt(data);
-      else (arr as Float32Array)[0] = data;
+      const arr = allocate(dt, shape ? sizeOf(shape) : 1);
+      if (dt === 'int64') (arr as BigInt64Array).fill(BigInt(data));
+      else (arr as Float32Array).fill(data);
       const t = this.addInitializer(arr, shape ?? [], dt);
       this.constCache.set(key, t);
       return t;

@@ -58,17 +58,25 @@ export function adam(g: Graph, param: Tensor, grad: Tensor, cfg: AdamConfig): Op
   const m = g.input(`${param.name}.m`, param.shape);
   const v = g.input(`${param.name}.v`, param.shape);
 
-  const gradNorm = l2norm(g, grad);
-  const gr = cfg.maxGradNorm !== undefined ? clipByGlobalNorm(g, grad, gradNorm, cfg.maxGradNorm) : grad;
+  const sq = g.square(grad);
+  const gradNorm = g.sqrt(g.reduceSum(sq));
+  let gr = grad;
+  let gr2 = sq;
+  if (cfg.maxGradNorm !== undefined) {
+    const coef = g.minimum(g.div(cfg.maxGradNorm, g.add(gradNorm, 1e-6)), 1);
+    gr = g.mul(grad, coef);
+    gr2 = g.mul(sq, g.square(coef));
+  }
 
   const m1 = g.add(g.mul(m, b1), g.mul(gr, 1 - b1));
-  const v1 = g.add(g.mul(v, b2), g.mul(g.square(gr), 1 - b2));
-  // Bias corrections from t: β^t = exp(t ln β).
+  const v1 = g.add(g.mul(v, b2), g.mul(gr2, 1 - b2));
+  // Bias corrections from t: β^t = exp(t ln β). Scalars are folded so only 5 ops touch vectors:
+  // lr/bc1 · m / (sqrt(v)/sqrt(bc2) + ε) = (lr·sqrt(bc2)/bc1) · m / (sqrt(v) + ε·sqrt(bc2)).
   const bc1 = g.sub(1, g.exp(g.mul(step, Math.log(b1))));
-  const bc2 = g.sub(1, g.exp(g.mul(step, Math.log(b2))));
+  const sbc2 = g.sqrt(g.sub(1, g.exp(g.mul(step, Math.log(b2)))));
   const lr = typeof cfg.lr === 'number' ? g.constant(cfg.lr, [], param.dtype) : cfg.lr;
-  const stepSize = g.div(lr, bc1);
-  const denom = g.add(g.div(g.sqrt(v1), g.sqrt(bc2)), eps);
+  const stepSize = g.div(g.mul(lr, sbc2), bc1);
+  const denom = g.add(g.sqrt(v1), g.mul(sbc2, eps));
   let base = param;
   const wd = cfg.weightDecay ?? 0;
   if (wd > 0) {

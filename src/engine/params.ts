@@ -9,6 +9,7 @@ export type Init =
   | { kind: 'torch-linear-bias'; fanIn: number }
   | { kind: 'uniform'; lo: number; hi: number }
   | { kind: 'orthogonal'; gain: number }
+  | { kind: 'xavier-uniform'; gain: number; fanIn: number; fanOut: number } // U(±gain·sqrt(6/(in+out)))
   | { kind: 'constant'; value: number };
 
 export interface ParamSpec {
@@ -106,6 +107,11 @@ function initInto(out: Float32Array, spec: ParamSpec, rng: Rng): void {
     case 'torch-linear-weight':
     case 'torch-linear-bias': {
       const b = 1 / Math.sqrt(init.fanIn);
+      for (let i = 0; i < out.length; i++) out[i] = rng.uniform(-b, b);
+      return;
+    }
+    case 'xavier-uniform': {
+      const b = init.gain * Math.sqrt(6 / (init.fanIn + init.fanOut));
       for (let i = 0; i < out.length; i++) out[i] = rng.uniform(-b, b);
       return;
     }

@@ -62,6 +62,11 @@ export function broadcastShapes(where: string, ...shapes: (readonly number[])[])
 /** Sums a broadcast cotangent back to `shape` (the reverse of numpy broadcasting). */
 export function unbroadcast(g: Graph, dy: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(dy.shape, shape)) return dy;
+  // Bias gradients ([B, N] → [N] or [1, N]): a ones-row GEMM beats ReduceSum over axis 0.
+  if (dy.rank === 2 && dy.shape[0]! > 1 && dy.shape[0]! > 0 && (sameShape(shape, [dy.shape[1]!]) || sameShape(shape, [1, dy.shape[1]!]))) {
+    const summed = g.gemm(g.constant(1, [1, dy.shape[0]!], dy.dtype), dy);
+    return shape.length === 2 ? summed : g.reshape(summed, shape);
+  }
   const lead = dy.rank - shape.length;
   const axes: number[] = [];
   for (let i = 0; i < dy.rank; i++) {
