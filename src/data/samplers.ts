@@ -114,6 +114,15 @@ export class UniformSampler {
     this.rng = new Rng(opts.seed);
   }
 
+  /** Generator state, so a resumed training run draws the same batches. */
+  rngState(): number[] {
+    return this.rng.getState();
+  }
+
+  setRngState(state: readonly number[]): void {
+    this.rng.setState(state);
+  }
+
   /** Fill and return `out` (default: the sampler's own batch). */
   sample(out: Batch = this.batch): Batch {
     const ds = this.dataset;
@@ -160,6 +169,14 @@ export class MixSampler {
     this.batch = allocBatch(opts.batchSize, offline.obsDim, offline.actDim, dims);
     this.offlineCount = Math.round(r * opts.batchSize);
     this.rng = new Rng(opts.seed);
+  }
+
+  rngState(): number[] {
+    return this.rng.getState();
+  }
+
+  setRngState(state: readonly number[]): void {
+    this.rng.setState(state);
   }
 
   sample(out: Batch = this.batch): Batch {

@@ -17,6 +17,7 @@ export interface ActorSpec {
   hidden: number[];
   maxAction: number;
   init?: MlpSpec['init'];
+  last?: MlpSpec['last'];
   /** tanh-gaussian: log σ = clamp(mult·raw + offset, min, max) (CORL CQL: 1, -1, [-20, 2]). */
   logStd?: { multiplier: number; offset: number; min: number; max: number };
 }
@@ -30,6 +31,7 @@ export function actorMlp(spec: ActorSpec): MlpSpec {
     hidden: 'relu',
     output: spec.kind === 'tanh-gaussian' ? 'none' : 'tanh',
     init: spec.init,
+    last: spec.last,
   };
 }
 

@@ -10,10 +10,11 @@ export interface CriticSpec {
   hidden: number[];
   ensemble: number;
   init?: MlpSpec['init'];
+  last?: MlpSpec['last'];
 }
 
 export function criticMlp(spec: CriticSpec): MlpSpec {
-  return { sizes: [spec.obsDim + spec.actDim, ...spec.hidden, 1], hidden: 'relu', output: 'none', init: spec.init };
+  return { sizes: [spec.obsDim + spec.actDim, ...spec.hidden, 1], hidden: 'relu', output: 'none', init: spec.init, last: spec.last };
 }
 
 export function criticLayout(spec: CriticSpec, group = 'critic'): ParamLayout {

@@ -2,15 +2,18 @@ import { type Graph, type Init, ParamLayout, type ParamSpec, type Tensor } from 
 
 export type Activation = 'relu' | 'tanh' | 'none';
 
+/** How the last layer starts (CORL's CQL: xavier/orthogonal with gain 1e-2, zero bias). */
+export type LastLayerInit = { xavier: number } | { orthogonal: number } | { uniform: number };
+
 export interface MlpSpec {
   /** Layer widths including input and output, e.g. [17, 256, 256, 6]. */
   sizes: number[];
   hidden?: Activation;
   output?: Activation;
-  /** Initialization: PyTorch nn.Linear default (CORL's choice), or orthogonal with gain. */
-  init?: 'torch' | { orthogonal: number; lastGain?: number };
-  /** Scale the last layer's uniform init to ±value (as CORL/SAC do with 3e-3 for critics). */
-  lastLayerUniform?: number;
+  /** Hidden layers: PyTorch nn.Linear default (CORL's usual choice), or orthogonal with a gain and zero bias. */
+  init?: 'torch' | { orthogonal: number };
+  /** Last layer override (zero bias); default: same rule as the hidden layers. */
+  last?: LastLayerInit;
 }
 
 /** Parameter specs for an MLP: l{i}.weight [in, out] then l{i}.bias [out]. */
@@ -20,16 +23,21 @@ export function mlpParamSpecs(spec: MlpSpec, prefix = ''): ParamSpec[] {
   for (let i = 0; i < n; i++) {
     const fanIn = spec.sizes[i]!;
     const fanOut = spec.sizes[i + 1]!;
-    const last = i === n - 1;
     let w: Init = { kind: 'torch-linear-weight', fanIn };
     let b: Init = { kind: 'torch-linear-bias', fanIn };
     if (spec.init && spec.init !== 'torch') {
-      w = { kind: 'orthogonal', gain: last ? (spec.init.lastGain ?? 1) : spec.init.orthogonal };
+      w = { kind: 'orthogonal', gain: spec.init.orthogonal };
       b = { kind: 'constant', value: 0 };
     }
-    if (last && spec.lastLayerUniform !== undefined) {
-      w = { kind: 'uniform', lo: -spec.lastLayerUniform, hi: spec.lastLayerUniform };
-      b = { kind: 'uniform', lo: -spec.lastLayerUniform, hi: spec.lastLayerUniform };
+    const last = i === n - 1 ? spec.last : undefined;
+    if (last) {
+      b = { kind: 'constant', value: 0 };
+      if ('xavier' in last) w = { kind: 'xavier-uniform', gain: last.xavier, fanIn, fanOut };
+      else if ('orthogonal' in last) w = { kind: 'orthogonal', gain: last.orthogonal };
+      else {
+        w = { kind: 'uniform', lo: -last.uniform, hi: last.uniform };
+        b = { kind: 'uniform', lo: -last.uniform, hi: last.uniform };
+      }
     }
     out.push({ name: `${prefix}l${i}.weight`, shape: [fanIn, fanOut], init: w });
     out.push({ name: `${prefix}l${i}.bias`, shape: [fanOut], init: b });

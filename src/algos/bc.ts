@@ -1,0 +1,63 @@
+/**
+ * Behaviour cloning: regress the dataset's actions with a deterministic policy.
+ * Defaults follow CORL's any_percent_bc (2x256 MLP, Adam 3e-4, batch 256, all the data).
+ *   L(θ) = E_(s,a)~D ‖π_θ(s) − a‖²
+ */
+import type { Batch } from '../data/index.js';
+import { Graph, type SessionOptions, adam, grad, params } from '../engine/index.js';
+import { type ActorSpec, actorLayout, actorMean } from '../nn/index.js';
+import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+
+export interface BcConfig {
+  batchSize: number;
+  actorLr: number;
+  hidden: number[];
+}
+
+export const BC_DEFAULTS: BcConfig = { batchSize: 256, actorLr: 3e-4, hidden: [256, 256] };
+
+export class BC extends GraphLearner {
+  readonly algo = 'bc';
+  private step!: StepGraph;
+  readonly actorSpec: ActorSpec;
+
+  private constructor(task: TaskSpec, readonly cfg: BcConfig, seed: number, opts?: SessionOptions) {
+    super(task, cfg.batchSize, cfg, seed, opts);
+    this.actorSpec = { kind: 'deterministic', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, maxAction: task.maxAction };
+  }
+
+  static async create(task: TaskSpec, config: Partial<BcConfig> = {}, seed = 0, opts?: SessionOptions): Promise<BC> {
+    const l = new BC(task, { ...BC_DEFAULTS, ...config }, seed, opts);
+    await l.build(seed);
+    return l;
+  }
+
+  private async build(seed: number): Promise<void> {
+    const layout = actorLayout(this.actorSpec);
+    const g = new Graph();
+    const actor = params(g, layout);
+    const obs = this.batchInput(g, 'obs');
+    const act = this.batchInput(g, 'act');
+    const loss = g.reduceMean(g.reduceSum(g.square(g.sub(actorMean(g, this.actorSpec, actor.views, obs), act)), [1]));
+    g.output('actor_loss', loss);
+    const { gradNorm } = adam(g, actor.flat, grad(g, loss, [actor.flat])[0]!, { lr: this.cfg.actorLr });
+    g.output('actor_grad_norm', gradNorm);
+    this.initGroup('actor', layout, seed);
+    this.step = await this.compile(g, 'step');
+  }
+
+  update(batch: Batch): UpdateResult {
+    this.checkBatch(batch);
+    const r = this.runStep(this.step, batch);
+    if (!r.diverged) this.t++;
+    return r;
+  }
+
+  actor(): ActorSnapshot {
+    return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
+  }
+
+  dispose(): void {
+    this.step.session.dispose();
+  }
+}

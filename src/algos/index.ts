@@ -1,0 +1,8 @@
+export * from './learner.js';
+export { BC, BC_DEFAULTS, type BcConfig } from './bc.js';
+export { TD3BC, TD3BC_DEFAULTS, type Td3BcConfig } from './td3bc.js';
+export { IQL, IQL_DEFAULTS, type IqlConfig } from './iql.js';
+export { SAC, SAC_DEFAULTS, type SacConfig } from './sac.js';
+export { CQL, CQL_DEFAULTS, type CqlConfig } from './cql.js';
+export { CALQL_DEFAULTS, NO_MC_BOUND, createCalQL } from './calql.js';
+export { ALGOS, createLearner, needsMcReturns, defaultRewardNormalization, type AlgoName, type AlgoConfig } from './registry.js';

@@ -1,0 +1,137 @@
+/**
+ * TD3+BC (Fujimoto & Gu, 2021, "A Minimalist Approach to Offline RL"). Defaults: CORL td3_bc.py.
+ *   critic:  y = r + γ(1−d) min_i Q'_i(s', clip(π'(s') + clip(σε, −c, c), −max, max))
+ *            L_Q = Σ_i E (Q_i(s,a) − y)²
+ *   actor (every `policyFreq` steps, after the critic step):
+ *            λ = α / mean|Q_1(s, π(s))|  (no gradient through λ)
+ *            L_π = −λ E Q_1(s, π(s)) + E ‖π(s) − a‖²
+ *   targets: θ' ← τθ + (1−τ)θ' for the actor and both critics, on actor steps.
+ * Two graphs share one state store: critic-only steps and critic+actor steps.
+ */
+import type { Batch } from '../data/index.js';
+import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak, unflatten } from '../engine/index.js';
+import { type ActorSpec, type CriticSpec, actorLayout, actorMean, criticLayout, criticValues, minOf } from '../nn/index.js';
+import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+
+export interface Td3BcConfig {
+  batchSize: number;
+  discount: number;
+  tau: number;
+  actorLr: number;
+  criticLr: number;
+  /** Target policy smoothing noise σ and its clip c, as fractions of maxAction. */
+  policyNoise: number;
+  noiseClip: number;
+  policyFreq: number;
+  /** α in λ = α / mean|Q|. */
+  alpha: number;
+  hidden: number[];
+}
+
+export const TD3BC_DEFAULTS: Td3BcConfig = {
+  batchSize: 256,
+  discount: 0.99,
+  tau: 0.005,
+  actorLr: 3e-4,
+  criticLr: 3e-4,
+  policyNoise: 0.2,
+  noiseClip: 0.5,
+  policyFreq: 2,
+  alpha: 2.5,
+  hidden: [256, 256],
+};
+
+export class TD3BC extends GraphLearner {
+  readonly algo = 'td3bc';
+  readonly actorSpec: ActorSpec;
+  readonly criticSpec: CriticSpec;
+  private criticStep!: StepGraph;
+  private fullStep!: StepGraph;
+
+  private constructor(task: TaskSpec, readonly cfg: Td3BcConfig, seed: number, opts?: SessionOptions) {
+    super(task, cfg.batchSize, cfg, seed, opts);
+    this.actorSpec = { kind: 'deterministic', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, maxAction: task.maxAction };
+    this.criticSpec = { obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, ensemble: 2 };
+  }
+
+  static async create(task: TaskSpec, config: Partial<Td3BcConfig> = {}, seed = 0, opts?: SessionOptions): Promise<TD3BC> {
+    const l = new TD3BC(task, { ...TD3BC_DEFAULTS, ...config }, seed, opts);
+    await l.build(seed);
+    return l;
+  }
+
+  /** The critic update; returns the updated critic parameters for the actor loss. */
+  private criticUpdate(g: Graph): { critic: Tensor; obs: Tensor; act: Tensor } {
+    const { cfg, task } = this;
+    const aL = actorLayout(this.actorSpec);
+    const cL = criticLayout(this.criticSpec);
+    const critic = params(g, cL, 'critic');
+    const criticT = params(g, cL, 'critic_target');
+    const actorT = params(g, aL, 'actor_target');
+    const obs = this.batchInput(g, 'obs');
+    const act = this.batchInput(g, 'act');
+    const rew = this.batchInput(g, 'rew');
+    const next = this.batchInput(g, 'next_obs');
+    const done = this.batchInput(g, 'done');
+    const eps = this.noiseInput(g, 'target_policy', [this.batchSize, task.actDim]);
+
+    const max = task.maxAction;
+    const smoothing = g.clip(g.mul(eps, cfg.policyNoise * max), -cfg.noiseClip * max, cfg.noiseClip * max);
+    const nextAct = g.clip(g.add(actorMean(g, this.actorSpec, actorT.views, next), smoothing), -max, max);
+    const qNext = minOf(g, criticValues(g, this.criticSpec, criticT.views, next, nextAct));
+    const y = g.stopGradient(g.add(rew, g.mul(g.mul(g.sub(1, done), cfg.discount), qNext)));
+    const qs = criticValues(g, this.criticSpec, critic.views, obs, act);
+    const criticLoss = qs.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b));
+    g.output('critic_loss', criticLoss);
+    g.output('q_mean', g.reduceMean(qs[0]!));
+    const upd = adam(g, critic.flat, grad(g, criticLoss, [critic.flat])[0]!, { lr: cfg.criticLr });
+    g.output('critic_grad_norm', upd.gradNorm);
+    return { critic: upd.params, obs, act };
+  }
+
+  private async build(seed: number): Promise<void> {
+    const { cfg } = this;
+    const aL = actorLayout(this.actorSpec);
+    const cL = criticLayout(this.criticSpec);
+
+    const gc = new Graph();
+    this.criticUpdate(gc);
+
+    const g = new Graph();
+    const { critic: criticNew, obs, act } = this.criticUpdate(g);
+    const actor = params(g, aL, 'actor');
+    const pi = actorMean(g, this.actorSpec, actor.views, obs);
+    const q1 = criticValues(g, { ...this.criticSpec, ensemble: 1 }, unflatten(g, cL, g.stopGradient(criticNew)), obs, pi)[0]!;
+    const lambda = g.stopGradient(g.div(cfg.alpha, g.reduceMean(g.abs(q1))));
+    const actorLoss = g.add(g.neg(g.mul(lambda, g.reduceMean(q1))), g.reduceMean(g.reduceSum(g.square(g.sub(pi, act)), [1])));
+    g.output('actor_loss', actorLoss);
+    const aUpd = adam(g, actor.flat, grad(g, actorLoss, [actor.flat])[0]!, { lr: cfg.actorLr });
+    g.output('actor_grad_norm', aUpd.gradNorm);
+    polyak(g, g.inputs.find((t) => t.name === 'critic_target')!, criticNew, cfg.tau);
+    polyak(g, g.inputs.find((t) => t.name === 'actor_target')!, aUpd.params, cfg.tau);
+
+    this.initGroup('actor', aL, seed);
+    this.initGroup('critic', cL, seed + 1);
+    this.initTarget('actor_target', 'actor');
+    this.initTarget('critic_target', 'critic');
+    this.criticStep = await this.compile(gc, 'critic');
+    this.fullStep = await this.compile(g, 'critic+actor');
+  }
+
+  update(batch: Batch): UpdateResult {
+    this.checkBatch(batch);
+    const actorTurn = (this.t + 1) % this.cfg.policyFreq === 0;
+    const r = this.runStep(actorTurn ? this.fullStep : this.criticStep, batch);
+    if (!r.diverged) this.t++;
+    return r;
+  }
+
+  actor(): ActorSnapshot {
+    return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
+  }
+
+  dispose(): void {
+    this.criticStep.session.dispose();
+    this.fullStep.session.dispose();
+  }
+}

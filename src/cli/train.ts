@@ -1,0 +1,66 @@
+import { writeFileSync } from 'node:fs';
+import { ALGOS, type AlgoConfig } from '../algos/index.js';
+import { makeEnv } from '../../simulators/index.js';
+import { serialize } from '../engine/index.js';
+import { policyGraph } from '../nn/index.js';
+import { evaluateLearner, train } from '../train/index.js';
+import { loadDataset } from '../train/datasets.js';
+import { type Args, UsageError, bool, num, optStr, str } from './args.js';
+import { ProgressBar } from './progress.js';
+
+export const TRAIN_USAGE = `o2o train --algo <${ALGOS.join('|')}> --dataset <dir|file.hdf5|recipe> --task <env id> --steps N
+  [--seed N] [--batch N] [--hidden 256,256] [--eval-every N] [--eval-episodes N]
+  [--log metrics.jsonl] [--checkpoints <dir>] [--checkpoint-every N] [--resume] [--out policy.onnx]
+  [--config '{"alpha": 2.5}'] [--threads N] [--ep cpu|cuda|webgpu]`;
+
+export async function trainCommand(a: Args): Promise<void> {
+  const algo = str(a, 'algo');
+  const taskId = str(a, 'task');
+  const steps = num(a, 'steps');
+  const seed = num(a, 'seed', 0);
+  const env = await makeEnv(taskId);
+  const { dataset, id } = await loadDataset(str(a, 'dataset'), seed);
+  const config: AlgoConfig = optStr(a, 'config') ? JSON.parse(str(a, 'config')) : {};
+  if (a.flags.has('batch')) config.batchSize = num(a, 'batch');
+  if (optStr(a, 'hidden')) {
+    const h = str(a, 'hidden').split(',').map(Number);
+    if (h.some((v) => !Number.isInteger(v) || v <= 0)) throw new UsageError(`--hidden must be a comma-separated list of widths, got '${str(a, 'hidden')}'`);
+    Object.assign(config, { hidden: h, actorHidden: h, criticHidden: h });
+  }
+  const high = Math.max(...Array.from(env.spec.actHigh).map(Math.abs));
+  const bar = new ProgressBar(`train ${algo}`, steps);
+  const evalEvery = num(a, 'eval-every', Math.max(1, Math.floor(steps / 10)));
+  const evalEpisodes = num(a, 'eval-episodes', 10);
+  const res = await train({
+    algo,
+    dataset,
+    datasetId: id,
+    task: { obsDim: env.spec.obsDim, actDim: env.spec.actDim, maxAction: high, maxEpisodeSteps: env.spec.maxEpisodeSteps },
+    steps,
+    seed,
+    config,
+    logPath: optStr(a, 'log'),
+    checkpointDir: optStr(a, 'checkpoints'),
+    checkpointEvery: num(a, 'checkpoint-every', 0),
+    resume: bool(a, 'resume'),
+    session: { threads: num(a, 'threads', 2), executionProvider: (optStr(a, 'ep') ?? 'cpu') as 'cpu' },
+    evaluate: { every: evalEvery, run: (v) => evaluateLearner(env, v, evalEpisodes, 1_000_000 + seed) },
+    onProgress: (p) => bar.update(p.step, p.eval ? `score ${p.eval.normalized.toFixed(1)}` : ''),
+  });
+  bar.done();
+  if (res.diverged) {
+    console.error(`training diverged at step ${res.diverged.step} (${JSON.stringify(res.diverged.metrics)}); last good checkpoint: ${res.diverged.lastCheckpoint ?? 'none'}`);
+    process.exitCode = 3;
+  }
+  const last = res.evals.at(-1);
+  if (last) console.log(JSON.stringify({ algo, dataset: id, steps: res.steps, return: last.result.mean, normalized: last.result.normalized }));
+  const out = optStr(a, 'out');
+  if (out) {
+    const s = res.learner.actor();
+    const g = policyGraph(s.spec, s.layout, s.params, res.obsStats ? { obsMean: res.obsStats.mean, obsStd: res.obsStats.std } : {});
+    writeFileSync(out, serialize(g, { metadata: { 'o2o.algo': algo, 'o2o.task': taskId, 'o2o.dataset': id, 'o2o.steps': String(res.steps), 'o2o.seed': String(seed) } }));
+    console.log(`wrote ${out}`);
+  }
+  res.learner.dispose();
+  env.close();
+}

@@ -1,0 +1,132 @@
+/**
+ * Datasets by name: a native store folder, a D4RL HDF5 file, or a recipe '<task>-<kind>' built
+ * deterministically the way D4RL builds its datasets (random / medium / expert / medium-replay /
+ * medium-expert). Tasks with a scripted controller (pendulum swing-up, reacher-arm IK+PD) use it
+ * as their expert; 'medium' and 'medium-replay' degrade it with seeded action noise.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Dataset, DatasetBuilder, importD4rl, openStore } from '../data/index.js';
+import { type Env, makeEnv, scriptedArmPolicy } from '../../simulators/index.js';
+import { Rng } from '../util/rng.js';
+
+export const RECIPE_KINDS = ['random', 'medium', 'expert', 'medium-replay', 'medium-expert'] as const;
+export type RecipeKind = (typeof RECIPE_KINDS)[number];
+
+type Controller = (obs: ArrayLike<number>) => ArrayLike<number>;
+
+/** Energy-pumping swing-up with a PD catch near the top (Pendulum-v1 return ≈ −180). */
+export function pendulumSwingUp(o: ArrayLike<number>): number[] {
+  const c = o[0]!;
+  const s = o[1]!;
+  const w = o[2]!;
+  if (c > 0.9) return [Math.max(-2, Math.min(2, (-15 * s - 20 * Math.atan2(s, c) - 6 * w) / 3))];
+  const e = 0.5 * w * w + 15 * c;
+  return [e < 15 ? (w >= 0 ? 2 : -2) : w >= 0 ? -0.5 : 0.5];
+}
+
+const SCRIPTED: Record<string, () => Controller> = {
+  pendulum: () => pendulumSwingUp,
+  'reacher-arm': () => scriptedArmPolicy(),
+};
+
+/** Per task: transitions per recipe and the action-noise std (fraction of the action range) of 'medium'. */
+const SIZES: Record<string, { transitions: number; mediumNoise: number }> = {
+  pendulum: { transitions: 20_000, mediumNoise: 1.2 }, // 'medium' returns ≈ −700 (normalized ≈ 50)
+  'reacher-arm': { transitions: 20_000, mediumNoise: 0.6 },
+};
+
+export interface CollectOptions {
+  transitions: number;
+  seed: number;
+  /** Gaussian action noise std as a fraction of each action's half-range, per episode index. */
+  noise: (episode: number) => number;
+  /** Probability that a whole episode acts uniformly at random. */
+  randomEpisodes?: number;
+  id: string;
+}
+
+/** Rolls out a controller with seeded noise into a dataset (env-unit actions, D4RL flags). */
+export function collect(env: Env, controller: Controller | null, o: CollectOptions): Dataset {
+  const rng = new Rng(o.seed);
+  const { actDim, actLow, actHigh } = env.spec;
+  const b = new DatasetBuilder(env.spec.obsDim, actDim, { capacity: o.transitions, meta: { envId: env.spec.id, behaviorPolicy: o.id, refScores: { random: env.spec.refScores.random, expert: env.spec.refScores.expert } } });
+  const a = new Float32Array(actDim);
+  for (let ep = 0; b.size < o.transitions; ep++) {
+    const random = controller === null || rng.uniform() < (o.randomEpisodes ?? 0);
+    const sigma = o.noise(ep);
+    let obs = env.reset(o.seed * 100_003 + ep);
+    for (;;) {
+      const base = random ? null : controller!(obs);
+      for (let k = 0; k < actDim; k++) {
+        const lo = actLow[k]!;
+        const hi = actHigh[k]!;
+        const v = base ? base[k]! + sigma * ((hi - lo) / 2) * rng.normal() : rng.uniform(lo, hi);
+        a[k] = Math.max(lo, Math.min(hi, v));
+      }
+      const r = env.step(a);
+      b.add({ obs, action: a, reward: r.reward, nextObs: r.obs, terminal: r.terminated, timeout: r.truncated || b.size + 1 === o.transitions });
+      obs = r.obs;
+      if (r.terminated || r.truncated || b.size >= o.transitions) break;
+    }
+  }
+  return b.build({ compact: true });
+}
+
+export class DatasetSpecError extends Error {
+  override name = 'DatasetSpecError';
+}
+
+/** Builds '<task>-<kind>' (e.g. 'pendulum-medium-replay'). */
+export async function generateRecipe(name: string, seed = 0): Promise<Dataset> {
+  const kind = RECIPE_KINDS.find((k) => name.endsWith(`-${k}`) && !(k === 'expert' && name.endsWith('-medium-expert')));
+  const task = kind ? name.slice(0, -(kind.length + 1)) : '';
+  if (!kind || !task) throw new DatasetSpecError(`'${name}' is not a recipe; use <task>-<${RECIPE_KINDS.join('|')}>`);
+  const make = SCRIPTED[task];
+  if (!make) {
+    throw new DatasetSpecError(`no behaviour policy for task '${task}' yet: recipes exist for ${Object.keys(SCRIPTED).join(', ')}; for MuJoCo locomotion, import a D4RL file (o2o dataset import --format d4rl)`);
+  }
+  const env = await makeEnv(task);
+  const size = SIZES[task]!;
+  const id = name;
+  try {
+    switch (kind) {
+      case 'random':
+        return collect(env, null, { transitions: size.transitions, seed, noise: () => 0, id });
+      case 'expert':
+        return collect(env, make(), { transitions: size.transitions, seed, noise: () => 0.05, id });
+      case 'medium':
+        return collect(env, make(), { transitions: size.transitions, seed, noise: () => size.mediumNoise, randomEpisodes: 0.3, id });
+      case 'medium-replay': {
+        // A replay buffer on the way to 'medium': noise anneals from random-like to the medium level.
+        const episodes = Math.ceil(size.transitions / env.spec.maxEpisodeSteps);
+        return collect(env, make(), { transitions: size.transitions, seed, noise: (ep) => size.mediumNoise + 2 * Math.max(0, 1 - ep / episodes), randomEpisodes: 0.3, id });
+      }
+      case 'medium-expert': {
+        const half = Math.floor(size.transitions / 2);
+        const m = collect(env, make(), { transitions: half, seed, noise: () => size.mediumNoise, randomEpisodes: 0.3, id });
+        const e = collect(env, make(), { transitions: half, seed: seed + 1, noise: () => 0.05, id });
+        const b = new DatasetBuilder(m.obsDim, m.actDim, { capacity: m.size + e.size, meta: m.meta });
+        b.append(m);
+        b.append(e);
+        return b.build({ compact: true });
+      }
+    }
+  } finally {
+    env.close();
+  }
+}
+
+/** A dataset by folder, D4RL file or recipe name. */
+export async function loadDataset(spec: string, seed = 0): Promise<{ dataset: Dataset; id: string }> {
+  if (existsSync(spec)) {
+    if (statSync(spec).isDirectory()) {
+      if (!existsSync(join(spec, 'manifest.json'))) throw new DatasetSpecError(`${spec}: a folder without manifest.json is not an o2o dataset; create one with 'o2o dataset import' or 'o2o dataset generate'`);
+      const r = await openStore(spec).read();
+      return { dataset: r.dataset, id: spec };
+    }
+    if (/\.(hdf5|h5)$/i.test(spec)) return { dataset: (await importD4rl(spec)).dataset, id: spec };
+    throw new DatasetSpecError(`${spec}: unknown dataset file type; use a dataset folder, a D4RL .hdf5 file, or a recipe name`);
+  }
+  return { dataset: await generateRecipe(spec, seed), id: spec };
+}

@@ -1,0 +1,60 @@
+import type { Env } from '../../simulators/index.js';
+import { Session } from '../engine/index.js';
+import { policyGraph } from '../nn/index.js';
+import type { TrainedPolicyView } from './trainer.js';
+
+export interface EvalResult {
+  returns: number[];
+  lengths: number[];
+  mean: number;
+  std: number;
+  /** D4RL normalized score: 100 · (R − R_random) / (R_expert − R_random). */
+  normalized: number;
+}
+
+export type PolicyFn = (obs: Float32Array) => ArrayLike<number>;
+
+/** Runs `episodes` full episodes with seeds seed, seed+1, ...; the policy sees raw observations. */
+export function evaluate(env: Env, policy: PolicyFn, episodes: number, seed: number): EvalResult {
+  const returns: number[] = [];
+  const lengths: number[] = [];
+  for (let ep = 0; ep < episodes; ep++) {
+    let obs = env.reset(seed + ep);
+    let total = 0;
+    let len = 0;
+    for (;;) {
+      const r = env.step(policy(obs));
+      total += r.reward;
+      len++;
+      obs = r.obs;
+      if (r.terminated || r.truncated) break;
+    }
+    returns.push(total);
+    lengths.push(len);
+  }
+  const mean = returns.reduce((a, b) => a + b, 0) / episodes;
+  const std = Math.sqrt(returns.reduce((a, b) => a + (b - mean) ** 2, 0) / episodes);
+  return { returns, lengths, mean, std, normalized: normalizedScore(env, mean) };
+}
+
+export function normalizedScore(env: Env, ret: number): number {
+  const { random, expert } = env.spec.refScores;
+  return (100 * (ret - random)) / (expert - random);
+}
+
+/** A deterministic-policy session for a learner's current actor (normalization baked in). */
+export async function policySession(view: TrainedPolicyView): Promise<Session> {
+  const a = view.learner.actor();
+  const g = policyGraph(a.spec, a.layout, a.params, view.obsStats ? { obsMean: view.obsStats.mean, obsStd: view.obsStats.std } : {});
+  return Session.create(g, { threads: 1, name: 'policy' });
+}
+
+/** Evaluates a learner's current greedy policy in `env`. */
+export async function evaluateLearner(env: Env, view: TrainedPolicyView, episodes: number, seed: number): Promise<EvalResult> {
+  const s = await policySession(view);
+  try {
+    return evaluate(env, (obs) => s.run({ obs }).action as Float32Array, episodes, seed);
+  } finally {
+    s.dispose();
+  }
+}

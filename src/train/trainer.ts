@@ -1,0 +1,170 @@
+import { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type AlgoConfig, type Learner, createLearner, defaultRewardNormalization, needsMcReturns } from '../algos/index.js';
+import {
+  type Dataset,
+  DataError,
+  type ObsStats,
+  type RewardTransform,
+  UniformSampler,
+  locomotionRewardTransform,
+  monteCarloReturns,
+  normalizeObservations,
+  observationStats,
+  validateDataset,
+  withInfo,
+  withScaledRewards,
+} from '../data/index.js';
+import type { SessionOptions } from '../engine/index.js';
+import { type CheckpointError, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { EvalResult } from './evaluate.js';
+
+export interface TrainOptions {
+  algo: string;
+  dataset: Dataset;
+  /** Where the dataset came from (recorded in checkpoints and the policy card). */
+  datasetId?: string;
+  task: { obsDim: number; actDim: number; maxAction: number; maxEpisodeSteps: number };
+  steps: number;
+  seed?: number;
+  config?: AlgoConfig;
+  /** Normalize observations with the dataset's mean/std (CORL default: yes). */
+  normalizeObservations?: boolean;
+  /** 'auto' = the algorithm's reference choice (IQL: episode-return range; others: none). */
+  rewardNormalization?: 'auto' | 'none' | 'episode-return-range' | RewardTransform;
+  /** Periodic evaluation (e.g. evaluateLearner in a simulator); also run at the last step. */
+  evaluate?: { every: number; run: (policy: TrainedPolicyView) => Promise<EvalResult> };
+  /** JSONL metrics log. */
+  logPath?: string;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  /** Continue from the newest checkpoint in checkpointDir, if any. */
+  resume?: boolean;
+  onProgress?: (p: Progress) => void;
+  session?: SessionOptions;
+}
+
+export interface Progress {
+  step: number;
+  steps: number;
+  metrics: Record<string, number>;
+  eval?: EvalResult;
+}
+
+/** What evaluation and export need: the learner plus the observation normalization. */
+export interface TrainedPolicyView {
+  learner: Learner;
+  obsStats: ObsStats | null;
+}
+
+export interface TrainResult extends TrainedPolicyView {
+  steps: number;
+  evals: { step: number; result: EvalResult }[];
+  /** Set when the run stopped on a NaN/Inf loss: nothing after the last good step was kept. */
+  diverged?: { step: number; metrics: Record<string, number>; lastCheckpoint: string | null };
+  rewardTransform: RewardTransform | null;
+}
+
+export class TrainError extends Error {
+  override name = 'TrainError';
+}
+
+/** Refuses a dataset that cannot train this task, naming the problem, before any work. */
+export function checkTrainable(ds: Dataset, task: TrainOptions['task'], source: string): void {
+  if (ds.size === 0) throw new TrainError(`${source}: the dataset is empty; generate or import transitions first`);
+  if (ds.obsDim !== task.obsDim || ds.actDim !== task.actDim) {
+    throw new TrainError(`${source}: dataset has obs ${ds.obsDim} / act ${ds.actDim}, the task needs obs ${task.obsDim} / act ${task.actDim}; use a dataset recorded on this task`);
+  }
+  try {
+    validateDataset(ds, source);
+  } catch (e) {
+    if (e instanceof DataError) throw new TrainError(`${source}: ${e.message}`);
+    throw e;
+  }
+}
+
+function newestCheckpoint(dir: string): string | null {
+  if (!existsSync(dir)) return null;
+  const files = readdirSync(dir).filter((f) => /^ckpt-\d+\.o2o$/.test(f));
+  if (!files.length) return null;
+  files.sort((a, b) => Number(a.slice(5, -4)) - Number(b.slice(5, -4)));
+  return join(dir, files.at(-1)!);
+}
+
+/**
+ * Offline training loop: validate, normalize, sample, update, evaluate, log, checkpoint.
+ * A step whose metrics are NaN/Inf stops the run; the learner keeps its last good parameters
+ * and the newest checkpoint on disk stays the last good one.
+ */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const source = o.datasetId ?? 'dataset';
+  checkTrainable(o.dataset, o.task, source);
+  const seed = o.seed ?? 0;
+  const taskSpec = { obsDim: o.task.obsDim, actDim: o.task.actDim, maxAction: o.task.maxAction };
+  const learner = await createLearner(o.algo, taskSpec, o.config ?? {}, seed, o.session);
+
+  let data = o.dataset;
+  const obsStats = o.normalizeObservations === false ? null : observationStats(data);
+  if (obsStats) data = normalizeObservations(data, obsStats);
+  const rn = o.rewardNormalization ?? 'auto';
+  const mode = rn === 'auto' ? defaultRewardNormalization(o.algo) : rn;
+  let rewardTransform: RewardTransform | null = null;
+  if (mode === 'episode-return-range') rewardTransform = locomotionRewardTransform(data, o.task.maxEpisodeSteps);
+  else if (typeof mode === 'object') rewardTransform = mode;
+  if (rewardTransform) data = withScaledRewards(data, rewardTransform);
+  const info: string[] = [];
+  if (needsMcReturns(o.algo)) {
+    const gamma = (o.config?.discount as number | undefined) ?? 0.99;
+    data = withInfo(data, 'mc_return', monteCarloReturns(data, { gamma }));
+    info.push('mc_return');
+  }
+  const sampler = new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });
+
+  let lastCheckpoint: string | null = null;
+  if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
+  if (o.resume && o.checkpointDir) {
+    const path = newestCheckpoint(o.checkpointDir);
+    if (path) {
+      let c;
+      try {
+        c = readCheckpoint(path);
+      } catch (e) {
+        throw new TrainError(`cannot resume: ${(e as CheckpointError).message}`);
+      }
+      learner.restore(c.learner);
+      sampler.setRngState(c.samplerRng);
+      lastCheckpoint = path;
+    }
+  }
+  const save = (): void => {
+    if (!o.checkpointDir) return;
+    const path = join(o.checkpointDir, `ckpt-${learner.steps}.o2o`);
+    writeCheckpoint(path, { learner: learner.checkpoint(), samplerRng: sampler.rngState(), meta: { dataset: source, obsStats: obsStats && { mean: [...obsStats.mean], std: [...obsStats.std] }, rewardTransform } });
+    lastCheckpoint = path;
+  };
+
+  const view: TrainedPolicyView = { learner, obsStats };
+  const evals: TrainResult['evals'] = [];
+  const log = (rec: Record<string, unknown>): void => {
+    if (o.logPath) appendFileSync(o.logPath, `${JSON.stringify(rec)}\n`);
+  };
+  const every = o.checkpointEvery ?? 0;
+  while (learner.steps < o.steps) {
+    const r = learner.update(sampler.sample());
+    if (r.diverged) {
+      log({ step: learner.steps + 1, diverged: true, ...r.metrics });
+      return { ...view, steps: learner.steps, evals, rewardTransform, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
+    }
+    const step = learner.steps;
+    let ev: EvalResult | undefined;
+    if (o.evaluate && (step % o.evaluate.every === 0 || step === o.steps)) {
+      ev = await o.evaluate.run(view);
+      evals.push({ step, result: ev });
+    }
+    if (o.logPath && (step % 100 === 0 || ev || step === o.steps)) log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
+    if (every > 0 && step % every === 0) save();
+    o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
+  }
+  if (every > 0 && learner.steps % every !== 0) save();
+  return { ...view, steps: learner.steps, evals, rewardTransform };
+}
