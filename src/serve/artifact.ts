@@ -1,0 +1,242 @@
+/**
+ * Policy artifacts: ONNX bytes whose metadata_props carry the policy card and an integrity hash,
+ * plus an optional ed25519 signature in a sidecar file (`<file>.sig`, JSON).
+ *
+ *  - `o2o.card`   the card as JSON (spaces and names, algorithm, dataset id, training steps, version,
+ *                 evaluation); a few fields are repeated as flat `o2o.*` keys for ONNX tools.
+ *  - `o2o.sha256` sha256 (hex) of the file's bytes with this one entry left out, so the hash lives
+ *                 inside the file it covers; any change elsewhere in the file breaks it.
+ *  - `<file>.sig` ed25519 over the whole file, made with node:crypto; `keyId` names the key.
+ *  - `<file>.sha256` (optional, `sha256sum` format) vouches for foreign files that carry no hash.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { appendMetadata, ArtifactError, outlineOnnx, type OnnxOutline } from './onnx-meta.js';
+
+export { ArtifactError };
+
+export interface PolicyEvaluation {
+  task: string;
+  profile: string;
+  episodes: number;
+  /** Reset seeds seed, seed+1, ... */
+  seed: number;
+  meanReturn: number;
+  stdReturn: number;
+  measuredAt: string;
+  machine: string;
+}
+
+export interface PolicyCard {
+  format: 'o2o-policy-card/1';
+  name: string;
+  version: string;
+  task: string;
+  algorithm: string;
+  datasetId: string;
+  trainingSteps: number;
+  seed: number | null;
+  observation: { dim: number; names: string[] };
+  /** The graph's output is in these units; [low, high] are the actuator bounds. */
+  action: { dim: number; names: string[]; low: number[]; high: number[] };
+  inputName: string;
+  outputName: string;
+  evaluation: PolicyEvaluation | null;
+  createdAt: string;
+  notes: string;
+}
+
+export interface SignatureSidecar {
+  format: 'o2o-signature/1';
+  algorithm: 'ed25519';
+  keyId: string;
+  /** sha256 (hex) of the whole signed file. */
+  sha256: string;
+  /** base64 ed25519 signature over the whole file. */
+  signature: string;
+}
+
+export const CARD_KEY = 'o2o.card';
+export const SHA_KEY = 'o2o.sha256';
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** sha256 of the file's bytes with every `o2o.sha256` entry left out. */
+export function contentSha256(bytes: Uint8Array, outline: OnnxOutline): string {
+  const h = createHash('sha256');
+  let at = 0;
+  for (const m of outline.metadata) {
+    if (m.key !== SHA_KEY) continue;
+    h.update(bytes.subarray(at, m.start));
+    at = m.end;
+  }
+  h.update(bytes.subarray(at));
+  return h.digest('hex');
+}
+
+function flatKeys(card: PolicyCard): Record<string, string> {
+  return {
+    [CARD_KEY]: JSON.stringify(card),
+    'o2o.version': card.version,
+    'o2o.algorithm': card.algorithm,
+    'o2o.task': card.task,
+    'o2o.dataset_id': card.datasetId,
+    'o2o.training_steps': String(card.trainingSteps),
+    'o2o.obs_dim': String(card.observation.dim),
+    'o2o.act_dim': String(card.action.dim),
+    'o2o.obs_names': card.observation.names.join(','),
+    'o2o.act_names': card.action.names.join(','),
+  };
+}
+
+/**
+ * Adds the card and the integrity hash to serialized ONNX bytes (ours or foreign): returns the
+ * artifact bytes and their `o2o.sha256`.
+ */
+export function sealArtifact(onnx: Uint8Array, card: PolicyCard): { bytes: Uint8Array; sha256: string } {
+  const outline = outlineOnnx(onnx, `policy '${card.name}'`);
+  for (const m of outline.metadata) {
+    if (m.key.startsWith('o2o.')) throw new ArtifactError(`policy '${card.name}': the model already carries '${m.key}'; seal the original export, not an artifact`);
+  }
+  const withCard = appendMetadata(onnx, flatKeys(card));
+  const sha = sha256Hex(withCard);
+  return { bytes: appendMetadata(withCard, { [SHA_KEY]: sha }), sha256: sha };
+}
+
+/** A fresh ed25519 key pair (PEM) and its key id. */
+export function generateSigningKey(): { privateKeyPem: string; publicKeyPem: string; keyId: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    keyId: keyIdOf(publicKey),
+  };
+}
+
+/** First 16 hex digits of sha256 over the public key's SPKI DER. */
+export function keyIdOf(publicKey: KeyObject | string): string {
+  const k = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
+  return sha256Hex(k.export({ type: 'spki', format: 'der' })).slice(0, 16);
+}
+
+function asPrivateKey(k: KeyObject | string): KeyObject {
+  const key = typeof k === 'string' ? createPrivateKey(k) : k;
+  if (key.asymmetricKeyType !== 'ed25519') throw new ArtifactError(`signing key is ${key.asymmetricKeyType}, expected ed25519; make one with generateSigningKey()`);
+  return key;
+}
+
+export function signArtifact(bytes: Uint8Array, privateKey: KeyObject | string): SignatureSidecar {
+  const key = asPrivateKey(privateKey);
+  return {
+    format: 'o2o-signature/1',
+    algorithm: 'ed25519',
+    keyId: keyIdOf(createPublicKey(key)),
+    sha256: sha256Hex(bytes),
+    signature: cryptoSign(null, bytes, key).toString('base64'),
+  };
+}
+
+export interface TrustPolicy {
+  /** ed25519 public keys (PEM or KeyObject). When any is given, a valid signature by one of them is required. */
+  publicKeys?: (KeyObject | string)[];
+  /** Accept files that carry neither a signature nor a hash (foreign exports without a `.sha256`). */
+  allowUnverified?: boolean;
+}
+
+export interface ArtifactInput {
+  bytes: Uint8Array;
+  /** Where it came from (file path, topic), for messages. */
+  source: string;
+  signature?: SignatureSidecar | null;
+  /** Expected sha256 of the whole file (from a `.sha256` sidecar or a PolicyUpdate). */
+  sha256?: string | null;
+}
+
+export interface VerifiedArtifact {
+  bytes: Uint8Array;
+  source: string;
+  card: PolicyCard | null;
+  /** sha256 of the whole file. */
+  sha256: string;
+  verifiedBy: 'signature' | 'sha256' | 'none';
+  keyId: string | null;
+  /** card.version, else the first 12 hex digits of the file hash. */
+  version: string;
+}
+
+function parseCard(text: string, where: string): PolicyCard {
+  let c: PolicyCard;
+  try {
+    c = JSON.parse(text) as PolicyCard;
+  } catch (e) {
+    throw new ArtifactError(`${where}: metadata '${CARD_KEY}' is not JSON (${(e as Error).message}); re-export the policy with 'o2o export'`);
+  }
+  const ok = c && typeof c === 'object' && c.format === 'o2o-policy-card/1' && typeof c.observation?.dim === 'number' && typeof c.action?.dim === 'number' && Array.isArray(c.action.low) && Array.isArray(c.action.high);
+  if (!ok) throw new ArtifactError(`${where}: metadata '${CARD_KEY}' is not an o2o-policy-card/1; re-export the policy with 'o2o export'`);
+  return c;
+}
+
+/**
+ * Checks an artifact against a trust policy; throws ArtifactError saying what failed, where, and
+ * how to fix it. Nothing is loaded into a runtime here.
+ */
+export function verifyArtifact(input: ArtifactInput, trust: TrustPolicy = {}): VerifiedArtifact {
+  const { bytes, source } = input;
+  const outline = outlineOnnx(bytes, source);
+  const fileSha = sha256Hex(bytes);
+  const cardEntry = outline.metadata.find((m) => m.key === CARD_KEY);
+  const card = cardEntry ? parseCard(cardEntry.value, source) : null;
+  const shaEntries = outline.metadata.filter((m) => m.key === SHA_KEY);
+  if (shaEntries.length > 1) throw new ArtifactError(`${source}: carries ${shaEntries.length} '${SHA_KEY}' entries; re-export the policy`);
+  if (shaEntries.length === 1) {
+    const want = shaEntries[0]!.value;
+    const got = contentSha256(bytes, outline);
+    if (want !== got) throw new ArtifactError(`${source}: sha256 mismatch (card says ${want.slice(0, 12)}…, content is ${got.slice(0, 12)}…); the file was modified or cut — copy it again from the exporter`);
+  }
+  let verifiedBy: VerifiedArtifact['verifiedBy'] = shaEntries.length ? 'sha256' : 'none';
+  let keyId: string | null = null;
+  const keys = trust.publicKeys ?? [];
+  if (keys.length) {
+    const sig = input.signature;
+    if (!sig) throw new ArtifactError(`${source}: unsigned, and this runtime requires an ed25519 signature; sign it with 'o2o export --sign <key>' (writes ${source}.sig)`);
+    if (sig.format !== 'o2o-signature/1' || sig.algorithm !== 'ed25519') throw new ArtifactError(`${source}: signature sidecar has format ${String(sig.format)}/${String(sig.algorithm)}, expected o2o-signature/1 ed25519`);
+    const key = keys.map((k) => (typeof k === 'string' ? createPublicKey(k) : k)).find((k) => keyIdOf(k) === sig.keyId);
+    if (!key) throw new ArtifactError(`${source}: signed by key ${sig.keyId}, which is not among the trusted keys (${keys.map((k) => keyIdOf(k)).join(', ')}); add its public key to the runtime's trusted keys`);
+    if (!cryptoVerify(null, bytes, key, Buffer.from(sig.signature, 'base64'))) {
+      throw new ArtifactError(`${source}: ed25519 signature by key ${sig.keyId} does not match the file; the file or its .sig was modified — re-sign or copy both again`);
+    }
+    verifiedBy = 'signature';
+    keyId = sig.keyId;
+  } else if (input.sha256) {
+    if (input.sha256.toLowerCase() !== fileSha) throw new ArtifactError(`${source}: sha256 is ${fileSha.slice(0, 12)}…, expected ${input.sha256.slice(0, 12)}…; the file was modified or cut — copy it again`);
+    verifiedBy = 'sha256';
+  }
+  if (verifiedBy === 'none' && !trust.allowUnverified) {
+    throw new ArtifactError(`${source}: carries no o2o.sha256 and no signature, so it cannot be verified; seal it with 'o2o export --from ${source}', add a ${source}.sha256 file, or allow unverified policies explicitly`);
+  }
+  return { bytes, source, card, sha256: fileSha, verifiedBy, keyId, version: card?.version ?? fileSha.slice(0, 12) };
+}
+
+/** Reads `<file>`, `<file>.sig` and `<file>.sha256` when present. */
+export function readArtifactFile(file: string): ArtifactInput {
+  if (!existsSync(file)) throw new ArtifactError(`${file}: no such policy file; check the path (export one with 'o2o export')`);
+  const bytes = new Uint8Array(readFileSync(file));
+  let signature: SignatureSidecar | null = null;
+  if (existsSync(`${file}.sig`)) {
+    try {
+      signature = JSON.parse(readFileSync(`${file}.sig`, 'utf8')) as SignatureSidecar;
+    } catch (e) {
+      throw new ArtifactError(`${file}.sig: not JSON (${(e as Error).message}); re-sign the policy`);
+    }
+  }
+  const sha256 = existsSync(`${file}.sha256`) ? readFileSync(`${file}.sha256`, 'utf8').trim().split(/\s+/)[0]! : null;
+  return { bytes, source: file, signature, sha256 };
+}
+
+/** The card of an artifact (null for foreign files), without any trust check. */
+export function readCard(bytes: Uint8Array, where = 'policy'): PolicyCard | null {
+  const e = outlineOnnx(bytes, where).metadata.find((m) => m.key === CARD_KEY);
+  return e ? parseCard(e.value, where) : null;
+}

@@ -1,0 +1,122 @@
+/**
+ * `o2o export`: a learner's actor → a standalone policy artifact (IR 8, opset 17, symbolic batch,
+ * deterministic action, observation normalization and action scaling baked in), its card in
+ * metadata_props, its sha256, and optionally an ed25519 signature beside it.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { serialize, type ParamLayout } from '../engine/index.js';
+import { type ActorSpec, policyGraph } from '../nn/index.js';
+import { type PolicyCard, type PolicyEvaluation, readCard, sealArtifact, type SignatureSidecar, signArtifact } from './artifact.js';
+
+/** What a learner's actor() returns (src/algos ActorSnapshot). */
+export interface ActorLike {
+  spec: ActorSpec;
+  layout: ParamLayout;
+  params: Float32Array;
+}
+
+export interface CardInput {
+  name: string;
+  version: string;
+  task: string;
+  algorithm: string;
+  datasetId?: string;
+  trainingSteps?: number;
+  seed?: number | null;
+  obsNames?: string[];
+  actNames?: string[];
+  /** Actuator bounds of the output; default ±spec.maxAction. */
+  actLow?: ArrayLike<number>;
+  actHigh?: ArrayLike<number>;
+  evaluation?: PolicyEvaluation | null;
+  notes?: string;
+  /** Default: now. Pass a fixed date for reproducible bytes. */
+  createdAt?: string;
+}
+
+export interface ExportOptions {
+  actor: ActorLike;
+  card: CardInput;
+  /** Observation normalization the actor was trained with. */
+  obsMean?: Float32Array;
+  obsStd?: Float32Array;
+  inputName?: string;
+  outputName?: string;
+  /** Write the artifact here (atomically, via a .partial file), plus `<out>.sig` when signing. */
+  out?: string;
+  /** ed25519 private key (PEM or KeyObject). */
+  signingKey?: KeyObject | string;
+}
+
+export interface ExportResult {
+  bytes: Uint8Array;
+  card: PolicyCard;
+  sha256: string;
+  signature: SignatureSidecar | null;
+}
+
+export function makeCard(c: CardInput, obsDim: number, actDim: number, maxAction: number, inputName: string, outputName: string): PolicyCard {
+  const names = (given: string[] | undefined, n: number, prefix: string): string[] => {
+    if (given && given.length !== n) throw new Error(`card '${c.name}': ${given.length} ${prefix} names for ${n} dimensions; give one name per dimension`);
+    return given ?? Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
+  };
+  const bound = (v: ArrayLike<number> | undefined, fill: number, what: string): number[] => {
+    if (v && v.length !== actDim) throw new Error(`card '${c.name}': ${what} has ${v.length} values for ${actDim} actions`);
+    // JSON has no Infinity: an unbounded side is written as ±Number.MAX_VALUE.
+    return v ? Array.from(v) : new Array<number>(actDim).fill(Number.isFinite(fill) ? fill : Math.sign(fill) * Number.MAX_VALUE);
+  };
+  return {
+    format: 'o2o-policy-card/1',
+    name: c.name,
+    version: c.version,
+    task: c.task,
+    algorithm: c.algorithm,
+    datasetId: c.datasetId ?? '',
+    trainingSteps: c.trainingSteps ?? 0,
+    seed: c.seed ?? null,
+    observation: { dim: obsDim, names: names(c.obsNames, obsDim, 'obs') },
+    action: { dim: actDim, names: names(c.actNames, actDim, 'act'), low: bound(c.actLow, -maxAction, 'actLow'), high: bound(c.actHigh, maxAction, 'actHigh') },
+    inputName,
+    outputName,
+    evaluation: c.evaluation ?? null,
+    createdAt: c.createdAt ?? new Date().toISOString(),
+    notes: c.notes ?? '',
+  };
+}
+
+/** Writes bytes atomically (tmp + rename), creating the folder. */
+export function writeAtomic(file: string, bytes: Uint8Array | string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.partial`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, file);
+}
+
+export function exportPolicy(opts: ExportOptions): ExportResult {
+  const { spec, layout, params } = opts.actor;
+  const inputName = opts.inputName ?? 'obs';
+  const outputName = opts.outputName ?? 'action';
+  const graph = policyGraph(spec, layout, params, { obsMean: opts.obsMean, obsStd: opts.obsStd, inputName, outputName });
+  const card = makeCard(opts.card, spec.obsDim, spec.actDim, spec.maxAction, inputName, outputName);
+  const onnx = serialize(graph, { name: card.name, docString: `o2o policy ${card.name} ${card.version} (${card.algorithm} on ${card.task})` });
+  const { bytes, sha256 } = sealArtifact(onnx, card);
+  const signature = opts.signingKey ? signArtifact(bytes, opts.signingKey) : null;
+  if (opts.out) {
+    writeAtomic(opts.out, bytes);
+    if (signature) writeAtomic(`${opts.out}.sig`, `${JSON.stringify(signature, null, 2)}\n`);
+  }
+  return { bytes, card, sha256, signature };
+}
+
+/**
+ * Seals a foreign ONNX policy (d3rlpy, torch.onnx) into an artifact: adds a card and sha256 without
+ * touching its graph. Dimensions and names come from the caller (read them off the model).
+ */
+export function sealForeignPolicy(onnx: Uint8Array, card: CardInput & { obsDim: number; actDim: number; inputName: string; outputName: string }, signingKey?: KeyObject | string): ExportResult {
+  if (readCard(onnx, card.name)) throw new Error(`${card.name}: already an o2o artifact; nothing to seal`);
+  const full = makeCard(card, card.obsDim, card.actDim, Infinity, card.inputName, card.outputName);
+  const { bytes, sha256 } = sealArtifact(onnx, full);
+  return { bytes, card: full, sha256, signature: signingKey ? signArtifact(bytes, signingKey) : null };
+}

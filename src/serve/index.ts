@@ -1,0 +1,7 @@
+// Public API of src/serve: policy artifacts, the safety filter and the serving runtime.
+export * from './artifact.js';
+export { outlineOnnx, type OnnxOutline } from './onnx-meta.js';
+export { PolicyModel, type ModelOptions } from './model.js';
+export { SafetyFilter, SafetyConfigError, type SafetyConfig, type SafeActionMode, type FaultCounts, type FaultKind } from './safety.js';
+export { PolicyRuntime, type RuntimeOptions, type RuntimeEvent, type RuntimeStatus, type SwapResult } from './runtime.js';
+export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type ActorLike, type CardInput, type ExportOptions, type ExportResult } from './export.js';

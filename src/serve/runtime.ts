@@ -1,0 +1,223 @@
+/**
+ * PolicyRuntime: the serving core every transport shares.
+ *
+ *   const rt = PolicyRuntime.open(readArtifactFile('policies/pendulum-bc.onnx'), { safety: { maxDelta: 0.5 } });
+ *   const action = rt.act(obs);          // live buffer, valid until the next act()
+ *   rt.watchdog(now) ?? send nothing;    // the stale-observation watchdog, from a timer
+ *   rt.swap(readArtifactFile(next));     // verified, test-run, then atomic; the old one keeps serving on failure
+ *
+ * act() allocates nothing: the observation is checked and copied into the model's preallocated
+ * input, and the action goes through the SafetyFilter into a preallocated output.
+ */
+import { type ArtifactInput, type PolicyCard, type TrustPolicy, verifyArtifact, type VerifiedArtifact } from './artifact.js';
+import { type ModelOptions, PolicyModel } from './model.js';
+import { type FaultCounts, type FaultKind, type SafetyConfig, SafetyFilter } from './safety.js';
+
+export interface RuntimeOptions {
+  trust?: TrustPolicy;
+  safety?: SafetyConfig;
+  model?: ModelOptions;
+  /** Called (off the hot path) when a fault replaces the policy's action, and when a swap is refused. */
+  onEvent?: (e: RuntimeEvent) => void;
+}
+
+export type RuntimeEvent =
+  | { type: 'fault'; kind: FaultKind; count: number }
+  | { type: 'swap'; version: string; sha256: string }
+  | { type: 'swap-refused'; reason: string; keptVersion: string };
+
+export interface SwapResult {
+  ok: boolean;
+  /** The version now serving (the new one on success, the old one on failure). */
+  version: string;
+  /** Why the candidate was refused. */
+  reason?: string;
+}
+
+export interface RuntimeStatus {
+  version: string;
+  sha256: string;
+  source: string;
+  verifiedBy: VerifiedArtifact['verifiedBy'];
+  provider: string;
+  obsDim: number;
+  actDim: number;
+  steps: number;
+  faults: FaultCounts;
+  lastFault: FaultKind | null;
+  swaps: number;
+  refusedSwaps: number;
+  lastSwapError: string | null;
+}
+
+interface Loaded {
+  artifact: VerifiedArtifact;
+  model: PolicyModel;
+}
+
+export class PolicyRuntime {
+  /** The action buffer act() returns (live; copy it to keep it). */
+  readonly action: Float32Array;
+  readonly filter: SafetyFilter;
+  readonly obsDim: number;
+  readonly actDim: number;
+  private current: Loaded;
+  private lastObsAt = -Infinity;
+  private steps = 0;
+  private swaps = 0;
+  private refused = 0;
+  private lastSwapError: string | null = null;
+  private haveGoodObs = false;
+  private readonly lastGoodObs: Float32Array;
+
+  private constructor(first: Loaded, private readonly opts: RuntimeOptions) {
+    this.current = first;
+    this.obsDim = first.model.obsDim;
+    this.actDim = first.model.actDim;
+    this.action = new Float32Array(this.actDim);
+    this.lastGoodObs = new Float32Array(this.obsDim);
+    const card = first.artifact.card;
+    this.filter = new SafetyFilter(this.actDim, { low: card?.action.low, high: card?.action.high, ...opts.safety });
+  }
+
+  /** Verifies and loads the first policy; throws (ArtifactError) when it cannot serve. */
+  static open(input: ArtifactInput, opts: RuntimeOptions = {}): PolicyRuntime {
+    return new PolicyRuntime(PolicyRuntime.prepare(input, opts, null), opts);
+  }
+
+  /** Verify, load, check dimensions against the card (and the serving policy), and test-run. */
+  private static prepare(input: ArtifactInput, opts: RuntimeOptions, probe: { obs: Float32Array; obsDim: number; actDim: number } | null): Loaded {
+    const artifact = verifyArtifact(input, opts.trust);
+    const card = artifact.card;
+    const model = PolicyModel.load(artifact.bytes, artifact.source, { inputName: card?.inputName, outputName: card?.outputName, ...opts.model });
+    try {
+      if (card && (card.observation.dim !== model.obsDim || card.action.dim !== model.actDim)) {
+        throw new Error(`${artifact.source}: card says obs ${card.observation.dim} / act ${card.action.dim}, the graph has ${model.obsDim} / ${model.actDim}; re-export the policy`);
+      }
+      if (probe && (probe.obsDim !== model.obsDim || probe.actDim !== model.actDim)) {
+        throw new Error(`${artifact.source}: has obs ${model.obsDim} / act ${model.actDim}, the serving policy has ${probe.obsDim} / ${probe.actDim}; a hot swap cannot change the robot's spaces — restart with the new policy instead`);
+      }
+      if (probe) model.obs.set(probe.obs);
+      else model.obs.fill(0);
+      model.infer();
+      for (let i = 0; i < model.actDim; i++) {
+        if (!Number.isFinite(model.action[i]!)) throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
+      }
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return { artifact, model };
+  }
+
+  get card(): PolicyCard | null {
+    return this.current.artifact.card;
+  }
+
+  get version(): string {
+    return this.current.artifact.version;
+  }
+
+  /**
+   * One control step: observation in, safe action out (the returned buffer is reused).
+   * `now` and `obsTime` are milliseconds on one clock (default performance.now()); an observation
+   * older than staleAfterMs is treated as missing.
+   */
+  act(obs: ArrayLike<number>, now = performance.now(), obsTime = now): Float32Array {
+    const f = this.filter;
+    this.steps++;
+    if (obs.length !== this.obsDim) return this.fault('obsLength');
+    const m = this.current.model;
+    const x = m.obs;
+    for (let i = 0; i < this.obsDim; i++) {
+      const v = obs[i]!;
+      if (!Number.isFinite(v)) return this.fault('nonFiniteObs');
+      x[i] = v;
+    }
+    if (now - obsTime > f.staleAfterMs) return this.fault('stale');
+    this.lastObsAt = obsTime;
+    try {
+      m.infer();
+    } catch {
+      return this.fault('inference');
+    }
+    if (!f.filter(m.action, this.action)) return this.fault('nonFiniteAction');
+    this.lastGoodObs.set(x);
+    this.haveGoodObs = true;
+    return this.action;
+  }
+
+  /**
+   * The stale-observation watchdog: call it from the control timer. Returns the safe action (and
+   * counts a fault) when no observation arrived for staleAfterMs, else null.
+   */
+  watchdog(now = performance.now()): Float32Array | null {
+    if (this.filter.staleAfterMs === Infinity || now - this.lastObsAt <= this.filter.staleAfterMs) return null;
+    if (this.lastObsAt === -Infinity) this.lastObsAt = now; // never had one: start the clock now
+    return this.fault('stale');
+  }
+
+  /** Marks `now` as the time of the last observation (e.g. when serving starts). */
+  resetWatchdog(now = performance.now()): void {
+    this.lastObsAt = now;
+  }
+
+  private fault(kind: FaultKind): Float32Array {
+    this.filter.safe(kind, this.action);
+    this.opts.onEvent?.({ type: 'fault', kind, count: this.filter.faults[kind] });
+    return this.action;
+  }
+
+  /**
+   * Replaces the policy atomically: verify (signature or sha256), load, check dimensions, test-run
+   * on the last good observation. On any failure the current policy keeps serving and the reason
+   * is returned (and reported through onEvent); nothing throws.
+   */
+  swap(input: ArtifactInput): SwapResult {
+    const old = this.current;
+    let next: Loaded;
+    try {
+      next = PolicyRuntime.prepare(input, this.opts, { obs: this.haveGoodObs ? this.lastGoodObs : new Float32Array(this.obsDim), obsDim: this.obsDim, actDim: this.actDim });
+    } catch (e) {
+      const reason = (e as Error).message;
+      this.refused++;
+      this.lastSwapError = reason;
+      this.opts.onEvent?.({ type: 'swap-refused', reason, keptVersion: old.artifact.version });
+      return { ok: false, version: old.artifact.version, reason };
+    }
+    this.current = next;
+    this.swaps++;
+    this.lastSwapError = null;
+    old.model.dispose();
+    this.opts.onEvent?.({ type: 'swap', version: next.artifact.version, sha256: next.artifact.sha256 });
+    return { ok: true, version: next.artifact.version };
+  }
+
+  status(): RuntimeStatus {
+    const a = this.current.artifact;
+    return {
+      version: a.version,
+      sha256: a.sha256,
+      source: a.source,
+      verifiedBy: a.verifiedBy,
+      provider: this.current.model.provider,
+      obsDim: this.obsDim,
+      actDim: this.actDim,
+      steps: this.steps,
+      faults: { ...this.filter.faults },
+      lastFault: this.filter.lastFault,
+      swaps: this.swaps,
+      refusedSwaps: this.refused,
+      lastSwapError: this.lastSwapError,
+    };
+  }
+
+  /** The loaded model (for benchmarks comparing act() with raw ORT). */
+  get model(): PolicyModel {
+    return this.current.model;
+  }
+
+  dispose(): void {
+    this.current.model.dispose();
+  }
+}
