@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { CQL, NO_MC_BOUND, createCalQL, createLearner, ALGOS } from '../../src/algos/index.js';
+import { DatasetBuilder, UniformSampler, allocBatch } from '../../src/data/index.js';
+import { Graph, Session, params } from '../../src/engine/index.js';
+import { actorLayout, sampleTanhGaussian, type ActorSpec } from '../../src/nn/index.js';
+import { Rng } from '../../src/util/rng.js';
+
+const task = { obsDim: 3, actDim: 2, maxAction: 1 };
+const small = { hidden: [16, 16], actorHidden: [16, 16], criticHidden: [16, 16], batchSize: 8, nActions: 3 };
+
+function randomBatch(seed: number, mc = 0) {
+  const rng = new Rng(seed);
+  const b = allocBatch(8, 3, 2, { mc_return: 1 });
+  rng.fillNormal(b.observations);
+  rng.fillUniform(b.actions, -1, 1);
+  rng.fillNormal(b.rewards);
+  rng.fillNormal(b.nextObservations);
+  b.terminals.fill(0);
+  b.terminals[3] = 1;
+  b.info.mc_return!.fill(mc);
+  return b;
+}
+
+describe('tanh-Gaussian policy', () => {
+  it('log-probability of a reparameterized sample matches the change-of-variables formula', async () => {
+    const spec: ActorSpec = { kind: 'tanh-gaussian', obsDim: 3, actDim: 2, hidden: [8], maxAction: 1 };
+    const layout = actorLayout(spec);
+    const g = new Graph('float32');
+    const { views } = params(g, layout);
+    const obs = g.input('obs', [4, 3]);
+    const eps = g.input('eps', [4, 2]);
+    const { action, logProb } = sampleTanhGaussian(g, spec, views, obs, eps);
+    g.output('action', action);
+    g.output('logp', logProb);
+    // mean/log-std head for the reference computation
+    g.output('head', g.gemm(g.relu(g.gemm(obs, views['l0.weight']!, {}, views['l0.bias'])), views['l1.weight']!, {}, views['l1.bias']));
+    const s = await Session.create(g, { threads: 1 });
+    const rng = new Rng(3);
+    s.set('actor', layout.init(1));
+    const o = rng.fillNormal(new Float32Array(12));
+    const e = rng.fillNormal(new Float32Array(8));
+    const out = s.run({ obs: o, eps: e });
+    const head = out.head as Float32Array;
+    for (let r = 0; r < 4; r++) {
+      let lp = 0;
+      for (let k = 0; k < 2; k++) {
+        const mu = head[r * 4 + k]!;
+        const logStd = Math.min(2, Math.max(-20, head[r * 4 + 2 + k]! - 1)); // CORL: multiplier 1, offset −1
+        const u = mu + Math.exp(logStd) * e[r * 2 + k]!;
+        const a = Math.tanh(u);
+        expect((out.action as Float32Array)[r * 2 + k]).toBeCloseTo(a, 5);
+        lp += -0.5 * e[r * 2 + k]! ** 2 - logStd - 0.5 * Math.log(2 * Math.PI) - Math.log(1 - a * a);
+      }
+      expect((out.logp as Float32Array)[r]).toBeCloseTo(lp, 3);
+    }
+  });
+});
+
+describe('Cal-QL calibration', () => {
+  it('without MC bounds it is exactly CQL (same seed, same batch)', async () => {
+    const cql = await CQL.create(task, { ...small, cqlAlpha: 5 }, 1, { threads: 1 });
+    const cal = await createCalQL(task, { ...small, cqlAlpha: 5, actorLr: 3e-5, alphaLr: 3e-5 }, 1, { threads: 1 });
+    const a = cql.update(randomBatch(9, NO_MC_BOUND));
+    const b = cal.update(randomBatch(9, NO_MC_BOUND));
+    expect(b.metrics.cql_diff).toBeCloseTo(a.metrics.cql_diff!, 5);
+    expect(b.metrics.critic_loss).toBeCloseTo(a.metrics.critic_loss!, 4);
+  });
+
+  it('policy-action Q-values in the conservative term are lower-bounded by the MC return', async () => {
+    const cal = await createCalQL(task, small, 2, { threads: 1 });
+    const cql = await CQL.create(task, { ...small, cqlAlpha: 5 }, 2, { threads: 1 });
+    const bounded = cal.update(randomBatch(4, 50));
+    const plain = cql.update(randomBatch(4, 50));
+    // max over the batch of (MC − Q used) is ≤ 0: the bound holds for every sampled action.
+    expect(bounded.metrics.calql_bound_violation).toBeLessThanOrEqual(0);
+    // A fresh critic predicts Q ≈ 0, far below G = 50: the bound lifts the log-sum-exp to ≈ 50.
+    expect(bounded.metrics.cql_diff).toBeGreaterThan(45);
+    expect(plain.metrics.cql_diff).toBeLessThan(10);
+  });
+});
+
+describe('checkpoints resume bit-for-bit', () => {
+  for (const algo of ALGOS) {
+    it(`${algo}: restore(checkpoint) then update == the uninterrupted next update`, async () => {
+      const a = await createLearner(algo, task, small, 5, { threads: 1 });
+      for (let i = 0; i < 3; i++) a.update(randomBatch(i, 1));
+      const ckpt = a.checkpoint();
+      const next = a.update(randomBatch(3, 1));
+      const after = a.actor().params;
+
+      const b = await createLearner(algo, task, small, 99, { threads: 1 }); // other seed: restore must overwrite all
+      b.restore(structuredClone(ckpt));
+      const again = b.update(randomBatch(3, 1));
+      expect(again.metrics).toEqual(next.metrics);
+      expect(Array.from(b.actor().params)).toEqual(Array.from(after));
+      expect(b.steps).toBe(a.steps);
+      a.dispose();
+      b.dispose();
+    });
+  }
+});
+
+describe('bad batches are refused', () => {
+  it('a batch of the wrong width or size names the mismatch', async () => {
+    const l = await createLearner('bc', task, small, 0, { threads: 1 });
+    expect(() => l.update(allocBatch(8, 4, 2))).toThrow(/batch has obs 4 \/ act 2, the task has 3 \/ 2/);
+    expect(() => l.update(allocBatch(16, 3, 2))).toThrow(/batch has 16 rows, the learner was built for 8/);
+  });
+  it('Cal-QL without mc_return in the batch says how to provide it', async () => {
+    const l = await createCalQL(task, small, 0, { threads: 1 });
+    const ds = new DatasetBuilder(3, 2);
+    ds.add({ obs: [0, 0, 0], action: [0, 0], reward: 0, nextObs: [0, 0, 0], terminal: true });
+    expect(() => l.update(new UniformSampler(ds.build(), { batchSize: 8, seed: 0 }).sample())).toThrow(/lacks 'mc_return'/);
+  });
+});

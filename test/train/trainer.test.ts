@@ -1,0 +1,76 @@
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DatasetBuilder } from '../../src/data/index.js';
+import { CheckpointError, TrainError, readCheckpoint, train } from '../../src/train/index.js';
+import { generateRecipe } from '../../src/train/datasets.js';
+
+const task = { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 };
+const small = { hidden: [16, 16], actorHidden: [16, 16], criticHidden: [16, 16], batchSize: 32, nActions: 2 };
+const tmp = () => mkdtempSync(join(tmpdir(), 'o2o-train-'));
+
+describe('trainer refuses bad datasets before training', () => {
+  it('empty', async () => {
+    const ds = new DatasetBuilder(3, 1).build();
+    await expect(train({ algo: 'bc', dataset: ds, datasetId: 'empty.mcap', task, steps: 1 })).rejects.toThrow(/empty\.mcap: the dataset is empty/);
+  });
+  it('dimensions that do not match the task', async () => {
+    const b = new DatasetBuilder(4, 1);
+    b.add({ obs: [0, 0, 0, 0], action: [0], reward: 0, nextObs: [0, 0, 0, 0], terminal: true });
+    await expect(train({ algo: 'iql', dataset: b.build(), task, steps: 1 })).rejects.toThrow(/dataset has obs 4 \/ act 1, the task needs obs 3 \/ act 1/);
+  });
+  it('NaN rewards, naming the row', async () => {
+    const b = new DatasetBuilder(3, 1, { validate: false });
+    for (let i = 0; i < 5; i++) b.add({ obs: [0, 0, 0], action: [0], reward: i === 3 ? Number.NaN : 0, nextObs: [0, 0, 0], terminal: i === 4 });
+    await expect(train({ algo: 'td3bc', dataset: b.build(), datasetId: 'bad.hdf5', task, steps: 1 })).rejects.toThrow(/bad\.hdf5.*row 3.*rewards|rewards.*row 3/);
+  });
+  it('an unknown algorithm', async () => {
+    const ds = await generateRecipe('pendulum-random');
+    await expect(train({ algo: 'ppo', dataset: ds, task, steps: 1 })).rejects.toThrow(/unknown algorithm 'ppo'; choose one of bc, td3bc/);
+  });
+});
+
+describe('checkpoints', () => {
+  it('a run resumed from its checkpoint ends bit-identical to an uninterrupted run', async () => {
+    const ds = await generateRecipe('pendulum-medium');
+    const full = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: small, session: { threads: 1 } });
+    const dir = tmp();
+    const first = await train({ algo: 'td3bc', dataset: ds, task, steps: 25, seed: 3, config: small, checkpointDir: dir, checkpointEvery: 25, session: { threads: 1 } });
+    expect(existsSync(join(dir, 'ckpt-25.o2o'))).toBe(true);
+    first.learner.dispose();
+    const resumed = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: small, checkpointDir: dir, checkpointEvery: 25, resume: true, session: { threads: 1 } });
+    expect(resumed.steps).toBe(40);
+    expect(Array.from(resumed.learner.actor().params)).toEqual(Array.from(full.learner.actor().params));
+  });
+
+  it('a truncated checkpoint is refused with the file, the byte and the fix', async () => {
+    const ds = await generateRecipe('pendulum-medium');
+    const dir = tmp();
+    await train({ algo: 'bc', dataset: ds, task, steps: 10, config: small, checkpointDir: dir, checkpointEvery: 10, session: { threads: 1 } });
+    const path = join(dir, 'ckpt-10.o2o');
+    const bytes = (await import('node:fs')).readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, bytes.length - 100));
+    expect(() => readCheckpoint(path)).toThrow(CheckpointError);
+    expect(() => readCheckpoint(path)).toThrow(/ckpt-10\.o2o: byte \d+: payload has .* use an earlier checkpoint/);
+    await expect(train({ algo: 'bc', dataset: ds, task, steps: 20, config: small, checkpointDir: dir, resume: true })).rejects.toThrow(TrainError);
+  });
+
+  it('a diverging run stops at the NaN step and keeps the last good checkpoint', async () => {
+    // An absurd critic learning rate makes Q explode to Inf after a few good steps.
+    const ds = await generateRecipe('pendulum-medium');
+    const dir = tmp();
+    const r = await train({ algo: 'td3bc', dataset: ds, task, steps: 200, config: { ...small, criticLr: 1e9 }, checkpointDir: dir, checkpointEvery: 1, session: { threads: 1 } });
+    expect(r.diverged).toBeDefined();
+    expect(r.steps).toBeGreaterThan(0);
+    expect(r.diverged!.step).toBe(r.steps + 1);
+    expect(Object.values(r.diverged!.metrics).some((v) => !Number.isFinite(v))).toBe(true);
+    expect(r.diverged!.lastCheckpoint).toBe(join(dir, `ckpt-${r.steps}.o2o`));
+    const files = readdirSync(dir).filter((f) => f.endsWith('.o2o'));
+    expect(files.every((f) => Number(f.slice(5, -4)) <= r.steps)).toBe(true);
+    // The learner and the last checkpoint hold the last good (finite) parameters.
+    expect([...r.learner.actor().params].every(Number.isFinite)).toBe(true);
+    const c = readCheckpoint(r.diverged!.lastCheckpoint!);
+    expect(Object.values(c.learner.state).every((v) => v.every(Number.isFinite))).toBe(true);
+  });
+});
