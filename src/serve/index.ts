@@ -5,3 +5,5 @@ export { PolicyModel, type ModelOptions } from './model.js';
 export { SafetyFilter, SafetyConfigError, type SafetyConfig, type SafeActionMode, type FaultCounts, type FaultKind } from './safety.js';
 export { PolicyRuntime, type RuntimeOptions, type RuntimeEvent, type RuntimeStatus, type SwapResult } from './runtime.js';
 export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type ActorLike, type CardInput, type ExportOptions, type ExportResult } from './export.js';
+export { serveMqtt, encodePolicyUpdate, policyUpdateToArtifact, type ServeMqttOptions, type MqttServer } from './serve-mqtt.js';
+export { runSimRobot, type SimRobotOptions, type SimRobotResult } from './sim-robot.js';

@@ -162,6 +162,11 @@ export class PolicyRuntime {
     this.lastObsAt = now;
   }
 
+  /** Counts a fault found outside act() (e.g. an undecodable message) and returns the safe action. */
+  reject(kind: FaultKind): Float32Array {
+    return this.fault(kind);
+  }
+
   private fault(kind: FaultKind): Float32Array {
     this.filter.safe(kind, this.action);
     this.opts.onEvent?.({ type: 'fault', kind, count: this.filter.faults[kind] });

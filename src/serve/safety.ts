@@ -25,11 +25,13 @@ export interface SafetyConfig {
   staleAfterMs?: number;
 }
 
-export type FaultKind = 'nonFiniteObs' | 'obsLength' | 'nonFiniteAction' | 'stale' | 'inference';
+export type FaultKind = 'nonFiniteObs' | 'obsLength' | 'badMessage' | 'nonFiniteAction' | 'stale' | 'inference';
 
 export interface FaultCounts {
   nonFiniteObs: number;
   obsLength: number;
+  /** Transport messages that could not be decoded. */
+  badMessage: number;
   nonFiniteAction: number;
   stale: number;
   inference: number;
@@ -61,7 +63,7 @@ export class SafetyFilter {
   /** The last action sent (what 'hold' repeats). */
   readonly last: Float32Array;
   private readonly pose: Float32Array;
-  readonly faults: FaultCounts = { nonFiniteObs: 0, obsLength: 0, nonFiniteAction: 0, stale: 0, inference: 0, clipped: 0, rateLimited: 0 };
+  readonly faults: FaultCounts = { nonFiniteObs: 0, obsLength: 0, badMessage: 0, nonFiniteAction: 0, stale: 0, inference: 0, clipped: 0, rateLimited: 0 };
   lastFault: FaultKind | null = null;
   private started = false;
 
@@ -143,6 +145,6 @@ export class SafetyFilter {
   /** Sum of the faults that replaced the policy's action. */
   get replaced(): number {
     const f = this.faults;
-    return f.nonFiniteObs + f.obsLength + f.nonFiniteAction + f.stale + f.inference;
+    return f.nonFiniteObs + f.obsLength + f.badMessage + f.nonFiniteAction + f.stale + f.inference;
   }
 }

@@ -1,0 +1,231 @@
+/**
+ * `o2o serve --mqtt <url> --policy <file>`: MQTT serving for robots without ROS.
+ *
+ * Observations arrive on o2o/<fleet>/robots/<robot>/obs (one server serves every robot of the
+ * fleet, each with its own PolicyRuntime so safety state is per robot); each gets an Action on
+ * .../action with the same sequence number. A watchdog timer sends the safe action to a robot
+ * whose observations stopped. New policies arrive as signed PolicyUpdates on
+ * o2o/<fleet>/policy/current (retained) or by rewriting the policy file; either is verified and
+ * test-run before it replaces the running one, and a refusal is logged and published in the
+ * server's status while the old policy keeps serving.
+ */
+import { unwatchFile, watchFile } from 'node:fs';
+import { o2oType } from '../data/schema/proto.js';
+import { MqttLink } from '../transport/client.js';
+import { CodecError, encodeAction, nowUnixNs, ObservationDecoder } from '../transport/codec.js';
+import { fleetObsFilter, policyTopic, robotOf, robotTopics, serverStatusTopic } from '../transport/topics.js';
+import { type ArtifactInput, readArtifactFile, type SignatureSidecar } from './artifact.js';
+import { PolicyRuntime, type RuntimeOptions, type RuntimeStatus, type SwapResult } from './runtime.js';
+
+export interface ServeMqttOptions extends Omit<RuntimeOptions, 'onEvent'> {
+  url: string;
+  /** Policy file (with optional .sig / .sha256 beside it) or artifact bytes. */
+  policy: string | ArtifactInput;
+  fleet?: string;
+  /** Name of this server in o2o/<fleet>/serve/<server>/status (default 'policy-server'). */
+  serverId?: string;
+  /** Accept PolicyUpdates on o2o/<fleet>/policy/current (default true). */
+  updatesFromTopic?: boolean;
+  /** Swap when the policy file changes (default true when `policy` is a path). */
+  watchFile?: boolean;
+  /** Most robots served at once (default 64): a runtime is made per robot on its first observation. */
+  maxRobots?: number;
+  log?: (line: string) => void;
+  protocolVersion?: 4 | 5;
+}
+
+export interface MqttServer {
+  readonly url: string;
+  /** Status per robot served so far. */
+  status(): Record<string, RuntimeStatus>;
+  /** Swap every robot's policy (what the file watch and the update topic call). */
+  swap(input: ArtifactInput): SwapResult;
+  readonly version: string;
+  close(): Promise<void>;
+}
+
+const RobotStatusType = () => o2oType('RobotStatus');
+
+function encodeStatus(robotId: string, state: number, version: string, message: string): Uint8Array {
+  const T = RobotStatusType();
+  return T.encode(T.fromObject({ robot_id: robotId, state, policy_version: version, time_unix_ns: Math.floor(nowUnixNs()), message })).finish();
+}
+
+const STATE = { RUNNING: 2, SAFE_STOP: 3, OFFLINE: 4 };
+
+/** A PolicyUpdate message → artifact input (signature sidecar from its signature/key_id). */
+export function policyUpdateToArtifact(payload: Uint8Array, source: string): ArtifactInput {
+  const T = o2oType('PolicyUpdate');
+  const m = T.toObject(T.decode(payload), { bytes: Array, longs: Number }) as { version?: string; onnx?: number[]; sha256?: string; signature?: number[]; key_id?: string };
+  const bytes = Uint8Array.from(m.onnx ?? []);
+  const signature: SignatureSidecar | null = m.signature?.length
+    ? { format: 'o2o-signature/1', algorithm: 'ed25519', keyId: m.key_id ?? '', sha256: m.sha256 ?? '', signature: Buffer.from(m.signature).toString('base64') }
+    : null;
+  return { bytes, source: `${source} (version ${m.version ?? '?'})`, signature, sha256: m.sha256 || null };
+}
+
+/** Encodes a PolicyUpdate for o2o/<fleet>/policy/current. */
+export function encodePolicyUpdate(input: { version: string; bytes: Uint8Array; sha256: string; signature?: SignatureSidecar | null; cardJson?: string }): Uint8Array {
+  const T = o2oType('PolicyUpdate');
+  return T.encode(
+    T.fromObject({
+      version: input.version,
+      onnx: input.bytes,
+      sha256: input.sha256,
+      signature: input.signature ? Buffer.from(input.signature.signature, 'base64') : new Uint8Array(0),
+      key_id: input.signature?.keyId ?? '',
+      card_json: input.cardJson ?? '',
+      time_unix_ns: Math.floor(nowUnixNs()),
+    }),
+  ).finish();
+}
+
+export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
+  const fleet = opts.fleet ?? 'default';
+  const serverId = opts.serverId ?? 'policy-server';
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const statusTopic = serverStatusTopic(fleet, serverId);
+  let current: ArtifactInput = typeof opts.policy === 'string' ? readArtifactFile(opts.policy) : opts.policy;
+  // The first runtime verifies the policy before anything connects: a bad file fails fast.
+  const template = PolicyRuntime.open(current, opts);
+  const obsDim = template.obsDim;
+  const runtimes = new Map<string, { rt: PolicyRuntime; topic: string }>();
+  let spare: PolicyRuntime | null = template;
+  const maxRobots = opts.maxRobots ?? 64;
+
+  const link = await MqttLink.connect(opts.url, {
+    clientId: `o2o-serve-${serverId}-${process.pid}`,
+    protocolVersion: opts.protocolVersion,
+    will: { topic: statusTopic, payload: encodeStatus(serverId, STATE.OFFLINE, '', 'connection lost'), retain: true },
+  });
+  const publishStatus = (message: string) => link.publish(statusTopic, encodeStatus(serverId, STATE.RUNNING, template.version, message), { qos: 1, retain: true });
+
+  const runtimeFor = (robot: string): { rt: PolicyRuntime; topic: string } | null => {
+    let r = runtimes.get(robot);
+    if (r) return r;
+    if (runtimes.size >= maxRobots) return null;
+    const rt = spare ?? PolicyRuntime.open(current, opts);
+    spare = null;
+    r = { rt, topic: robotTopics(fleet, robot).action };
+    runtimes.set(robot, r);
+    log(`o2o serve: serving robot '${robot}' with policy ${rt.version}`);
+    return r;
+  };
+
+  const decoder = new ObservationDecoder(obsDim);
+  const actionFields = { robotId: '', sequence: 0, timeUnixNs: 0, policyVersion: '', safe: false, faults: 0 };
+  const send = (robot: string, r: { rt: PolicyRuntime; topic: string }, action: Float32Array, sequence: number, replacedBefore: number) => {
+    actionFields.robotId = robot;
+    actionFields.sequence = sequence;
+    actionFields.timeUnixNs = nowUnixNs();
+    actionFields.policyVersion = r.rt.version;
+    actionFields.safe = r.rt.filter.replaced > replacedBefore;
+    actionFields.faults = r.rt.filter.replaced;
+    link.publish(r.topic, encodeAction(actionFields, action));
+  };
+
+  const swapAll = (input: ArtifactInput): SwapResult => {
+    const all = [...runtimes.values()].map((r) => r.rt);
+    if (spare) all.push(spare);
+    let res: SwapResult = { ok: true, version: template.version };
+    for (const rt of all) {
+      res = rt.swap(input);
+      if (!res.ok) break;
+    }
+    if (res.ok) {
+      current = input;
+      log(`o2o serve: now serving policy ${res.version} (from ${input.source})`);
+      publishStatus(`serving ${res.version}`);
+    } else {
+      log(`o2o serve: refused policy from ${input.source}: ${res.reason}; still serving ${res.version}`);
+      publishStatus(`refused update: ${res.reason}`);
+    }
+    return res;
+  };
+
+  const obsFilter = fleetObsFilter(fleet);
+  const updates = policyTopic(fleet);
+  link.onMessage((topic, payload) => {
+    if (topic === updates) {
+      if (payload.length === 0) return; // a cleared retained update
+      let input: ArtifactInput;
+      try {
+        input = policyUpdateToArtifact(payload, topic);
+      } catch (e) {
+        log(`o2o serve: undecodable PolicyUpdate on ${topic} (${(e as Error).message}); ignored, still serving ${template.version}`);
+        return;
+      }
+      if (input.sha256 && input.sha256 === template.status().sha256) return; // the retained copy of what runs
+      swapAll(input);
+      return;
+    }
+    const robot = robotOf(topic);
+    if (!robot) return;
+    const r = runtimeFor(robot);
+    if (!r) return;
+    const before = r.rt.filter.replaced;
+    let n: number;
+    try {
+      n = decoder.decode(payload, topic);
+    } catch (e) {
+      if (!(e instanceof CodecError)) throw e;
+      send(robot, r, r.rt.reject('badMessage'), 0, before);
+      return;
+    }
+    const seq = decoder.fields.sequence;
+    if (n !== obsDim) {
+      send(robot, r, r.rt.reject('obsLength'), seq, before);
+      return;
+    }
+    const now = performance.now();
+    const t = decoder.fields.timeUnixNs;
+    const obsTime = t > 0 ? now - (nowUnixNs() - t) / 1e6 : now;
+    send(robot, r, r.rt.act(decoder.values, now, obsTime), seq, before);
+  });
+  await link.subscribe(obsFilter, 0);
+  if (opts.updatesFromTopic ?? true) await link.subscribe(updates, 1);
+  publishStatus(`serving ${template.version}`);
+  log(`o2o serve: policy ${template.version} (${template.status().verifiedBy}) on ${opts.url}, fleet '${fleet}', observations on ${obsFilter}`);
+
+  let watchdog: NodeJS.Timeout | null = null;
+  const stale = template.filter.staleAfterMs;
+  if (Number.isFinite(stale)) {
+    watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const [robot, r] of runtimes) {
+        const before = r.rt.filter.replaced;
+        const a = r.rt.watchdog(now);
+        if (a) send(robot, r, a, 0, before);
+      }
+    }, Math.max(1, stale / 2));
+  }
+  const file = typeof opts.policy === 'string' ? opts.policy : null;
+  const watching = file !== null && (opts.watchFile ?? true);
+  if (watching) {
+    watchFile(file, { interval: 200 }, (cur, prev) => {
+      if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size) return;
+      try {
+        swapAll(readArtifactFile(file));
+      } catch (e) {
+        log(`o2o serve: cannot read ${file} (${(e as Error).message}); still serving ${template.version}`);
+      }
+    });
+  }
+
+  return {
+    url: opts.url,
+    get version() {
+      return template.version;
+    },
+    status: () => Object.fromEntries([...runtimes].map(([k, r]) => [k, r.rt.status()])),
+    swap: swapAll,
+    close: async () => {
+      if (watchdog) clearInterval(watchdog);
+      if (watching) unwatchFile(file);
+      link.publish(statusTopic, encodeStatus(serverId, STATE.OFFLINE, template.version, 'stopped'), { qos: 1, retain: true });
+      await link.close();
+      for (const r of runtimes.values()) r.rt.dispose();
+      spare?.dispose();
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * `o2o robot sim --task <task> --profile mild --mqtt <url>`: a simulated robot on the wire. It
+ * publishes each observation (with the reward and end flags of the step that led to it), waits
+ * for the Action answering that sequence number, applies it and steps the simulator — the same
+ * loop a real robot runs, so the whole serving path can be exercised end to end on one machine.
+ * When no action arrives in time the robot applies its own safe action (zero) and counts it.
+ */
+import { makeEnv, type ProfileInput } from '../../simulators/index.js';
+import { MqttLink } from '../transport/client.js';
+import { ActionDecoder, encodeObservation, nowUnixNs } from '../transport/codec.js';
+import { robotTopics } from '../transport/topics.js';
+
+export interface SimRobotOptions {
+  url: string;
+  task: string;
+  /** Randomization profile ('nominal' | 'mild' | 'harsh'); default none. */
+  profile?: ProfileInput;
+  fleet?: string;
+  robot?: string;
+  episodes?: number;
+  /** Episode e resets with seed + e. */
+  seed?: number;
+  maxEpisodeSteps?: number;
+  /** How long to wait for each action (default 1000 ms). */
+  actionTimeoutMs?: number;
+  protocolVersion?: 4 | 5;
+  log?: (line: string) => void;
+}
+
+export interface SimRobotResult {
+  returns: number[];
+  lengths: number[];
+  meanReturn: number;
+  steps: number;
+  /** Actions the server marked as safe-filter replacements. */
+  safeActions: number;
+  /** Steps where no action arrived in time (the robot applied zero). */
+  timeouts: number;
+  /** Observation → action round trips, milliseconds, per step. */
+  roundTripMs: Float64Array;
+  policyVersions: string[];
+}
+
+export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult> {
+  const fleet = opts.fleet ?? 'default';
+  const robot = opts.robot ?? 'sim-0';
+  const episodes = opts.episodes ?? 1;
+  const seed = opts.seed ?? 0;
+  const timeout = opts.actionTimeoutMs ?? 1000;
+  const env = await makeEnv(opts.task, { randomization: opts.profile, maxEpisodeSteps: opts.maxEpisodeSteps });
+  const topics = robotTopics(fleet, robot);
+  const link = await MqttLink.connect(opts.url, { clientId: `o2o-sim-${robot}-${process.pid}`, protocolVersion: opts.protocolVersion });
+  const actDim = env.spec.actDim;
+  const decoder = new ActionDecoder(actDim);
+  const action = new Float32Array(actDim);
+  let waiting: { seq: number; resolve: (ok: boolean) => void } | null = null;
+  let safe = 0;
+  const versions = new Set<string>();
+  link.onMessage((topic, payload) => {
+    if (topic !== topics.action || !waiting) return;
+    let n: number;
+    try {
+      n = decoder.decode(payload, topic);
+    } catch {
+      return;
+    }
+    if (decoder.fields.sequence !== waiting.seq || n !== actDim) return; // a late answer or a watchdog action
+    action.set(decoder.values);
+    if (decoder.fields.safe) safe++;
+    versions.add(decoder.fields.policyVersion);
+    const w = waiting;
+    waiting = null;
+    w.resolve(true);
+  });
+  await link.subscribe(topics.action, 0);
+
+  const returns: number[] = [];
+  const lengths: number[] = [];
+  const rtts: number[] = [];
+  let timeouts = 0;
+  let seq = 1;
+  const fields = { robotId: robot, sequence: 0, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 };
+  try {
+    for (let ep = 0; ep < episodes; ep++) {
+      let obs = env.reset(seed + ep);
+      let total = 0;
+      let len = 0;
+      fields.reward = 0;
+      fields.terminated = false;
+      fields.truncated = false;
+      fields.episode = ep;
+      for (;;) {
+        fields.sequence = seq;
+        fields.timeUnixNs = nowUnixNs();
+        const t0 = performance.now();
+        const got = new Promise<boolean>((resolve) => {
+          waiting = { seq, resolve };
+          setTimeout(() => {
+            if (waiting?.seq === seq) {
+              waiting = null;
+              resolve(false);
+            }
+          }, timeout);
+        });
+        link.publish(topics.obs, encodeObservation(fields, obs));
+        const ok = await got;
+        seq++;
+        if (ok) rtts.push(performance.now() - t0);
+        else {
+          timeouts++;
+          action.fill(0);
+          opts.log?.(`o2o robot sim: no action for observation ${seq - 1} within ${timeout} ms; applying zero`);
+        }
+        const r = env.step(action);
+        total += r.reward;
+        len++;
+        obs = r.obs;
+        fields.reward = r.reward;
+        fields.terminated = r.terminated;
+        fields.truncated = r.truncated;
+        if (r.terminated || r.truncated) break;
+      }
+      returns.push(total);
+      lengths.push(len);
+      opts.log?.(`o2o robot sim: episode ${ep} (seed ${seed + ep}) return ${total.toFixed(2)} in ${len} steps`);
+    }
+  } finally {
+    await link.close();
+    env.close();
+  }
+  return {
+    returns,
+    lengths,
+    meanReturn: returns.reduce((a, b) => a + b, 0) / Math.max(1, returns.length),
+    steps: lengths.reduce((a, b) => a + b, 0),
+    safeActions: safe,
+    timeouts,
+    roundTripMs: Float64Array.from(rtts),
+    policyVersions: [...versions],
+  };
+}

@@ -1,0 +1,5 @@
+// Public API of src/transport: MQTT link, embedded broker, control-path codecs, topic tree.
+export { MqttLink, type LinkOptions, type MessageHandler } from './client.js';
+export { startBroker, type EmbeddedBroker } from './broker.js';
+export * from './codec.js';
+export * from './topics.js';
