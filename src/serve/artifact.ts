@@ -97,12 +97,32 @@ function flatKeys(card: PolicyCard): Record<string, string> {
  */
 export function sealArtifact(onnx: Uint8Array, card: PolicyCard): { bytes: Uint8Array; sha256: string } {
   const outline = outlineOnnx(onnx, `policy '${card.name}'`);
-  for (const m of outline.metadata) {
-    if (m.key.startsWith('o2o.')) throw new ArtifactError(`policy '${card.name}': the model already carries '${m.key}'; seal the original export, not an artifact`);
+  if (outline.metadata.some((m) => m.key === CARD_KEY || m.key === SHA_KEY)) {
+    throw new ArtifactError(`policy '${card.name}': the model is already an o2o artifact; seal the original export, not an artifact`);
   }
-  const withCard = appendMetadata(onnx, flatKeys(card));
+  // Other o2o.* keys (written by older exporters) are dropped: the card replaces them.
+  const keep = stripKeys(onnx, outline, (k) => k.startsWith('o2o.'));
+  const withCard = appendMetadata(keep, flatKeys(card));
   const sha = sha256Hex(withCard);
   return { bytes: appendMetadata(withCard, { [SHA_KEY]: sha }), sha256: sha };
+}
+
+function stripKeys(bytes: Uint8Array, outline: OnnxOutline, drop: (key: string) => boolean): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (const m of outline.metadata) {
+    if (!drop(m.key)) continue;
+    parts.push(bytes.subarray(at, m.start));
+    at = m.end;
+  }
+  if (!parts.length) return bytes;
+  parts.push(bytes.subarray(at));
+  return Uint8Array.from(Buffer.concat(parts));
+}
+
+/** metadata_props of any ONNX file, as a plain record. */
+export function readMetadata(bytes: Uint8Array, where = 'policy'): Record<string, string> {
+  return Object.fromEntries(outlineOnnx(bytes, where).metadata.map((m) => [m.key, m.value]));
 }
 
 /** A fresh ed25519 key pair (PEM) and its key id. */

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { serialize, type ParamLayout } from '../engine/index.js';
 import { type ActorSpec, policyGraph } from '../nn/index.js';
-import { type PolicyCard, type PolicyEvaluation, readCard, sealArtifact, type SignatureSidecar, signArtifact } from './artifact.js';
+import { type PolicyCard, type PolicyEvaluation, sealArtifact, type SignatureSidecar, signArtifact } from './artifact.js';
 
 /** What a learner's actor() returns (src/algos ActorSnapshot). */
 export interface ActorLike {
@@ -115,7 +115,6 @@ export function exportPolicy(opts: ExportOptions): ExportResult {
  * touching its graph. Dimensions and names come from the caller (read them off the model).
  */
 export function sealForeignPolicy(onnx: Uint8Array, card: CardInput & { obsDim: number; actDim: number; inputName: string; outputName: string }, signingKey?: KeyObject | string): ExportResult {
-  if (readCard(onnx, card.name)) throw new Error(`${card.name}: already an o2o artifact; nothing to seal`);
   const full = makeCard(card, card.obsDim, card.actDim, Infinity, card.inputName, card.outputName);
   const { bytes, sha256 } = sealArtifact(onnx, full);
   return { bytes, card: full, sha256, signature: signingKey ? signArtifact(bytes, signingKey) : null };

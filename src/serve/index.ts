@@ -7,3 +7,4 @@ export { PolicyRuntime, type RuntimeOptions, type RuntimeEvent, type RuntimeStat
 export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type ActorLike, type CardInput, type ExportOptions, type ExportResult } from './export.js';
 export { serveMqtt, encodePolicyUpdate, policyUpdateToArtifact, type ServeMqttOptions, type MqttServer } from './serve-mqtt.js';
 export { runSimRobot, type SimRobotOptions, type SimRobotResult } from './sim-robot.js';
+export { exportPolicyFile, writeSigningKey, type ExportFileOptions } from './commands.js';

@@ -1,0 +1,79 @@
+/**
+ * Library side of `o2o export` and `o2o keygen` (the CLI only parses arguments and prints).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArtifactError, generateSigningKey, readMetadata } from './artifact.js';
+import { type ExportResult, sealForeignPolicy, writeAtomic } from './export.js';
+import { PolicyModel } from './model.js';
+
+export interface ExportFileOptions {
+  /** An ONNX policy: from `o2o train --out`, d3rlpy, torch.onnx. */
+  from: string;
+  out: string;
+  version: string;
+  name?: string;
+  task?: string;
+  algorithm?: string;
+  datasetId?: string;
+  trainingSteps?: number;
+  seed?: number;
+  obsNames?: string[];
+  actNames?: string[];
+  actLow?: number[];
+  actHigh?: number[];
+  inputName?: string;
+  outputName?: string;
+  notes?: string;
+  /** ed25519 private key file (PEM); writes `<out>.sig`. */
+  signingKeyFile?: string;
+}
+
+/**
+ * Seals an ONNX policy into an artifact: card (fields not given are taken from legacy `o2o.*`
+ * metadata of `o2o train --out` files where present), sha256, optional signature. The graph is
+ * not touched, so actions are bit-identical to the input file's.
+ */
+export function exportPolicyFile(o: ExportFileOptions): ExportResult {
+  if (!existsSync(o.from)) throw new ArtifactError(`${o.from}: no such file; train one with 'o2o train --out <file>'`);
+  const bytes = new Uint8Array(readFileSync(o.from));
+  const meta = readMetadata(bytes, o.from);
+  const m = PolicyModel.load(bytes, o.from, { inputName: o.inputName, outputName: o.outputName });
+  const dims = { obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName };
+  m.dispose();
+  const key = o.signingKeyFile ? readFileSync(o.signingKeyFile, 'utf8') : undefined;
+  const res = sealForeignPolicy(
+    bytes,
+    {
+      ...dims,
+      name: o.name ?? o.out.replace(/^.*\//, '').replace(/\.onnx$/, ''),
+      version: o.version,
+      task: o.task ?? meta['o2o.task'] ?? '',
+      algorithm: o.algorithm ?? meta['o2o.algo'] ?? meta['o2o.algorithm'] ?? '',
+      datasetId: o.datasetId ?? meta['o2o.dataset'] ?? '',
+      trainingSteps: o.trainingSteps ?? (meta['o2o.steps'] ? Number(meta['o2o.steps']) : 0),
+      seed: o.seed ?? (meta['o2o.seed'] ? Number(meta['o2o.seed']) : null),
+      obsNames: o.obsNames,
+      actNames: o.actNames,
+      actLow: o.actLow,
+      actHigh: o.actHigh,
+      notes: o.notes ?? `sealed from ${o.from}`,
+    },
+    key,
+  );
+  writeAtomic(o.out, res.bytes);
+  if (res.signature) writeAtomic(`${o.out}.sig`, `${JSON.stringify(res.signature, null, 2)}\n`);
+  return res;
+}
+
+/** Writes `<dir>/<name>.key` (private, mode 600) and `<dir>/<name>.pub`; returns the key id. */
+export function writeSigningKey(dir: string, name = 'o2o-signing'): { privateKeyFile: string; publicKeyFile: string; keyId: string } {
+  const k = generateSigningKey();
+  const privateKeyFile = join(dir, `${name}.key`);
+  const publicKeyFile = join(dir, `${name}.pub`);
+  if (existsSync(privateKeyFile)) throw new ArtifactError(`${privateKeyFile} exists; refusing to overwrite a signing key — choose another name`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(privateKeyFile, k.privateKeyPem, { mode: 0o600, flag: 'wx' }); // never readable by others, never overwritten
+  writeAtomic(publicKeyFile, k.publicKeyPem);
+  return { privateKeyFile, publicKeyFile, keyId: k.keyId };
+}
