@@ -8,3 +8,4 @@ export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type ActorLike,
 export { serveMqtt, encodePolicyUpdate, policyUpdateToArtifact, type ServeMqttOptions, type MqttServer } from './serve-mqtt.js';
 export { runSimRobot, type SimRobotOptions, type SimRobotResult } from './sim-robot.js';
 export { exportPolicyFile, writeSigningKey, type ExportFileOptions } from './commands.js';
+export { Recorder, type RecorderOptions } from './recorder.js';

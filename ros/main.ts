@@ -1,0 +1,53 @@
+/**
+ * Entry point of the ROS 2 policy node (what launch/policy.launch.py runs):
+ *
+ *   npx tsx ros/main.ts --ros-args --params-file ros/config/policy.yaml [-r __node:=name]
+ *
+ * rclnodejs is imported here and only here, lazily: nothing else in o2o needs ROS installed.
+ * Install it next to the node on a ROS machine (source ROS first): cd ros && npm install
+ */
+import { PolicyNode } from './policy-node.js';
+import type { RosModule } from './rcl-api.js';
+
+function argAfter(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+/** Loads rclnodejs (proof that it satisfies RosModule: ros/proof/rclnodejs.ts). */
+export async function loadRclnodejs(): Promise<RosModule> {
+  const specifier = 'rclnodejs';
+  try {
+    const m = (await import(specifier)) as { default?: unknown };
+    return (m.default ?? m) as RosModule;
+  } catch (e) {
+    throw new Error(
+      `cannot load rclnodejs (${(e as Error).message.split('\n')[0]}); on a ROS 2 machine run 'source /opt/ros/jazzy/setup.bash && cd ros && npm install' — rclnodejs needs a sourced ROS 2 to install`,
+    );
+  }
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const rcl = await loadRclnodejs();
+  await rcl.init(undefined, argv);
+  const remap = argv.find((a) => a.startsWith('__node:='));
+  const node = await PolicyNode.start(rcl, { nodeName: remap ? remap.slice('__node:='.length) : 'o2o_policy', paramsFile: argAfter(argv, '--params-file') });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await node.close();
+    rcl.shutdown();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  rcl.spin(node.node);
+}
+
+if (process.argv[1]?.endsWith('ros/main.ts')) {
+  main().catch((e: Error) => {
+    console.error(`o2o_policy: ${e.message}`);
+    process.exit(1);
+  });
+}

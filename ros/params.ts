@@ -1,0 +1,163 @@
+/**
+ * Parameters of the o2o policy node, read from a ROS 2 params YAML:
+ *
+ *   /**:                       # or the node's name, e.g. o2o_policy:
+ *     ros__parameters:
+ *       model_path: /opt/policies/arm.onnx
+ *       control_rate_hz: 50.0
+ *       ...
+ *
+ * Entries under '/**' apply to every node; entries under the node's own name override them.
+ * Unknown keys are refused (a typo must not silently leave a safety setting at its default).
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { ActionType, ObservationType, ParamTypeCode } from './rcl-api.js';
+
+export interface PolicyNodeParams {
+  model_path: string;
+  /** ed25519 public key files (PEM); when set, only artifacts signed by one of them load. */
+  trusted_keys: string[];
+  /** Accept foreign models without a hash or signature. */
+  allow_unverified: boolean;
+  execution_provider: string;
+  observation_topic: string;
+  observation_type: ObservationType;
+  /** JointState fields concatenated into the observation, in order. */
+  observation_fields: string[];
+  /** JointState joint order the policy expects (empty: as received). */
+  observation_joints: string[];
+  action_topic: string;
+  action_type: ActionType;
+  /** JointState output: names and the field the action fills (position | velocity | effort). */
+  action_joints: string[];
+  action_field: string;
+  control_rate_hz: number;
+  qos_depth: number;
+  qos_reliability: string;
+  qos_durability: string;
+  safe_action: string;
+  safe_pose: number[];
+  max_delta: number;
+  stale_after_ms: number;
+  action_low: number[];
+  action_high: number[];
+  diagnostics_topic: string;
+  diagnostics_period_s: number;
+  /** Swap when model_path changes on disk. */
+  watch_model: boolean;
+  /** std_msgs/msg/String with the path of a new artifact ('' = off). */
+  policy_update_topic: string;
+  /** Dataset folder to record (obs, action, reward, done) into ('' = off). */
+  record_dir: string;
+  reward_topic: string;
+  done_topic: string;
+}
+
+export const DEFAULT_PARAMS: PolicyNodeParams = {
+  model_path: '',
+  trusted_keys: [],
+  allow_unverified: false,
+  execution_provider: 'cpu',
+  observation_topic: '/o2o/observation',
+  observation_type: 'std_msgs/msg/Float32MultiArray',
+  observation_fields: ['position', 'velocity'],
+  observation_joints: [],
+  action_topic: '/o2o/action',
+  action_type: 'std_msgs/msg/Float32MultiArray',
+  action_joints: [],
+  action_field: 'effort',
+  control_rate_hz: 50,
+  qos_depth: 1,
+  qos_reliability: 'best_effort',
+  qos_durability: 'volatile',
+  safe_action: 'hold',
+  safe_pose: [],
+  max_delta: 0,
+  stale_after_ms: 200,
+  action_low: [],
+  action_high: [],
+  diagnostics_topic: '/diagnostics',
+  diagnostics_period_s: 1,
+  watch_model: true,
+  policy_update_topic: '/o2o/policy_update',
+  record_dir: '',
+  reward_topic: '',
+  done_topic: '',
+};
+
+const TYPES: readonly string[] = ['sensor_msgs/msg/JointState', 'std_msgs/msg/Float32MultiArray', 'geometry_msgs/msg/Twist'];
+
+export class ParamError extends Error {
+  override name = 'ParamError';
+}
+
+/** rclnodejs ParameterType of each parameter (from its default). */
+export function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
+  const v = DEFAULT_PARAMS[name];
+  if (typeof v === 'boolean') return 1;
+  if (typeof v === 'string') return 4;
+  if (typeof v === 'number') return name === 'qos_depth' ? 2 : 3;
+  return name === 'trusted_keys' || name === 'observation_fields' || name === 'observation_joints' || name === 'action_joints' ? 9 : 8;
+}
+
+/** Validates and completes raw parameters; throws ParamError naming the parameter and the fix. */
+export function checkParams(raw: Record<string, unknown>, where: string): PolicyNodeParams {
+  const p: Record<string, unknown> = { ...DEFAULT_PARAMS };
+  for (const [k, v] of Object.entries(raw)) {
+    if (!(k in DEFAULT_PARAMS)) throw new ParamError(`${where}: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
+    const d = DEFAULT_PARAMS[k as keyof PolicyNodeParams];
+    const bad = (want: string) => new ParamError(`${where}: parameter '${k}' must be ${want}, got ${JSON.stringify(v)}`);
+    if (typeof d === 'boolean' && typeof v !== 'boolean') throw bad('true or false');
+    if (typeof d === 'number' && (typeof v !== 'number' || !Number.isFinite(v))) throw bad('a number');
+    if (typeof d === 'string' && typeof v !== 'string') throw bad('a string');
+    if (Array.isArray(d)) {
+      if (!Array.isArray(v)) throw bad('a list');
+      const numeric = paramType(k as keyof PolicyNodeParams) === 8;
+      if (v.some((x) => (numeric ? typeof x !== 'number' : typeof x !== 'string'))) throw bad(numeric ? 'a list of numbers' : 'a list of strings');
+      // ROS 2 YAML cannot type an empty list, so [""] stands for "none".
+      p[k] = numeric ? v : v.filter((x) => x !== '');
+      continue;
+    }
+    p[k] = v;
+  }
+  const q = p as unknown as PolicyNodeParams;
+  if (!q.model_path) throw new ParamError(`${where}: parameter 'model_path' is required (the policy artifact, e.g. policies/pendulum-bc.onnx)`);
+  for (const k of ['observation_type', 'action_type'] as const) {
+    if (!TYPES.includes(q[k])) throw new ParamError(`${where}: parameter '${k}' is '${q[k]}'; use one of ${TYPES.join(', ')}`);
+  }
+  if (!(q.control_rate_hz > 0 && q.control_rate_hz <= 10000)) throw new ParamError(`${where}: control_rate_hz must be in (0, 10000], got ${q.control_rate_hz}`);
+  if (!['reliable', 'best_effort'].includes(q.qos_reliability)) throw new ParamError(`${where}: qos_reliability must be reliable or best_effort, got '${q.qos_reliability}'`);
+  if (!['volatile', 'transient_local'].includes(q.qos_durability)) throw new ParamError(`${where}: qos_durability must be volatile or transient_local, got '${q.qos_durability}'`);
+  if (!(Number.isInteger(q.qos_depth) && q.qos_depth >= 1)) throw new ParamError(`${where}: qos_depth must be an integer >= 1, got ${q.qos_depth}`);
+  if (!['zero', 'hold', 'pose'].includes(q.safe_action)) throw new ParamError(`${where}: safe_action must be zero, hold or pose, got '${q.safe_action}'`);
+  if (!['position', 'velocity', 'effort'].includes(q.action_field)) throw new ParamError(`${where}: action_field must be position, velocity or effort, got '${q.action_field}'`);
+  for (const f of q.observation_fields) {
+    if (!['position', 'velocity', 'effort'].includes(f)) throw new ParamError(`${where}: observation_fields entry '${f}' is not position, velocity or effort`);
+  }
+  if (q.max_delta < 0 || q.stale_after_ms < 0) throw new ParamError(`${where}: max_delta and stale_after_ms must be >= 0 (0 turns them off)`);
+  return q;
+}
+
+/** Parameters for `nodeName` from a ROS 2 params YAML ('/**' first, then the node's own section). */
+export function loadParamsFile(file: string, nodeName: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ParamError(`${file}: cannot read params YAML (${(e as Error).message})`);
+  }
+  if (!doc || typeof doc !== 'object') throw new ParamError(`${file}: expected a mapping with '/**:' or '${nodeName}:' sections`);
+  const out: Record<string, unknown> = {};
+  let found = false;
+  for (const key of ['/**', nodeName, `/${nodeName}`]) {
+    const sec = (doc as Record<string, unknown>)[key];
+    if (sec === undefined) continue;
+    const rp = (sec as Record<string, unknown> | null)?.ros__parameters;
+    if (!rp || typeof rp !== 'object') throw new ParamError(`${file}: section '${key}' has no 'ros__parameters:' mapping`);
+    Object.assign(out, rp);
+    found = true;
+  }
+  if (!found) throw new ParamError(`${file}: no '/**:' or '${nodeName}:' section; parameters go under '/**: ros__parameters:'`);
+  return out;
+}

@@ -1,0 +1,242 @@
+/**
+ * The o2o policy node: observations in (JointState / Float32MultiArray / Twist), a control timer
+ * at control_rate_hz running PolicyRuntime.act() on the latest observation through the safety
+ * filter, actions out, DiagnosticArray on /diagnostics (latency, faults, policy version), hot swap
+ * when model_path changes or a path arrives on policy_update_topic, optional recording of
+ * (obs, action, reward, done) into a dataset segment.
+ *
+ * It talks to ROS only through RosModule (rcl-api.ts): rclnodejs in production (ros/main.ts),
+ * the in-process implementation in tests.
+ */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { ExecutionProvider } from '../src/engine/index.js';
+import { PolicyRuntime, readArtifactFile, Recorder, type SafeActionMode } from '../src/serve/index.js';
+import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
+import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
+import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosPublisher, RosTimer, StringMsg } from './rcl-api.js';
+
+export interface PolicyNodeOptions {
+  nodeName?: string;
+  namespace?: string;
+  /** ROS 2 params YAML; its values are the parameters' defaults (rcl overrides still apply). */
+  paramsFile?: string;
+  /** Parameter values on top of the file (tests, embedding). */
+  params?: Partial<PolicyNodeParams>;
+  /** Clock in ms for the control loop (default performance.now); tests drive it. */
+  now?: () => number;
+}
+
+const LATENCY_WINDOW = 1024;
+const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
+
+export class PolicyNode {
+  readonly node: RosNode;
+  readonly params: PolicyNodeParams;
+  readonly runtime: PolicyRuntime;
+  private readonly log: RosLogger;
+  private readonly reader: ObservationReader;
+  private readonly writer: ActionWriter;
+  private readonly actionPub: RosPublisher;
+  private readonly diagPub: RosPublisher;
+  private readonly timers: RosTimer[] = [];
+  private readonly obs: Float32Array;
+  private obsTime = -Infinity;
+  private haveObs = false;
+  private freshObs = false;
+  private badObs = 0;
+  private readonly latency = new Float64Array(LATENCY_WINDOW);
+  private latencyCount = 0;
+  private ticks = 0;
+  private reward = 0;
+  private done = false;
+  private recorder: Recorder | null = null;
+  private watching = false;
+  private readonly now: () => number;
+  readonly nodeName: string;
+
+  private constructor(private readonly ros: RosModule, opts: PolicyNodeOptions) {
+    this.nodeName = opts.nodeName ?? 'o2o_policy';
+    this.now = opts.now ?? (() => performance.now());
+    this.node = new ros.Node(this.nodeName, opts.namespace ?? '');
+    this.log = this.node.getLogger();
+    const raw: Record<string, unknown> = { ...(opts.paramsFile ? loadParamsFile(opts.paramsFile, this.nodeName) : {}), ...opts.params };
+    // Declare every parameter (YAML value as default) so `ros2 param get/list` shows them and
+    // --params-file / launch overrides apply; then read the effective values back.
+    for (const k of Object.keys(raw)) {
+      if (!(k in DEFAULT_PARAMS)) throw new ParamError(`node '${this.nodeName}' parameters: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
+    }
+    const effective: Record<string, unknown> = {};
+    for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) {
+      const value = raw[name] ?? DEFAULT_PARAMS[name];
+      this.node.declareParameter(new ros.Parameter(name, paramType(name), value));
+      const v = this.node.getParameter(name).value;
+      effective[name] = typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
+    }
+    const p = checkParams(effective, `node '${this.nodeName}' parameters`);
+    this.params = p;
+    const artifact = readArtifactFile(p.model_path);
+    this.runtime = PolicyRuntime.open(artifact, {
+      trust: { publicKeys: p.trusted_keys.map((f) => readFileSync(f, 'utf8')), allowUnverified: p.allow_unverified },
+      model: { executionProvider: p.execution_provider as ExecutionProvider, warn: (m) => this.log.warn(m) },
+      safety: {
+        ...(p.action_low.length ? { low: p.action_low } : {}),
+        ...(p.action_high.length ? { high: p.action_high } : {}),
+        ...(p.max_delta > 0 ? { maxDelta: p.max_delta } : {}),
+        ...(p.stale_after_ms > 0 ? { staleAfterMs: p.stale_after_ms } : {}),
+        safeAction: p.safe_action as SafeActionMode,
+        ...(p.safe_action === 'pose' ? { pose: 'safe_pose', poses: { safe_pose: p.safe_pose } } : {}),
+      },
+      onEvent: (e) => {
+        if (e.type === 'swap') this.log.info(`o2o_policy: now serving policy ${e.version} (sha256 ${e.sha256.slice(0, 12)}…)`);
+        if (e.type === 'swap-refused') this.log.error(`o2o_policy: refused new policy: ${e.reason}; still serving ${e.keptVersion}`);
+      },
+    });
+    this.obs = new Float32Array(this.runtime.obsDim);
+    this.reader = observationReader(p.observation_type, p.observation_fields, p.observation_joints);
+    this.writer = actionWriter(p.action_type, this.runtime.actDim, p.action_joints, p.action_field);
+    const qos = new ros.QoS(1, p.qos_depth, p.qos_reliability === 'reliable' ? 1 : 2, p.qos_durability === 'transient_local' ? 1 : 2);
+    this.actionPub = this.node.createPublisher(p.action_type, p.action_topic, { qos });
+    this.diagPub = this.node.createPublisher('diagnostic_msgs/msg/DiagnosticArray', p.diagnostics_topic, { qos: new ros.QoS(1, 10, 1, 2) });
+    this.node.createSubscription(p.observation_type, p.observation_topic, { qos }, (m) => this.onObservation(m));
+    if (p.policy_update_topic) {
+      this.node.createSubscription('std_msgs/msg/String', p.policy_update_topic, { qos: new ros.QoS(1, 1, 1, 2) }, (m) => this.swapFrom((m as StringMsg).data));
+    }
+    if (p.reward_topic) this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.reward = (m as Float32Msg).data));
+    if (p.done_topic) this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.done = this.done || (m as BoolMsg).data));
+    this.timers.push(this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick()));
+    this.timers.push(this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics()));
+    if (p.watch_model) {
+      this.watching = true;
+      watchFile(p.model_path, { interval: 250 }, (cur, prev) => {
+        if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.swapFrom(p.model_path);
+      });
+    }
+    this.runtime.resetWatchdog(this.now());
+    this.log.info(
+      `o2o_policy: serving ${this.runtime.version} (${this.runtime.status().verifiedBy}) from ${p.model_path}: ${p.observation_type} ${p.observation_topic} → ${p.action_type} ${p.action_topic} at ${p.control_rate_hz} Hz`,
+    );
+  }
+
+  /** Creates the node (parameters, publishers, subscriptions, timers) and, when record_dir is set, its recorder. */
+  static async start(ros: RosModule, opts: PolicyNodeOptions = {}): Promise<PolicyNode> {
+    const n = new PolicyNode(ros, opts);
+    if (n.params.record_dir) {
+      n.recorder = await Recorder.open({
+        dir: n.params.record_dir,
+        obsDim: n.runtime.obsDim,
+        actDim: n.runtime.actDim,
+        robotId: n.nodeName,
+        policyVersion: n.runtime.version,
+        onError: (m) => n.log.error(`o2o_policy: ${m}`),
+      });
+    }
+    return n;
+  }
+
+  private onObservation(m: InMessage): void {
+    const count = this.reader.read(m, this.obs);
+    if (count !== this.runtime.obsDim) {
+      this.badObs++;
+      if (this.badObs === 1 || this.badObs % 1000 === 0) {
+        this.log.warn(`o2o_policy: observation on ${this.params.observation_topic} has ${count < 0 ? 'missing joints' : `${count} values`}, the policy needs ${this.runtime.obsDim} (${this.badObs} so far); sending the safe action`);
+      }
+      this.runtime.reject('obsLength');
+      return;
+    }
+    const stamp = this.reader.stampMs(m);
+    const now = this.now();
+    this.obsTime = stamp === null ? now : now - (Date.now() - stamp);
+    this.haveObs = true;
+    this.freshObs = true;
+  }
+
+  /** One control period: the watchdog or the policy, then publish (and record). */
+  tick(): void {
+    const now = this.now();
+    this.ticks++;
+    let action = this.runtime.watchdog(now);
+    if (!action) {
+      if (!this.haveObs) return; // nothing to act on yet, and the watchdog is not due
+      const t0 = performance.now();
+      action = this.runtime.act(this.obs, now, this.obsTime);
+      this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
+    }
+    this.actionPub.publish(this.writer.write(action));
+    if (this.recorder && this.freshObs) {
+      this.recorder.step(this.obs, action, this.reward, this.done, false);
+      this.reward = 0;
+      this.done = false;
+    }
+    this.freshObs = false;
+  }
+
+  /** Loads a new artifact from `path` (with its .sig/.sha256) and swaps if it verifies. */
+  swapFrom(path: string): boolean {
+    try {
+      return this.runtime.swap(readArtifactFile(path)).ok;
+    } catch (e) {
+      this.log.error(`o2o_policy: cannot read new policy ${path}: ${(e as Error).message}; still serving ${this.runtime.version}`);
+      return false;
+    }
+  }
+
+  latencyPercentiles(): { p50: number; p99: number } {
+    const n = Math.min(this.latencyCount, LATENCY_WINDOW);
+    if (!n) return { p50: 0, p99: 0 };
+    const s = Float64Array.from(this.latency.subarray(0, n)).sort();
+    return { p50: s[Math.floor(0.5 * (n - 1))]!, p99: s[Math.floor(0.99 * (n - 1))]! };
+  }
+
+  diagnostics(): DiagnosticArrayMsg {
+    const st = this.runtime.status();
+    const lat = this.latencyPercentiles();
+    const f = st.faults;
+    const replaced = f.nonFiniteObs + f.obsLength + f.badMessage + f.nonFiniteAction + f.stale + f.inference;
+    const stale = this.runtime.filter.staleAfterMs < Infinity && this.now() - this.obsTime > this.runtime.filter.staleAfterMs;
+    const level = st.lastSwapError ? DIAG.WARN : stale ? DIAG.STALE : replaced > 0 && st.lastFault !== null ? DIAG.WARN : DIAG.OK;
+    const kv = (key: string, value: string | number): KeyValueMsg => ({ key, value: String(value) });
+    return {
+      header: { stamp: stampNow({ sec: 0, nanosec: 0 }), frame_id: '' },
+      status: [
+        {
+          level,
+          name: `${this.nodeName}: policy`,
+          message: st.lastSwapError ? `refused update: ${st.lastSwapError}` : stale ? 'observations stale: sending the safe action' : `serving ${st.version}`,
+          hardware_id: this.nodeName,
+          values: [
+            kv('policy_version', st.version),
+            kv('policy_sha256', st.sha256),
+            kv('verified_by', st.verifiedBy),
+            kv('execution_provider', st.provider),
+            kv('control_rate_hz', this.params.control_rate_hz),
+            kv('ticks', this.ticks),
+            kv('act_latency_p50_us', (lat.p50 * 1000).toFixed(1)),
+            kv('act_latency_p99_us', (lat.p99 * 1000).toFixed(1)),
+            kv('faults_replaced', replaced),
+            kv('faults_non_finite_obs', f.nonFiniteObs),
+            kv('faults_obs_length', f.obsLength),
+            kv('faults_non_finite_action', f.nonFiniteAction),
+            kv('faults_stale', f.stale),
+            kv('actions_clipped', f.clipped),
+            kv('actions_rate_limited', f.rateLimited),
+            kv('swaps', st.swaps),
+            kv('refused_swaps', st.refusedSwaps),
+            kv('recorded_transitions', this.recorder?.rows ?? 0),
+          ],
+        },
+      ],
+    };
+  }
+
+  publishDiagnostics(): void {
+    this.diagPub.publish(this.diagnostics());
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) t.cancel();
+    if (this.watching) unwatchFile(this.params.model_path);
+    await this.recorder?.close();
+    this.runtime.dispose();
+    this.node.destroy();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The narrow slice of rclnodejs the policy node uses. The node depends on this interface only;
+ * the real rclnodejs module satisfies it (checked at compile time in ros/proof/rclnodejs.ts against
+ * rclnodejs's own .d.ts), and ros/in-process.ts implements it for tests without ROS.
+ *
+ * Members are function-typed properties, not methods, so TypeScript checks their parameters
+ * contravariantly: the proof fails if rclnodejs would not accept what the node passes.
+ */
+
+/** ROS message types the node speaks. */
+export type ObservationType = 'sensor_msgs/msg/JointState' | 'std_msgs/msg/Float32MultiArray' | 'geometry_msgs/msg/Twist';
+export type ActionType = ObservationType;
+export type RosTypeName = ObservationType | 'diagnostic_msgs/msg/DiagnosticArray' | 'std_msgs/msg/String' | 'std_msgs/msg/Float32' | 'std_msgs/msg/Bool';
+
+export interface TimeMsg {
+  sec: number;
+  nanosec: number;
+}
+export interface HeaderMsg {
+  stamp: TimeMsg;
+  frame_id: string;
+}
+export interface JointStateMsg {
+  header: HeaderMsg;
+  name: string[];
+  position: number[] | Float64Array;
+  velocity: number[] | Float64Array;
+  effort: number[] | Float64Array;
+}
+export interface MultiArrayDimensionMsg {
+  label: string;
+  size: number;
+  stride: number;
+}
+export interface Float32MultiArrayMsg {
+  layout: { dim: MultiArrayDimensionMsg[]; data_offset: number };
+  data: number[] | Float32Array;
+}
+export interface Vector3Msg {
+  x: number;
+  y: number;
+  z: number;
+}
+export interface TwistMsg {
+  linear: Vector3Msg;
+  angular: Vector3Msg;
+}
+export interface KeyValueMsg {
+  key: string;
+  value: string;
+}
+export interface DiagnosticStatusMsg {
+  level: number;
+  name: string;
+  message: string;
+  hardware_id: string;
+  values: KeyValueMsg[];
+}
+export interface DiagnosticArrayMsg {
+  header: HeaderMsg;
+  status: DiagnosticStatusMsg[];
+}
+export interface StringMsg {
+  data: string;
+}
+export interface Float32Msg {
+  data: number;
+}
+export interface BoolMsg {
+  data: boolean;
+}
+
+/** Messages the node publishes. */
+export type OutMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | DiagnosticArrayMsg;
+/** Messages the node receives (which one depends on the subscription's type). */
+export type InMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | StringMsg | Float32Msg | BoolMsg;
+
+/** rclnodejs QoS enum values (rmw): history KEEP_LAST = 1; reliability RELIABLE = 1, BEST_EFFORT = 2; durability TRANSIENT_LOCAL = 1, VOLATILE = 2. */
+export type HistoryPolicy = 1;
+export type ReliabilityPolicy = 1 | 2;
+export type DurabilityPolicy = 1 | 2;
+
+/** A QoS object made by the module's own QoS constructor (opaque to the node). */
+export interface RosQoS {
+  depth: number;
+}
+
+/** rclnodejs ParameterType values: BOOL 1, INTEGER 2, DOUBLE 3, STRING 4, DOUBLE_ARRAY 8, STRING_ARRAY 9. */
+export type ParamTypeCode = 1 | 2 | 3 | 4 | 8 | 9;
+
+export interface RosParameter {
+  readonly name: string;
+  readonly value: unknown;
+}
+
+export interface RosPublisher {
+  publish: (message: OutMessage) => void;
+}
+
+export interface RosTimer {
+  cancel: () => void;
+}
+
+export interface RosLogger {
+  info: (message: string) => boolean;
+  warn: (message: string) => boolean;
+  error: (message: string) => boolean;
+}
+
+export interface RosSubscriptionOptions<Q = RosQoS> {
+  qos?: Q;
+}
+
+export interface RosNode<Q = RosQoS, P = RosParameter> {
+  createPublisher: (typeClass: RosTypeName, topic: string, options?: RosSubscriptionOptions<Q>) => RosPublisher;
+  createSubscription: (typeClass: RosTypeName, topic: string, options: RosSubscriptionOptions<Q>, callback: (message: InMessage) => void) => unknown;
+  /** Period in nanoseconds. */
+  createTimer: (period: bigint, callback: () => void) => RosTimer;
+  declareParameter: (parameter: P) => RosParameter;
+  getParameter: (name: string) => RosParameter;
+  getLogger: () => RosLogger;
+  destroy: () => void;
+}
+
+/**
+ * The module: what `await import('rclnodejs')` provides. Generic over its QoS, Parameter and
+ * Node classes, so the objects the policy node hands back are the ones the same module constructed.
+ */
+export interface RosModule<Q extends RosQoS = RosQoS, P extends RosParameter = RosParameter, N extends RosNode<Q, P> = RosNode<Q, P>> {
+  init: (context?: undefined, argv?: string[]) => Promise<void>;
+  Node: new (nodeName: string, namespace?: string) => N;
+  QoS: new (history?: HistoryPolicy, depth?: number, reliability?: ReliabilityPolicy, durability?: DurabilityPolicy) => Q;
+  Parameter: new (name: string, type: ParamTypeCode, value?: unknown) => P;
+  spin: (node: N, timeout?: number) => void;
+  shutdown: () => void;
+}

@@ -1,0 +1,168 @@
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../../src/data/index.js';
+import { generateSigningKey } from '../../src/serve/index.js';
+import { InProcessQoS, InProcessRos } from '../../ros/in-process.js';
+import { PolicyNode } from '../../ros/policy-node.js';
+import type { DiagnosticArrayMsg, Float32MultiArrayMsg, JointStateMsg, TwistMsg } from '../../ros/rcl-api.js';
+import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
+
+const F32 = 'std_msgs/msg/Float32MultiArray' as const;
+
+function setup(yaml: string, opts: { overrides?: Record<string, Record<string, unknown>>; clock?: { t: number } } = {}) {
+  const dir = tempDir('o2o-ros-');
+  const key = generateSigningKey();
+  const model = join(dir, 'policy.onnx');
+  exportRandom({ version: 'v1', seed: 1, out: model, signingKey: key.privateKeyPem });
+  writeFileSync(join(dir, 'key.pub'), key.publicKeyPem);
+  const paramsFile = join(dir, 'policy.yaml');
+  writeFileSync(paramsFile, yaml.replaceAll('$DIR', dir));
+  const ros = new InProcessRos(opts.overrides);
+  const clock = opts.clock ?? { t: 1000 };
+  return { dir, key, model, paramsFile, ros, clock, start: () => PolicyNode.start(ros, { paramsFile, now: () => clock.t }) };
+}
+
+const BASE = `
+/**:
+  ros__parameters:
+    model_path: $DIR/policy.onnx
+    trusted_keys: [$DIR/key.pub]
+    control_rate_hz: 100.0
+    stale_after_ms: 50.0
+    watch_model: false
+o2o_policy:
+  ros__parameters:
+    action_topic: /arm/command
+`;
+
+describe('ROS 2 policy node (in-process ROS)', () => {
+  it('parameters from a ROS 2 params YAML (/** then the node section; rcl overrides win); topics, types, QoS and timers', async () => {
+    const s = setup(BASE, { overrides: { o2o_policy: { qos_depth: 3 } } });
+    const n = await s.start();
+    expect(n.params).toMatchObject({ action_topic: '/arm/command', control_rate_hz: 100, qos_depth: 3, observation_topic: '/o2o/observation', safe_action: 'hold' });
+    expect(s.ros.publishers.map((p) => [p.topic, p.type])).toEqual([
+      ['/arm/command', F32],
+      ['/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray'],
+    ]);
+    const act = s.ros.publishers[0]!.qos;
+    expect([act.depth, act.reliability, act.durability]).toEqual([3, 2, 2]); // best effort, volatile
+    expect(s.ros.subscriptions.map((x) => [x.topic, x.type])).toEqual([
+      ['/o2o/observation', F32],
+      ['/o2o/policy_update', 'std_msgs/msg/String'],
+    ]);
+    expect(s.ros.timers.map((t) => t.periodNs)).toEqual([10_000_000n, 1_000_000_000n]);
+    await n.close();
+  });
+
+  it('bad parameters are refused naming the parameter', async () => {
+    const s = setup(BASE + '    control_rat_hz: 5.0\n');
+    await expect(s.start()).rejects.toThrow(/unknown parameter 'control_rat_hz'/);
+    const t = setup(BASE.replace('control_rate_hz: 100.0', 'control_rate_hz: fast'));
+    await expect(t.start()).rejects.toThrow(/'control_rate_hz' must be a number/);
+    const u = setup('policy:\n  ros__parameters:\n    model_path: x.onnx\n');
+    await expect(u.start()).rejects.toThrow(/no '\/\*\*:' or 'o2o_policy:' section/);
+  });
+
+  it('Float32MultiArray in → policy action out on the control timer; NaN and stale observations give the safe action; diagnostics', async () => {
+    const s = setup(BASE);
+    const n = await s.start();
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    s.ros.fire(10_000_000n); // no observation yet: nothing is sent
+    expect(s.ros.messages('/arm/command')).toHaveLength(0);
+    s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs }, new InProcessQoS(1, 1, 2, 2));
+    s.ros.fire(10_000_000n);
+    const out = s.ros.messages<Float32MultiArrayMsg>('/arm/command');
+    const ref = referenceAction(randomActor({}, 1), obs);
+    expect(Math.abs(out[0]!.data[0]! - ref[0]!)).toBeLessThan(1e-5);
+    expect(out[0]!.layout.dim[0]).toEqual({ label: 'action', size: 2, stride: 2 });
+
+    s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: [NaN, 0, 0, 0, 0] });
+    s.ros.fire(10_000_000n);
+    expect(Array.from(out[1]!.data)).toEqual(Array.from(out[0]!.data)); // hold
+    s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: [1, 2] });
+    s.clock.t += 200; // and then nothing arrives for 200 ms > stale_after_ms
+    s.ros.fire(10_000_000n);
+    s.ros.fire(1_000_000_000n);
+    const diag = s.ros.messages<DiagnosticArrayMsg>('/diagnostics')[0]!.status[0]!;
+    const kv = Object.fromEntries(diag.values.map((v) => [v.key, v.value]));
+    expect(diag.level).toBe(3); // STALE
+    expect(diag.name).toBe('o2o_policy: policy');
+    expect(kv).toMatchObject({ policy_version: 'v1', verified_by: 'signature', faults_non_finite_obs: '1', faults_obs_length: '1', faults_stale: '1', execution_provider: 'cpu' });
+    expect(Number(kv.act_latency_p99_us)).toBeGreaterThan(0);
+    expect(s.ros.logs.some((l) => l.level === 'warn' && /has 2 values, the policy needs 5/.test(l.message))).toBe(true);
+    await n.close();
+  });
+
+  it('JointState in (reordered by joint name) → JointState out (effort); Twist in → Twist out', async () => {
+    // obs = [pos(b), pos(a), vel(b), vel(a), eff(b), eff(a)]
+    const s = setup(BASE + `    observation_type: sensor_msgs/msg/JointState\n    observation_fields: [position, velocity, effort]\n    observation_joints: [b, a]\n    action_type: sensor_msgs/msg/JointState\n    action_joints: [j1, j2]\n`);
+    exportRandom({ version: 'v6', seed: 1, out: s.model, signingKey: s.key.privateKeyPem, spec: { obsDim: 6 } });
+    const n = await s.start();
+    const js: JointStateMsg = { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: '' }, name: ['a', 'b'], position: [1, 2], velocity: [3, 4], effort: [5, 6] };
+    s.ros.publish('/o2o/observation', 'sensor_msgs/msg/JointState', js);
+    s.ros.fire(10_000_000n);
+    const out = s.ros.messages<JointStateMsg>('/arm/command')[0]!;
+    const ref = referenceAction(randomActor({ obsDim: 6 }, 1), [2, 1, 4, 3, 6, 5]);
+    expect(out.name).toEqual(['j1', 'j2']);
+    expect(Math.abs(out.effort[1]! - ref[1]!)).toBeLessThan(1e-5);
+    expect(out.position).toEqual([]);
+    await n.close();
+
+    const t = setup(BASE + `    observation_type: geometry_msgs/msg/Twist\n    action_type: geometry_msgs/msg/Twist\n`);
+    exportRandom({ version: 'tw', seed: 2, out: t.model, signingKey: t.key.privateKeyPem, spec: { obsDim: 6, actDim: 6 } });
+    const m = await t.start();
+    t.ros.publish('/o2o/observation', 'geometry_msgs/msg/Twist', { linear: { x: 1, y: 2, z: 3 }, angular: { x: -1, y: -2, z: -3 } });
+    t.ros.fire(10_000_000n);
+    const tw = t.ros.messages<TwistMsg>('/arm/command')[0]!;
+    const r6 = referenceAction(randomActor({ obsDim: 6, actDim: 6 }, 2), [1, 2, 3, -1, -2, -3]);
+    expect(Math.abs(tw.angular.z - r6[5]!)).toBeLessThan(1e-5);
+    await m.close();
+  });
+
+  it('hot swap by topic and by file watch: signed updates are served, unsigned ones refused while the old keeps running', async () => {
+    const s = setup(BASE.replace('watch_model: false', 'watch_model: true'));
+    const n = await s.start();
+    const unsigned = join(s.dir, 'unsigned.onnx');
+    exportRandom({ version: 'v2-unsigned', seed: 2, out: unsigned });
+    s.ros.publish('/o2o/policy_update', 'std_msgs/msg/String', { data: unsigned }, new InProcessQoS(1, 1, 1, 1));
+    expect(n.runtime.version).toBe('v1');
+    expect(s.ros.logs.some((l) => l.level === 'error' && /refused new policy: .*unsigned/.test(l.message))).toBe(true);
+    s.ros.fire(1_000_000_000n);
+    const d = s.ros.messages<DiagnosticArrayMsg>('/diagnostics')[0]!.status[0]!;
+    expect(d.level).toBe(1);
+    expect(d.message).toMatch(/refused update/);
+
+    const v2 = join(s.dir, 'v2.onnx');
+    exportRandom({ version: 'v2', seed: 2, out: v2, signingKey: s.key.privateKeyPem });
+    s.ros.publish('/o2o/policy_update', 'std_msgs/msg/String', { data: v2 });
+    expect(n.runtime.version).toBe('v2');
+
+    // File watch: the artifact at model_path is replaced (atomically, as exportPolicy writes it).
+    exportRandom({ version: 'v3', seed: 3, out: join(s.dir, 'v3.onnx'), signingKey: s.key.privateKeyPem });
+    copyFileSync(join(s.dir, 'v3.onnx.sig'), `${s.model}.sig`);
+    exportRandom({ version: 'v3', seed: 3, out: s.model, signingKey: s.key.privateKeyPem });
+    for (let i = 0; i < 40 && n.runtime.version !== 'v3'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(n.runtime.version).toBe('v3');
+    await n.close();
+  });
+
+  it('records (obs, action, reward, done) into a dataset segment', async () => {
+    const s = setup(BASE + `    record_dir: $DIR/recorded\n    reward_topic: /reward\n    done_topic: /done\n`);
+    const n = await s.start();
+    for (let i = 0; i < 10; i++) {
+      s.ros.publish('/reward', 'std_msgs/msg/Float32', { data: i });
+      if (i === 5) s.ros.publish('/done', 'std_msgs/msg/Bool', { data: true });
+      s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: [i, 0, 0, 0, 0] });
+      s.ros.fire(10_000_000n);
+    }
+    await n.close();
+    const { dataset } = await openStore(join(s.dir, 'recorded')).read();
+    // 10 observations, one episode end at step 5: transitions 0→1 … 4→5 (terminal), 6→7 … 8→9.
+    expect(dataset.size).toBe(8);
+    expect(Array.from(dataset.rewards)).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
+    expect(Array.from(dataset.terminals)).toEqual([0, 0, 0, 0, 1, 0, 0, 0]);
+    expect(dataset.observations[4 * 5]).toBe(4);
+    expect(dataset.nextObservations[4 * 5]).toBe(5);
+  });
+});
