@@ -3,7 +3,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArtifactError, generateSigningKey, readMetadata } from './artifact.js';
+import { ArtifactError, generateSigningKey, readCard, SHA_KEY, readMetadata, signArtifact, verifyArtifact } from './artifact.js';
 import { type ExportResult, sealForeignPolicy, writeAtomic } from './export.js';
 import { PolicyModel } from './model.js';
 
@@ -11,7 +11,8 @@ export interface ExportFileOptions {
   /** An ONNX policy: from `o2o train --out`, d3rlpy, torch.onnx. */
   from: string;
   out: string;
-  version: string;
+  /** Required for a new artifact; for an existing one it must match (or be omitted). */
+  version?: string;
   name?: string;
   task?: string;
   algorithm?: string;
@@ -37,11 +38,22 @@ export interface ExportFileOptions {
 export function exportPolicyFile(o: ExportFileOptions): ExportResult {
   if (!existsSync(o.from)) throw new ArtifactError(`${o.from}: no such file; train one with 'o2o train --out <file>'`);
   const bytes = new Uint8Array(readFileSync(o.from));
+  const key = o.signingKeyFile ? readFileSync(o.signingKeyFile, 'utf8') : undefined;
+  const existing = readCard(bytes, o.from);
+  if (existing) {
+    // Already an artifact: its card and hash stay; it is verified, copied and (re-)signed.
+    if (o.version && o.version !== existing.version) throw new ArtifactError(`${o.from}: already an o2o artifact with version ${existing.version}; re-export from the training output to change the card (asked for ${o.version})`);
+    verifyArtifact({ bytes, source: o.from });
+    const signature = key ? signArtifact(bytes, key) : null;
+    writeAtomic(o.out, bytes);
+    if (signature) writeAtomic(`${o.out}.sig`, `${JSON.stringify(signature, null, 2)}\n`);
+    return { bytes, card: existing, sha256: readMetadata(bytes, o.from)[SHA_KEY]!, signature };
+  }
+  if (!o.version) throw new ArtifactError(`${o.from}: a new artifact needs a version (--version)`);
   const meta = readMetadata(bytes, o.from);
   const m = PolicyModel.load(bytes, o.from, { inputName: o.inputName, outputName: o.outputName });
   const dims = { obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName };
   m.dispose();
-  const key = o.signingKeyFile ? readFileSync(o.signingKeyFile, 'utf8') : undefined;
   const res = sealForeignPolicy(
     bytes,
     {

@@ -23,6 +23,12 @@ describe('o2o export / keygen (library side)', () => {
     const obs = [1, -1, 0.5, 0.25, 0];
     expect(Math.abs(rt.act(obs)[1]! - referenceAction(actor, obs)[1]!)).toBeLessThan(1e-5);
     rt.dispose();
-    expect(() => exportPolicyFile({ from: out, out: join(dir, 'again.onnx'), version: '3' })).toThrow(/already an o2o artifact/);
+    expect(() => exportPolicyFile({ from: out, out: join(dir, 'again.onnx'), version: '3' })).toThrow(/already an o2o artifact with version 2.0.0/);
+    // Signing an existing artifact keeps its bytes and card.
+    const other = writeSigningKey(join(dir, 'keys'), 'other');
+    const again = exportPolicyFile({ from: out, out: join(dir, 'again.onnx'), signingKeyFile: other.privateKeyFile });
+    expect(again.sha256).toBe(res.sha256);
+    expect(again.signature?.keyId).toBe(other.keyId);
+    expect(readFileSync(join(dir, 'again.onnx')).equals(readFileSync(out))).toBe(true);
   });
 });

@@ -1,0 +1,170 @@
+/**
+ * `npm run bench -- serve`: serving latency.
+ *  1. In-process PolicyRuntime.act() beside the raw ORT run of the same session (2x256 MLP,
+ *     17 → 6, batch 1), interleaved blocks so machine noise hits both alike; per-call p50/p99.
+ *  2. Observation → action round trip through a real mosquitto on loopback (and the embedded
+ *     aedes broker) with serveMqtt and an MQTT client standing in for the robot.
+ *  3. A 1 kHz control loop (busy-wait scheduler, act() every period) for O2O_BENCH_LOOP_S seconds
+ *     (default 60): period-jitter percentiles.
+ */
+import { actorLayout, type ActorSpec } from '../src/nn/index.js';
+import { exportPolicy, PolicyRuntime, serveMqtt } from '../src/serve/index.js';
+import { ActionDecoder, encodeObservation, MqttLink, robotTopics, startBroker } from '../src/transport/index.js';
+import { missingMosquitto, startMosquitto } from '../test/helpers/mosquitto.js';
+import { median, table } from './stats.js';
+
+function percentile(sorted: Float64Array, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))]!;
+}
+
+function policyBytes(): Uint8Array {
+  const spec: ActorSpec = { kind: 'deterministic', obsDim: 17, actDim: 6, hidden: [256, 256], maxAction: 1 };
+  const layout = actorLayout(spec);
+  return exportPolicy({ actor: { spec, layout, params: layout.init(0) }, card: { name: 'bench-2x256', version: 'bench', task: 'hopper-like', algorithm: 'random-init', createdAt: '2026-11-27T00:00:00Z' } }).bytes;
+}
+
+/** µs per call, p50 and p99, of raw ORT and act(), in interleaved blocks; medians over rounds. */
+function actLatency(rounds = 7, perBlock = 4000): { raw50: number; raw99: number; act50: number; act99: number; over50: number } {
+  const rt = PolicyRuntime.open({ bytes: policyBytes(), source: 'bench' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 } });
+  const m = rt.model;
+  const obs = new Float32Array(17);
+  const raw = new Float64Array(perBlock);
+  const act = new Float64Array(perBlock);
+  const r50: number[] = [];
+  const r99: number[] = [];
+  const a50: number[] = [];
+  const a99: number[] = [];
+  const over: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    rt.act(obs);
+    m.infer();
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < perBlock; i++) {
+      obs[i % 17] = (i % 100) * 0.01;
+      m.obs.set(obs);
+      const t0 = performance.now();
+      m.infer();
+      const t1 = performance.now();
+      rt.act(obs, t1);
+      const t2 = performance.now();
+      raw[i] = (t1 - t0) * 1000;
+      act[i] = (t2 - t1) * 1000;
+    }
+    raw.sort();
+    act.sort();
+    r50.push(percentile(raw, 0.5));
+    r99.push(percentile(raw, 0.99));
+    a50.push(percentile(act, 0.5));
+    a99.push(percentile(act, 0.99));
+    over.push(percentile(act, 0.5) - percentile(raw, 0.5));
+  }
+  rt.dispose();
+  return { raw50: median(r50), raw99: median(r99), act50: median(a50), act99: median(a99), over50: median(over) };
+}
+
+/** Round trips (ms) obs → serveMqtt → action through the broker at `url`. */
+async function roundTrips(url: string, n: number): Promise<Float64Array> {
+  const server = await serveMqtt({ url, policy: { bytes: policyBytes(), source: 'bench' }, fleet: 'bench', log: () => {} });
+  const link = await MqttLink.connect(url);
+  const t = robotTopics('bench', 'r0');
+  const dec = new ActionDecoder(6);
+  let resolve: (() => void) | null = null;
+  let want = 0;
+  link.onMessage((_topic, payload) => {
+    dec.decode(payload, 'a');
+    if (dec.fields.sequence === want && resolve) {
+      const r = resolve;
+      resolve = null;
+      r();
+    }
+  });
+  await link.subscribe(t.action);
+  const out = new Float64Array(n);
+  const obs = new Float32Array(17);
+  const fields = { robotId: 'r0', sequence: 0, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 };
+  for (let i = -200; i < n; i++) {
+    fields.sequence = want = i + 1000;
+    const t0 = performance.now();
+    const p = new Promise<void>((r) => (resolve = r));
+    link.publish(t.obs, encodeObservation(fields, obs));
+    await p;
+    if (i >= 0) out[i] = performance.now() - t0;
+  }
+  await link.close();
+  await server.close();
+  return out.sort();
+}
+
+/** A 1 kHz loop: busy-wait to each deadline, act(), record the actual period. */
+function controlLoop(seconds: number): { p50: number; p99: number; p999: number; max: number; missed: number; periods: number } {
+  const rt = PolicyRuntime.open({ bytes: policyBytes(), source: 'bench' });
+  const obs = new Float32Array(17);
+  const periodMs = 1;
+  const n = Math.round((seconds * 1000) / periodMs);
+  const periods = new Float64Array(n);
+  let next = performance.now() + periodMs;
+  let last = next;
+  let missed = 0;
+  for (let i = 0; i < n; i++) {
+    let now = performance.now();
+    while (now < next) now = performance.now();
+    if (i > 0) periods[i - 1] = now - last;
+    last = now;
+    obs[0] = i * 1e-3;
+    rt.act(obs, now);
+    next += periodMs;
+    if (performance.now() > next) {
+      missed++; // the step overran the next deadline: skip ahead instead of bursting
+      next = performance.now() + periodMs;
+    }
+  }
+  rt.dispose();
+  const jitter = Float64Array.from(periods.subarray(0, n - 1), (p) => Math.abs(p - periodMs) * 1000).sort();
+  return { p50: percentile(jitter, 0.5), p99: percentile(jitter, 0.99), p999: percentile(jitter, 0.999), max: jitter[jitter.length - 1]!, missed, periods: n };
+}
+
+export async function run(): Promise<void> {
+  const loopSeconds = Number(process.env.O2O_BENCH_LOOP_S ?? 60);
+  const trips = Number(process.env.O2O_BENCH_TRIPS ?? 5000);
+  const l = actLatency();
+  console.log('In-process, batch 1, 2x256 MLP (17 → 256 → 256 → 6), µs per call, medians of 7 interleaved rounds of 4000 calls:\n');
+  console.log(
+    table(
+      ['path', 'p50 µs', 'p99 µs'],
+      [
+        ['raw ORT run (same session, preallocated tensors)', l.raw50.toFixed(1), l.raw99.toFixed(1)],
+        ['PolicyRuntime.act() (checks, copy, ORT, safety filter)', l.act50.toFixed(1), l.act99.toFixed(1)],
+        ['overhead (p50 act − p50 raw)', l.over50.toFixed(1), ''],
+      ],
+    ),
+  );
+
+  const rows: (string | number)[][] = [];
+  const why = missingMosquitto();
+  if (why) console.log(`\nmosquitto round trip skipped: ${why}`);
+  else {
+    const broker = await startMosquitto();
+    try {
+      const rt = await roundTrips(broker.url, trips);
+      rows.push(['mosquitto 2.0 (loopback)', percentile(rt, 0.5).toFixed(3), percentile(rt, 0.99).toFixed(3), percentile(rt, 0.999).toFixed(3)]);
+    } finally {
+      await broker.stop();
+    }
+  }
+  const aedes = await startBroker();
+  try {
+    const rt = await roundTrips(aedes.url, trips);
+    rows.push(['aedes (embedded, same process as the server)', percentile(rt, 0.5).toFixed(3), percentile(rt, 0.99).toFixed(3), percentile(rt, 0.999).toFixed(3)]);
+  } finally {
+    await aedes.close();
+  }
+  console.log(`\nObservation → action round trip over MQTT (QoS 0, serveMqtt + a client robot in one process), ${trips} trips, ms:\n`);
+  console.log(table(['broker', 'p50 ms', 'p99 ms', 'p99.9 ms'], rows));
+
+  const c = controlLoop(loopSeconds);
+  console.log(`\n1 kHz loop, ${loopSeconds} s (${c.periods} periods), busy-wait scheduler, act() each period; |period − 1 ms| in µs:\n`);
+  console.log(table(['p50 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'overruns'], [[c.p50.toFixed(1), c.p99.toFixed(1), c.p999.toFixed(1), c.max.toFixed(0), c.missed]]));
+}
+
+if (process.argv[1]?.endsWith('bench/serve.ts')) await run();
