@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { generateSigningKey, PolicyRuntime, readArtifactFile, SafetyConfigError, SafetyFilter, type RuntimeEvent } from '../../src/serve/index.js';
 import * as serve from '../../src/serve/index.js';
@@ -87,21 +89,36 @@ describe('PolicyRuntime and SafetyFilter', () => {
     expect(() => new SafetyFilter(2, { low: [-1, -1], high: [1, 1], safeAction: 'pose', pose: 'p', poses: { p: [2, 0] } })).toThrow(/outside the bounds/);
   });
 
-  it('act() allocates nothing per step (heap stays flat over 20k calls)', () => {
-    const rt = runtime({ maxDelta: 0.05 });
+  it('act() allocates nothing beyond the raw ORT run (heap growth per call compared with model.infer())', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const rt = runtime({ maxDelta: 0.05, staleAfterMs: 1000 });
     const obs = new Float32Array(5);
-    for (let i = 0; i < 2000; i++) rt.act(obs);
-    const g = (globalThis as { gc?: () => void }).gc;
-    g?.();
-    const before = process.memoryUsage().heapUsed;
-    for (let i = 0; i < 20000; i++) {
-      obs[0] = i * 1e-4;
+    const m = rt.model;
+    for (let i = 0; i < 2000; i++) {
       rt.act(obs);
+      m.infer();
     }
-    const grew = process.memoryUsage().heapUsed - before;
-    // ORT's binding returns a small result object per run; our code adds nothing. 20k runs of a
-    // leaking path (a Float32Array per call) would grow the heap by > 2 MB.
-    expect(grew).toBeLessThan(2_000_000);
+    // 1500 calls stay well inside V8's young generation, so no scavenge hides allocations.
+    const grow = (fn: (i: number) => void): number => {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 1500; i++) fn(i);
+      return (process.memoryUsage().heapUsed - before) / 1500;
+    };
+    const raw: number[] = [];
+    const act: number[] = [];
+    for (let r = 0; r < 9; r++) {
+      raw.push(grow(() => m.infer()));
+      act.push(grow((i) => {
+        obs[0] = i * 1e-4;
+        rt.act(obs);
+      }));
+    }
+    const med = (xs: number[]) => xs.sort((a, b) => a - b)[4]!;
+    // ORT's binding builds its result objects per run (~400-600 bytes; both paths pay it). One
+    // small Float32Array per act() measured +210 bytes per call on top of that.
+    expect(med(act) - med(raw)).toBeLessThan(100);
     rt.dispose();
   });
 });
