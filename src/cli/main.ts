@@ -1,11 +1,13 @@
 /** The `o2o` command: thin — parse arguments, call the library, print results. */
 import { UsageError, parseArgs } from './args.js';
+import { BEHAVIOR_USAGE, behaviorCommand } from './behavior.js';
 import { DATASET_USAGE, datasetCommand } from './dataset.js';
 import { TRAIN_USAGE, trainCommand } from './train.js';
 
 const COMMANDS: Record<string, { usage: string; run: (a: ReturnType<typeof parseArgs>) => Promise<void> }> = {
   dataset: { usage: DATASET_USAGE, run: datasetCommand },
   train: { usage: TRAIN_USAGE, run: trainCommand },
+  behavior: { usage: BEHAVIOR_USAGE, run: behaviorCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

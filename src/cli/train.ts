@@ -11,7 +11,7 @@ import { ProgressBar } from './progress.js';
 export const TRAIN_USAGE = `o2o train --algo <${ALGOS.join('|')}> --dataset <dir|file.hdf5|recipe> --task <env id> --steps N
   [--seed N] [--batch N] [--hidden 256,256] [--eval-every N] [--eval-episodes N]
   [--log metrics.jsonl] [--checkpoints <dir>] [--checkpoint-every N] [--resume] [--out policy.onnx]
-  [--config '{"alpha": 2.5}'] [--threads N] [--ep cpu|cuda|webgpu]`;
+  [--config '{"alpha": 2.5}'] [--reward-norm auto|none|episode-return-range] [--threads N] [--ep cpu|cuda|webgpu]`;
 
 export async function trainCommand(a: Args): Promise<void> {
   const algo = str(a, 'algo');
@@ -43,6 +43,7 @@ export async function trainCommand(a: Args): Promise<void> {
     checkpointDir: optStr(a, 'checkpoints'),
     checkpointEvery: num(a, 'checkpoint-every', 0),
     resume: bool(a, 'resume'),
+    rewardNormalization: (optStr(a, 'reward-norm') ?? 'auto') as 'auto',
     session: { threads: num(a, 'threads', 2), executionProvider: (optStr(a, 'ep') ?? 'cpu') as 'cpu' },
     evaluate: { every: evalEvery, run: (v) => evaluateLearner(env, v, evalEpisodes, 1_000_000 + seed) },
     onProgress: (p) => bar.update(p.step, p.eval ? `score ${p.eval.normalized.toFixed(1)}` : ''),
