@@ -2,12 +2,17 @@
 import { UsageError, parseArgs } from './args.js';
 import { BEHAVIOR_USAGE, behaviorCommand } from './behavior.js';
 import { DATASET_USAGE, datasetCommand } from './dataset.js';
+import { EXPORT_USAGE, ROBOT_USAGE, SERVE_USAGE, exportCommand, keygenCommand, robotCommand, serveCommand } from './serve.js';
 import { TRAIN_USAGE, trainCommand } from './train.js';
 
 const COMMANDS: Record<string, { usage: string; run: (a: ReturnType<typeof parseArgs>) => Promise<void> }> = {
   dataset: { usage: DATASET_USAGE, run: datasetCommand },
   train: { usage: TRAIN_USAGE, run: trainCommand },
   behavior: { usage: BEHAVIOR_USAGE, run: behaviorCommand },
+  export: { usage: EXPORT_USAGE, run: exportCommand },
+  keygen: { usage: 'o2o keygen [--dir .] [--name o2o-signing]', run: keygenCommand },
+  serve: { usage: SERVE_USAGE, run: serveCommand },
+  robot: { usage: ROBOT_USAGE, run: robotCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

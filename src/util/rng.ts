@@ -97,6 +97,18 @@ export class Rng {
     return out;
   }
 
+  /** The full generator state, for checkpoints (resume continues the exact same stream). */
+  getState(): number[] {
+    return [this.s0, this.s1, this.s2, this.s3, this.hasSpare ? 1 : 0, this.spare];
+  }
+
+  setState(state: readonly number[]): void {
+    if (state.length !== 6) throw new Error(`Rng.setState: expected 6 numbers (from getState), got ${state.length}`);
+    [this.s0, this.s1, this.s2, this.s3] = state.slice(0, 4).map((v) => v >>> 0) as [number, number, number, number];
+    this.hasSpare = state[4] === 1;
+    this.spare = state[5]!;
+  }
+
   /** Derive an independent generator (for sub-components) deterministically. */
   fork(): Rng {
     return new Rng(this.nextU32() * 4294967296 + this.nextU32());
