@@ -30,8 +30,14 @@ export function observationReader(type: ObservationType, fields: string[], joint
       read(msg, out) {
         const t = msg as TwistMsg;
         if (!t.linear || !t.angular) return 0;
-        const v = [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z];
-        for (let i = 0; i < Math.min(6, out.length); i++) out[i] = v[i]!;
+        if (out.length >= 6) {
+          out[0] = t.linear.x;
+          out[1] = t.linear.y;
+          out[2] = t.linear.z;
+          out[3] = t.angular.x;
+          out[4] = t.angular.y;
+          out[5] = t.angular.z;
+        }
         return 6;
       },
       stampMs: () => null,
