@@ -63,6 +63,9 @@ export interface TrainResult extends TrainedPolicyView {
   /** Set when the run stopped on a NaN/Inf loss: nothing after the last good step was kept. */
   diverged?: { step: number; metrics: Record<string, number>; lastCheckpoint: string | null };
   rewardTransform: RewardTransform | null;
+  /** The data as the learner saw it (normalized, reward-scaled, with mc_return for Cal-QL): the
+   * offline half of online fine-tuning. */
+  prepared: Dataset;
 }
 
 export class TrainError extends Error {
@@ -153,7 +156,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = learner.update(sampler.sample());
     if (r.diverged) {
       log({ step: learner.steps + 1, diverged: true, ...r.metrics });
-      return { ...view, steps: learner.steps, evals, rewardTransform, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
+      return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
     }
     const step = learner.steps;
     let ev: EvalResult | undefined;
@@ -166,5 +169,5 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }
   if (every > 0 && learner.steps % every !== 0) save();
-  return { ...view, steps: learner.steps, evals, rewardTransform };
+  return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data };
 }
