@@ -2,6 +2,7 @@
 import { UsageError, parseArgs } from './args.js';
 import { BEHAVIOR_USAGE, behaviorCommand } from './behavior.js';
 import { DATASET_USAGE, datasetCommand } from './dataset.js';
+import { EVAL_USAGE, evalCommand } from './eval.js';
 import { EXPORT_USAGE, ROBOT_USAGE, SERVE_USAGE, exportCommand, keygenCommand, robotCommand, serveCommand } from './serve.js';
 import { TRAIN_USAGE, trainCommand } from './train.js';
 
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, { usage: string; run: (a: ReturnType<typeof parse
   keygen: { usage: 'o2o keygen [--dir .] [--name o2o-signing]', run: keygenCommand },
   serve: { usage: SERVE_USAGE, run: serveCommand },
   robot: { usage: ROBOT_USAGE, run: robotCommand },
+  eval: { usage: EVAL_USAGE, run: evalCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,9 @@
+// Public API of src/eval: sim-to-real evaluation of policies and its reports.
+export { evaluatePolicy, type EvaluatePolicyOptions, type EvalSummary, type ProfileResult, type RealResult, type SampleSummary, type Gap } from './evaluate-policy.js';
+export { writeReport, renderHtml, escapeHtml, type ReportFiles } from './report.js';
+export { renderCharts, renderSvg, distributionSpec, scoreSpec, gapSpec, curveSpec, type ReportCharts } from './charts.js';
+export { readRealRuns, type RealRuns } from './real.js';
+export { readCurve, parseCurve, type LearningCurve, type CurvePoint } from './curve.js';
+export { loadEvalPolicy, checkPolicyFits, actFn, type PolicyInfo, type LoadedPolicy } from './policy.js';
+export * from './stats.js';
+export { EvalError } from './errors.js';
