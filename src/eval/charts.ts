@@ -34,7 +34,11 @@ function groups(s: EvalSummary): { name: string; kind: 'sim' | 'real' }[] {
   return [...s.profiles.map((p) => ({ name: p.name, kind: 'sim' as const })), ...(s.real ? [{ name: 'real (logged)', kind: 'real' as const }] : [])];
 }
 
-const color = { field: 'kind', type: 'nominal' as const, scale: { domain: ['sim', 'real'], range: [SIM, REAL] }, legend: { title: null, labelExpr: "datum.label == 'sim' ? 'simulated profile' : 'logged real runs'" } };
+/** Simulated profiles vs logged real runs; the legend lists only what the summary has. */
+function kindColor(s: EvalSummary): Record<string, unknown> {
+  const domain = s.real ? ['sim', 'real'] : ['sim'];
+  return { field: 'kind', type: 'nominal', scale: { domain, range: [SIM, REAL].slice(0, domain.length) }, legend: { title: null, labelExpr: "datum.label == 'sim' ? 'simulated profile' : 'logged real runs'" } };
+}
 
 /** Box plot (whiskers min..max) of episode returns per profile, every episode drawn as a tick. */
 export function distributionSpec(s: EvalSummary): TopLevelSpec {
@@ -50,7 +54,7 @@ export function distributionSpec(s: EvalSummary): TopLevelSpec {
     height: { step: 44 },
     data: { values },
     config: CONFIG,
-    encoding: { y, x: { field: 'ret', type: 'quantitative', title: 'episode return', scale: { zero: false } }, color },
+    encoding: { y, x: { field: 'ret', type: 'quantitative', title: 'episode return', scale: { zero: false } }, color: kindColor(s) },
     layer: [
       { mark: { type: 'boxplot', extent: 'min-max', size: 26, opacity: 0.35, median: { color: '#222' } } },
       { mark: { type: 'tick', thickness: 1.5, size: 18, opacity: 0.8 } },
@@ -75,7 +79,7 @@ export function scoreSpec(s: EvalSummary): TopLevelSpec {
     config: CONFIG,
     encoding: { x },
     layer: [
-      { mark: { type: 'bar', size: 48, opacity: 0.85 }, encoding: { y: { field: 'score', type: 'quantitative', title: 'normalized score' }, color } },
+      { mark: { type: 'bar', size: 48, opacity: 0.85 }, encoding: { y: { field: 'score', type: 'quantitative', title: 'normalized score' }, color: kindColor(s) } },
       { mark: { type: 'errorbar', ticks: { size: 14 }, color: '#222', thickness: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'normalized score' }, y2: { field: 'hi' } } },
       { mark: { type: 'text', dy: -8, align: 'left', dx: 28, fontSize: 12 }, encoding: { y: { field: 'hi', type: 'quantitative', title: 'normalized score' }, text: { field: 'score', type: 'quantitative', format: '.1f' } } },
     ],
@@ -92,7 +96,7 @@ export function gapSpec(s: EvalSummary): TopLevelSpec | null {
   const series = [...new Set(values.map((v) => v.series))];
   const pct = Math.round(s.ci.level * 100);
   const y = { field: 'group', type: 'nominal' as const, sort: s.profiles.map((p) => p.name), title: null };
-  const seriesColor = { field: 'series', type: 'nominal' as const, scale: { domain: ['nominal − profile', 'profile − real runs'], range: [NOMINAL_GAP, REAL] }, legend: { title: null } };
+  const seriesColor = { field: 'series', type: 'nominal' as const, scale: { domain: series, range: series.map((x) => (x === 'nominal − profile' ? NOMINAL_GAP : REAL)) }, legend: { title: null } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: s.real ? 'Sim-to-real gap (normalized points)' : 'Gap to nominal (normalized points)', subtitle: `positive: the policy scores lower on the second; bars: ${pct}% bootstrap CI of the difference` },

@@ -72,7 +72,7 @@ export interface Gap {
 export interface ProfileResult extends SampleSummary {
   name: string;
   profile: RandomizationProfile;
-  /** Episodes that ended by termination (fell) rather than the time limit. */
+  /** Episodes that ended before the time limit (terminated: the robot fell). */
   terminated: number;
   /** nominal − this profile (null for nominal itself, or when nominal was not evaluated). */
   gapToNominal: Gap | null;
@@ -82,6 +82,8 @@ export interface ProfileResult extends SampleSummary {
 
 export interface RealResult extends SampleSummary {
   source: string;
+  /** Episodes that ended by a terminal (rather than a timeout). */
+  terminated: number;
   envId: string;
   incomplete: number;
 }
@@ -200,7 +202,7 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
     // Each bootstrap gets its own stream derived from the seed, so adding a profile changes no other interval.
     const boot = (k: number): { resamples: number; level: number; seed: number } => ({ resamples, level, seed: seed * 1000 + k });
     const real: RealResult | null = realRuns
-      ? { source: realRuns.source, envId: realRuns.envId, incomplete: realRuns.incomplete, ...summarize(realRuns.returns, realRuns.lengths, ref, edges, boot(999)) }
+      ? { source: realRuns.source, envId: realRuns.envId, incomplete: realRuns.incomplete, terminated: realRuns.terminated, ...summarize(realRuns.returns, realRuns.lengths, ref, edges, boot(999)) }
       : null;
     const sums = raw.map((r, i) => summarize(r.returns, r.lengths, ref, edges, boot(i)));
     const nominalIdx = raw.findIndex((r) => r.profile.name === 'nominal');

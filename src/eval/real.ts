@@ -15,6 +15,8 @@ export interface RealRuns {
   envId: string;
   returns: number[];
   lengths: number[];
+  /** Complete episodes that ended by a terminal (rather than a timeout). */
+  terminated: number;
   /** Episodes left out because the recording ended mid-episode. */
   incomplete: number;
   warnings: string[];
@@ -34,11 +36,13 @@ export async function readRealRuns(dir: string, spec: EnvSpec): Promise<RealRuns
   const returns: number[] = [];
   const lengths: number[] = [];
   let incomplete = 0;
+  let terminated = 0;
   for (const ep of episodes(dataset)) {
     if (!ep.terminated && !ep.truncated) {
       incomplete++;
       continue;
     }
+    if (ep.terminated) terminated++;
     returns.push(ep.return);
     lengths.push(ep.length);
   }
@@ -52,5 +56,5 @@ export async function readRealRuns(dir: string, spec: EnvSpec): Promise<RealRuns
   if (m.envId && m.envId !== spec.id && !m.envId.startsWith(`${spec.id}-`)) warnings.push(`${dir}: real runs were recorded on '${m.envId}', compared with simulated '${spec.id}'`);
   if (incomplete > 0) warnings.push(`${dir}: ${incomplete} unfinished episode${incomplete === 1 ? '' : 's'} left out (recording stopped mid-episode)`);
   if (returns.length < 2) warnings.push(`${dir}: only one complete real episode; no confidence interval or test is possible`);
-  return { source: dir, envId: m.envId, returns, lengths, incomplete, warnings };
+  return { source: dir, envId: m.envId, returns, lengths, incomplete, terminated, warnings };
 }

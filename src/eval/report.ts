@@ -18,7 +18,7 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const f1 = (x: number): string => (Number.isFinite(x) ? (Math.abs(x) < 0.05 ? 0 : x).toFixed(1) : '–');
 const ci = (i: { lo: number; hi: number }): string => `[${f1(i.lo)}, ${f1(i.hi)}]`;
 const pval = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
@@ -28,18 +28,18 @@ function gapCell(g: Gap | null): string {
   return `<td>${f1(g.normalized)}</td><td>${ci(g.normalizedCI)}</td><td>${w}</td>`;
 }
 
-function row(name: string, s: SampleSummary, extra: string): string {
-  return `<tr><th scope="row">${escapeHtml(name)}</th><td>${s.returns.length}</td><td>${f1(s.mean)} ± ${f1(s.std)}</td><td>${ci(s.ci)}</td><td><b>${f1(s.normalizedMean)}</b></td><td>${ci(s.normalizedCI)}</td><td>${f1(s.meanLength)}</td>${extra}</tr>`;
+function row(name: string, s: SampleSummary, terminated: number | null, extra: string): string {
+  return `<tr><th scope="row">${escapeHtml(name)}</th><td>${s.returns.length}</td><td>${terminated ?? '–'}</td><td>${f1(s.mean)} ± ${f1(s.std)}</td><td>${ci(s.ci)}</td><td><b>${f1(s.normalizedMean)}</b></td><td>${ci(s.normalizedCI)}</td><td>${f1(s.meanLength)}</td>${extra}</tr>`;
 }
 
 function resultsTable(s: EvalSummary): string {
   const pct = Math.round(s.ci.level * 100);
   const real = s.real !== null;
   const head =
-    `<tr><th>profile</th><th>episodes</th><th>return mean ± sd</th><th>${pct}% CI</th><th>normalized</th><th>${pct}% CI</th><th>mean length</th>` +
+    `<tr><th>profile</th><th>episodes</th><th>ended early</th><th>return mean ± sd</th><th>${pct}% CI</th><th>normalized</th><th>${pct}% CI</th><th>mean length</th>` +
     `<th>gap to nominal</th><th>${pct}% CI</th><th>Welch p</th>${real ? `<th>gap to real</th><th>${pct}% CI</th><th>Welch p</th>` : ''}</tr>`;
-  const rows = s.profiles.map((p) => row(p.name, p, gapCell(p.gapToNominal) + (real ? gapCell(p.gapToReal) : '')));
-  if (s.real) rows.push(row('real (logged)', s.real, `<td colspan="${real ? 6 : 3}" class="note">${s.real.incomplete ? `${s.real.incomplete} unfinished episode(s) left out` : ''}</td>`).replace('<tr>', '<tr class="real">'));
+  const rows = s.profiles.map((p) => row(p.name, p, p.terminated, gapCell(p.gapToNominal) + (real ? gapCell(p.gapToReal) : '')));
+  if (s.real) rows.push(row('real (logged)', s.real, s.real.terminated, `<td colspan="${real ? 6 : 3}" class="note">${s.real.incomplete ? `${s.real.incomplete} unfinished episode(s) left out` : ''}</td>`).replace('<tr>', '<tr class="real">'));
   return `<table><thead>${head}</thead><tbody>${rows.join('\n')}</tbody></table>`;
 }
 
