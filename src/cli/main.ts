@@ -2,11 +2,13 @@
 import { UsageError, parseArgs } from './args.js';
 import { BEHAVIOR_USAGE, behaviorCommand } from './behavior.js';
 import { DATASET_USAGE, datasetCommand } from './dataset.js';
+import { DEMO_USAGE, demoCommand } from './demo.js';
 import { EVAL_USAGE, evalCommand } from './eval.js';
 import { EXPORT_USAGE, ROBOT_USAGE, SERVE_USAGE, exportCommand, keygenCommand, robotCommand, serveCommand } from './serve.js';
 import { TRAIN_USAGE, trainCommand } from './train.js';
 
 const COMMANDS: Record<string, { usage: string; run: (a: ReturnType<typeof parseArgs>) => Promise<void> }> = {
+  demo: { usage: DEMO_USAGE, run: demoCommand },
   dataset: { usage: DATASET_USAGE, run: datasetCommand },
   train: { usage: TRAIN_USAGE, run: trainCommand },
   behavior: { usage: BEHAVIOR_USAGE, run: behaviorCommand },

@@ -1,3 +1,2 @@
-export { TransitionSpool, type SpoolOptions } from './spool.js';
 export { TransitionIngest, type IngestCounters, type IngestOutcome, type IngestOptions } from './ingest.js';
 export { OnlineLearner, type OnlineLearnerOptions, type OnlineLearnerStatus, type OnlineBudget } from './learner-service.js';

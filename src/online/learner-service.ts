@@ -222,7 +222,7 @@ export class OnlineLearner {
       }
       this.updates++;
       if (this.updates % o.publishEvery === 0) await this.publish();
-      if (this.updates % 25 === 0) await new Promise((r) => setImmediate(r)); // let MQTT in
+      if (this.updates % 4 === 0) await new Promise((r) => setImmediate(r)); // let MQTT and the robots in
     }
     if (this.budgetSpent()) await this.finish();
   }

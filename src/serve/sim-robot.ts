@@ -9,6 +9,7 @@ import { makeEnv, type ProfileInput } from '../../simulators/index.js';
 import { MqttLink } from '../transport/client.js';
 import { ActionDecoder, encodeObservation, nowUnixNs } from '../transport/codec.js';
 import { robotTopics } from '../transport/topics.js';
+import { TransitionSpool } from '../transport/spool.js';
 
 export interface SimRobotOptions {
   url: string;
@@ -25,6 +26,9 @@ export interface SimRobotOptions {
   actionTimeoutMs?: number;
   protocolVersion?: 4 | 5;
   log?: (line: string) => void;
+  /** Also publish every transition (QoS 1, spooled on disk here until acknowledged) for online learning. */
+  spoolDir?: string;
+  spoolBatchRows?: number;
 }
 
 export interface SimRobotResult {
@@ -68,11 +72,17 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
     action.set(decoder.values);
     if (decoder.fields.safe) safe++;
     versions.add(decoder.fields.policyVersion);
+    lastVersion = decoder.fields.policyVersion;
     const w = waiting;
     waiting = null;
     w.resolve(true);
   });
   await link.subscribe(topics.action, 0);
+  let lastVersion = '';
+  const spool = opts.spoolDir
+    ? new TransitionSpool({ dir: opts.spoolDir, robotId: robot, fleet, obsDim: env.spec.obsDim, actDim, batchRows: opts.spoolBatchRows, policyVersion: () => lastVersion })
+    : null;
+  spool?.attach(link);
 
   const returns: number[] = [];
   const lengths: number[] = [];
@@ -93,10 +103,13 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
         fields.sequence = seq;
         fields.timeUnixNs = nowUnixNs();
         const t0 = performance.now();
+        // The timer compares with this step's number (not the loop variable): a late timer from
+        // an earlier step must never cancel the wait of the current one.
+        const mySeq = seq;
         const got = new Promise<boolean>((resolve) => {
-          waiting = { seq, resolve };
+          waiting = { seq: mySeq, resolve };
           setTimeout(() => {
-            if (waiting?.seq === seq) {
+            if (waiting?.seq === mySeq) {
               waiting = null;
               resolve(false);
             }
@@ -112,6 +125,7 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
           opts.log?.(`o2o robot sim: no action for observation ${seq - 1} within ${timeout} ms; applying zero`);
         }
         const r = env.step(action);
+        spool?.add(obs, action, r.reward, r.obs, r.terminated, r.truncated);
         total += r.reward;
         len++;
         obs = r.obs;
@@ -124,7 +138,9 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
       lengths.push(len);
       opts.log?.(`o2o robot sim: episode ${ep} (seed ${seed + ep}) return ${total.toFixed(2)} in ${len} steps`);
     }
+    if (spool && !(await spool.drain(30_000))) opts.log?.(`o2o robot sim: ${spool.pending().length} transition batches still spooled in ${opts.spoolDir} (broker unreachable); they are sent on the next run`);
   } finally {
+    spool?.close();
     await link.close();
     env.close();
   }

@@ -3,3 +3,4 @@ export { MqttLink, type LinkOptions, type MessageHandler } from './client.js';
 export { startBroker, type EmbeddedBroker } from './broker.js';
 export * from './codec.js';
 export * from './topics.js';
+export { TransitionSpool, type SpoolOptions } from './spool.js';

@@ -7,8 +7,8 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetBuilder, encodeTransitionBatch } from '../data/index.js';
-import type { MqttLink } from '../transport/index.js';
-import { robotTopics } from '../transport/index.js';
+import type { MqttLink } from './client.js';
+import { robotTopics } from './topics.js';
 
 export interface SpoolOptions {
   dir: string;
