@@ -11,6 +11,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeEnv } from '../../simulators/index.js';
+import { evaluatePolicy, writeReport } from '../eval/index.js';
 import { OnlineLearner } from '../online/index.js';
 import { exportPolicy, generateSigningKey, runSimRobot, serveMqtt } from '../serve/index.js';
 import { type EvalResult, evaluateLearner, train } from '../train/index.js';
@@ -34,7 +35,7 @@ export async function demoCommand(a: Args): Promise<void> {
   const out = str(a, 'out', 'demo-out');
   const robots = num(a, 'robots', 3);
   const seed = num(a, 'seed', 0);
-  const sizes = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 8000, online: 12_000, evalEpisodes: 10 };
+  const sizes = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 8000, online: 16_000, evalEpisodes: 10 };
   mkdirSync(out, { recursive: true });
   const phases: Phase[] = [];
   let t0 = Date.now();
@@ -89,6 +90,8 @@ export async function demoCommand(a: Args): Promise<void> {
   phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; policy server ${server.version}`);
 
   // 4. Online fine-tuning.
+  const curvePath = join(out, 'online-curve.jsonl');
+  writeFileSync(curvePath, `${JSON.stringify({ step: sizes.pretrain, online_steps: 0, version: 'offline', eval_return: before.mild.mean, eval_normalized: before.mild.normalized })}\n`);
   const curve: { onlineSteps: number; version: string; normalized: number; ret: number }[] = [{ onlineSteps: 0, version: 'offline', normalized: before.mild.normalized, ret: before.mild.mean }];
   const learner = await OnlineLearner.start({
     url: broker.url,
@@ -110,6 +113,7 @@ export async function demoCommand(a: Args): Promise<void> {
     onPublish: async (version, _updates, onlineSteps) => {
       const r = await evaluateLearner(mild, pre, sizes.evalEpisodes, 20_000 + seed);
       curve.push({ onlineSteps, version, normalized: r.normalized, ret: r.mean });
+      appendFileSync(curvePath, `${JSON.stringify({ step: pre.learner.steps, online_steps: onlineSteps, version, eval_return: r.mean, eval_normalized: r.normalized })}\n`);
     },
   });
   const onlineBar = new ProgressBar('online fine-tuning', sizes.online);
@@ -136,6 +140,13 @@ export async function demoCommand(a: Args): Promise<void> {
   // 5. Evaluate and report.
   const after = await evalBoth();
   phase(`fine-tuned: normalized score ${after.nominal.normalized.toFixed(1)} nominal, ${after.mild.normalized.toFixed(1)} mild`);
+  const finalPolicy = join(out, 'policy-final.onnx');
+  exportPolicy({ actor: pre.learner.actor(), card: { ...card, version: st.published.at(-1) ?? 'final', trainingSteps: pre.learner.steps }, obsMean: pre.obsStats?.mean, obsStd: pre.obsStats?.std, signingKey: key.privateKeyPem, out: finalPolicy });
+  const report = await writeReport(
+    await evaluatePolicy({ policy: finalPolicy, task, profiles: ['nominal', 'mild', 'harsh'], episodes: sizes.evalEpisodes * 2, seed: 30_000 + seed, curve: curvePath }),
+    join(out, 'report'),
+  );
+  phase(`sim-to-real report: ${report.html}`);
   const summary = { task, quick, dataset: { recipe, transitions: dataset.size }, before, after, curve, online: st, servedVersion: served, phases };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, (_k, v) => (v instanceof Float32Array || v instanceof Float64Array ? Array.from(v) : v), 2)}\n`);
   console.log(`\n| policy | normalized (nominal) | normalized (mild) |\n| --- | --- | --- |\n| offline Cal-QL | ${before.nominal.normalized.toFixed(1)} | ${before.mild.normalized.toFixed(1)} |\n| after online fine-tuning | ${after.nominal.normalized.toFixed(1)} | ${after.mild.normalized.toFixed(1)} |`);
