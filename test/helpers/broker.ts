@@ -48,7 +48,10 @@ async function listening(port: number): Promise<boolean> {
 export async function startBrokerProcess(o: BrokerOptions = {}): Promise<Broker> {
   const dir = mkdtempSync(join(tmpdir(), 'o2o-broker-'));
   const port = o.port ?? (await freePort());
-  const lines = [`listener ${port} 127.0.0.1`, `persistence ${o.persistence ? 'true' : 'false'}`, `persistence_location ${dir}/`, 'log_dest stderr', 'log_type error', 'log_type warning'];
+  // Started as root, mosquitto would drop to the 'mosquitto' user, which cannot read this private
+  // temp folder (password file, ACL, persistence): keep root in that case.
+  const asRoot = process.getuid?.() === 0 ? ['user root'] : [];
+  const lines = [...asRoot, `listener ${port} 127.0.0.1`, `persistence ${o.persistence ? 'true' : 'false'}`, `persistence_location ${dir}/`, 'log_dest stderr', 'log_type error', 'log_type warning'];
   if (o.users?.length) {
     const pw = join(dir, 'passwd');
     writeFileSync(pw, '');
