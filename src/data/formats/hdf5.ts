@@ -10,17 +10,25 @@
  * and rename when complete, so a failed export never leaves a half file under the real name.
  */
 import { closeSync, existsSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import h5wasm from 'h5wasm/node';
+import type H5Module from 'h5wasm/node';
 import { DatasetBuilder } from '../builder.js';
 import { episodes, validateDataset, type Dataset, type DatasetMeta } from '../dataset.js';
 import { DataError, type ProgressFn } from '../errors.js';
 
-type H5File = InstanceType<typeof h5wasm.File>;
-type H5Group = InstanceType<typeof h5wasm.Group>;
-type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+type H5 = typeof H5Module;
+type H5File = InstanceType<H5['File']>;
+type H5Group = InstanceType<H5['Group']>;
+type H5Dataset = InstanceType<H5['Dataset']>;
 
+// Loaded on first use: h5wasm's WebAssembly heap costs ~650 MB of RSS the moment it is imported,
+// which every process importing src/data (robots, servers, learners) would otherwise pay.
+let h5wasm!: H5;
 async function openH5(path: string, mode: 'r' | 'w'): Promise<H5File> {
-  await h5wasm.ready;
+  if (!h5wasm) {
+    const mod = (await import('h5wasm/node')).default;
+    await mod.ready;
+    h5wasm = mod;
+  }
   if (mode === 'r') {
     if (!existsSync(path)) throw new DataError('file not found', { file: path }, 'check the path');
     const buf = Buffer.alloc(8);
