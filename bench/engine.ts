@@ -66,11 +66,13 @@ export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   ts.session.set('net.v', new Float32Array(layout.size));
   const feeds = { obs, target };
 
-  const [forwardBakedMs, forwardFedMs, stepMs, stepNativeMs] = timeInterleaved(
-    [() => baked.run(), () => fed.run(), () => ts.step(feeds), () => ts.session.timeNative(1)],
-    [20, 20, 5, 5],
-    61,
-  ) as [number, number, number, number];
+  const [forwardBakedMs, forwardFedMs, stepMs] = timeInterleaved([() => baked.run(), () => fed.run(), () => ts.step(feeds)], [20, 20, 5], 61) as [number, number, number];
+  // Time inside ORT during the same step() calls: the rest is our marshalling, checks and copies.
+  const calls = 200;
+  const n0 = ts.session.nativeMs;
+  const t0 = performance.now();
+  for (let i = 0; i < calls; i++) ts.step(feeds);
+  const stepNativeMs = ((ts.session.nativeMs - n0) / (performance.now() - t0)) * stepMs;
   for (const s of [baked, fed]) s.dispose();
   ts.dispose();
   return { forwardBakedMs, forwardFedMs, stepMs, stepNativeMs, forwardFlops: mlpFlops(sizes, batch), stepFlops: trainStepFlops(sizes, batch) };
@@ -88,7 +90,7 @@ export async function run(): Promise<void> {
       ['forward, weights as initializers (serving)', `${(f.forwardBakedMs * 1000).toFixed(0)} µs`, (1000 / f.forwardBakedMs).toFixed(0), gf(f.forwardFlops, f.forwardBakedMs)],
       ['forward, weights fed as input (baseline)', `${(f.forwardFedMs * 1000).toFixed(0)} µs`, (1000 / f.forwardFedMs).toFixed(0), gf(f.forwardFlops, f.forwardFedMs)],
       ['training step (fwd + bwd + Adam), TrainStep.step', `${(f.stepMs * 1000).toFixed(0)} µs`, (1000 / f.stepMs).toFixed(0), gf(f.stepFlops, f.stepMs)],
-      ['training step, native ORT call only', `${(f.stepNativeMs * 1000).toFixed(0)} µs`, (1000 / f.stepNativeMs).toFixed(0), gf(f.stepFlops, f.stepNativeMs)],
+      ['  of which inside ORT run()', `${(f.stepNativeMs * 1000).toFixed(0)} µs`, '', ''],
     ],
   ));
   console.log(`\nstep GFLOP/s / fed-forward GFLOP/s = ${((stepG / fedG) * 100).toFixed(0)}% (target ≥ 70%)`);

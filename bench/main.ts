@@ -3,6 +3,7 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   sim: () => import('./sim.js'),
   data: () => import('./data.js'),
+  algos: () => import('./algos.js'),
   serve: () => import('./serve.js'),
 };
 

@@ -57,6 +57,10 @@ export class BC extends GraphLearner {
     return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
   }
 
+  flopsPerUpdate(): number {
+    return this.step.flops;
+  }
+
   dispose(): void {
     this.step.session.dispose();
   }

@@ -156,6 +156,10 @@ export class CQL extends GraphLearner {
     return { spec: this.specs.actor, layout: actorLayout(this.specs.actor), params: Float32Array.from(this.store.value('actor') as Float32Array) };
   }
 
+  flopsPerUpdate(): number {
+    return this.step.flops;
+  }
+
   dispose(): void {
     this.step.session.dispose();
   }

@@ -1,5 +1,5 @@
 import type { Batch } from '../data/index.js';
-import { type AnyTypedArray, type Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor } from '../engine/index.js';
+import { type AnyTypedArray, type Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
 import type { ActorSpec } from '../nn/index.js';
 import { Rng } from '../util/rng.js';
 
@@ -55,6 +55,8 @@ export interface StepGraph {
   batchInputs: string[];
   noise: Noise[];
   metrics: string[];
+  /** Matrix-product FLOPs of one run (benchmarks divide by time). */
+  flops: number;
 }
 
 const BATCH_FIELDS: Record<string, (b: Batch) => Float32Array | undefined> = {
@@ -113,7 +115,7 @@ export abstract class GraphLearner implements Learner {
       .map((t) => ({ name: t.name, kind: t.name.startsWith('uniform.') ? 'uniform' : 'normal', size: t.size }));
     const bound = new Set([...g.bindings.values()].map((t) => t.name));
     const metrics = g.outputs.filter((o) => o.size === 1 && !bound.has(o.name)).map((o) => o.name);
-    return { session, batchInputs, noise, metrics };
+    return { session, batchInputs, noise, metrics, flops: matmulFlops(g) };
   }
 
   /** Initial parameters for a group (and zeroed Adam state, created by the graphs). */
@@ -165,6 +167,9 @@ export abstract class GraphLearner implements Learner {
 
   abstract update(batch: Batch): UpdateResult;
   abstract actor(): ActorSnapshot;
+
+  /** Matrix-product FLOPs per update, averaged over the learner's step graphs in use. */
+  abstract flopsPerUpdate(): number;
 
   checkpoint(): Checkpoint {
     const state: Record<string, Float32Array> = {};

@@ -173,6 +173,10 @@ export class SAC extends GraphLearner {
     return { spec: this.specs.actor, layout: actorLayout(this.specs.actor), params: Float32Array.from(this.store.value('actor') as Float32Array) };
   }
 
+  flopsPerUpdate(): number {
+    return this.step.flops;
+  }
+
   dispose(): void {
     this.step.session.dispose();
   }

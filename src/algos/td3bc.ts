@@ -130,6 +130,10 @@ export class TD3BC extends GraphLearner {
     return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
   }
 
+  flopsPerUpdate(): number {
+    return (this.criticStep.flops * (this.cfg.policyFreq - 1) + this.fullStep.flops) / this.cfg.policyFreq;
+  }
+
   dispose(): void {
     this.criticStep.session.dispose();
     this.fullStep.session.dispose();

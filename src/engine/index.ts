@@ -10,3 +10,4 @@ export { StateStore, type StateSlot } from './state.js';
 export { availableProviders, type ExecutionProvider } from './ort-binding.js';
 export { defineOp, type OpDef, type Operand } from './ops/define.js';
 export { TrainStep, type StepResult } from './train-step.js';
+export { matmulFlops } from './flops.js';

@@ -48,6 +48,8 @@ export class Session {
   private readonly feeds: Record<string, ort.Tensor> = {};
   private readonly fetches: Record<string, ort.Tensor | null> = {};
   private readonly runOptions = {};
+  /** Milliseconds spent inside onnxruntime's run() since creation (benchmarks: time outside ORT). */
+  nativeMs = 0;
 
   private constructor(
     private readonly native: NativeSession,
@@ -160,8 +162,10 @@ export class Session {
     }
     for (const [input, output] of this.binds) this.fetches[output] = this.store.get(input).nextTensor;
     let result: Record<string, ort.Tensor>;
+    const t0 = performance.now();
     try {
       result = this.native.run(this.feeds, this.fetches, this.runOptions);
+      this.nativeMs += performance.now() - t0;
     } catch (e) {
       throw new SessionRunError(`${this.name}: run failed: ${(e as Error).message}`);
     }

@@ -18,6 +18,8 @@ import { policyTopic } from '../transport/index.js';
 import { readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
 import { type IngestCounters, TransitionIngest } from './ingest.js';
 
+/** Limits of the online phase. Checked per message: the last admitted batch may overshoot the
+ * transition budget by less than one batch. */
 export interface OnlineBudget {
   transitions?: number;
   episodes?: number;

@@ -1,0 +1,66 @@
+/**
+ * Algorithm throughput (issue 5): update steps/s at halfcheetah sizes (obs 17, act 6), batch 256,
+ * 2x256 networks, each algorithm's achieved GFLOP/s (matrix products counted from its graph)
+ * beside the engine's plain MLP training step measured in the same run, and peak RSS of a training
+ * process holding a 1M-transition dataset.
+ */
+import { createLearner, type Learner } from '../src/algos/index.js';
+import { DatasetBuilder, UniformSampler, monteCarloReturns, withInfo } from '../src/data/index.js';
+import { measureEngine } from './engine.js';
+import { machine, median, table } from './stats.js';
+import { Rng } from '../src/util/rng.js';
+
+const task = { obsDim: 17, actDim: 6, maxAction: 1 };
+const h = [256, 256];
+const ALGOS: [string, number, object][] = [
+  ['td3bc', 300, { hidden: h }],
+  ['iql', 250, { hidden: h }],
+  ['cql', 18, { actorHidden: h, criticHidden: h }],
+  ['calql', 18, { actorHidden: h, criticHidden: h }],
+  ['bc', 0, { hidden: h }],
+];
+
+function dataset(n: number) {
+  const rng = new Rng(0);
+  const b = new DatasetBuilder(17, 6, { capacity: n, validate: false });
+  b.reserve(n);
+  rng.fillNormal(b.observations.subarray(0, n * 17));
+  rng.fillNormal(b.nextObservations.subarray(0, n * 17));
+  rng.fillUniform(b.actions.subarray(0, n * 6), -1, 1);
+  rng.fillNormal(b.rewards.subarray(0, n));
+  for (let i = 999; i < n; i += 1000) b.timeouts[i] = 1;
+  b.commit(n);
+  const ds = b.build();
+  return withInfo(ds, 'mc_return', monteCarloReturns(ds, { gamma: 0.99 }));
+}
+
+export async function run(): Promise<void> {
+  const n = Number(process.env.O2O_BENCH_ROWS ?? 1_000_000);
+  const ds = dataset(n);
+  let peak = process.memoryUsage().rss;
+  const eng = await measureEngine();
+  const engineG = eng.stepFlops / eng.stepMs / 1e6;
+  const rows: (string | number)[][] = [];
+  for (const [algo, target, cfg] of ALGOS) {
+    const l: Learner = await createLearner(algo, task, cfg, 0, { threads: 2 });
+    const s = new UniformSampler(ds, { batchSize: 256, seed: 1, info: ['mc_return'] });
+    const steps = algo.includes('cql') ? 8 : 60;
+    for (let i = 0; i < Math.ceil(steps / 4); i++) l.update(s.sample());
+    const per: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < steps; i++) l.update(s.sample());
+      per.push((performance.now() - t0) / steps);
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    const ms = median(per);
+    const flops = (l as unknown as { flopsPerUpdate(): number }).flopsPerUpdate();
+    const g = flops / ms / 1e6;
+    rows.push([algo, (1000 / ms).toFixed(1), target ? `≥ ${target}` : '—', (flops / 1e9).toFixed(2), g.toFixed(1), `${((g / engineG) * 100).toFixed(0)}%`]);
+    l.dispose();
+  }
+  console.log(`algorithm throughput — halfcheetah sizes (17/6), batch 256, 2x256 nets, 2 intra-op threads, ${n} transitions in memory — ${machine()}`);
+  console.log(`engine MLP training step in the same run: ${(eng.stepMs * 1000).toFixed(0)} µs, ${engineG.toFixed(1)} GFLOP/s`);
+  console.log(table(['algorithm', 'updates/s (median)', 'target', 'GFLOP per update', 'GFLOP/s', 'vs engine step'], rows));
+  console.log(`\npeak RSS of this process (dataset + learners): ${(peak / 1e6).toFixed(0)} MB (target ≤ 1500 MB)`);
+}
