@@ -5,6 +5,7 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   data: () => import('./data.js'),
   algos: () => import('./algos.js'),
   serve: () => import('./serve.js'),
+  fleet: () => import('./fleet.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
