@@ -54,7 +54,7 @@ export async function run(): Promise<void> {
       peak = Math.max(peak, process.memoryUsage().rss);
     }
     const ms = median(per);
-    const flops = (l as unknown as { flopsPerUpdate(): number }).flopsPerUpdate();
+    const flops = l.flopsPerUpdate();
     const g = flops / ms / 1e6;
     rows.push([algo, (1000 / ms).toFixed(1), target ? `≥ ${target}` : '—', (flops / 1e9).toFixed(2), g.toFixed(1), `${((g / engineG) * 100).toFixed(0)}%`]);
     l.dispose();

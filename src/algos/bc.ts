@@ -3,10 +3,9 @@
  * Defaults follow CORL's any_percent_bc (2x256 MLP, Adam 3e-4, batch 256, all the data).
  *   L(θ) = E_(s,a)~D ‖π_θ(s) − a‖²
  */
-import type { Batch } from '../data/index.js';
 import { Graph, type SessionOptions, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, actorLayout, actorMean } from '../nn/index.js';
-import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface BcConfig {
   batchSize: number;
@@ -18,7 +17,6 @@ export const BC_DEFAULTS: BcConfig = { batchSize: 256, actorLr: 3e-4, hidden: [2
 
 export class BC extends GraphLearner {
   readonly algo = 'bc';
-  private step!: StepGraph;
   readonly actorSpec: ActorSpec;
 
   private constructor(task: TaskSpec, readonly cfg: BcConfig, seed: number, opts?: SessionOptions) {
@@ -43,25 +41,6 @@ export class BC extends GraphLearner {
     const { gradNorm } = adam(g, actor.flat, grad(g, loss, [actor.flat])[0]!, { lr: this.cfg.actorLr });
     g.output('actor_grad_norm', gradNorm);
     this.initGroup('actor', layout, seed);
-    this.step = await this.compile(g, 'step');
-  }
-
-  update(batch: Batch): UpdateResult {
-    this.checkBatch(batch);
-    const r = this.runStep(this.step, batch);
-    if (!r.diverged) this.t++;
-    return r;
-  }
-
-  actor(): ActorSnapshot {
-    return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
-  }
-
-  flopsPerUpdate(): number {
-    return this.step.flops;
-  }
-
-  dispose(): void {
-    this.step.session.dispose();
+    await this.compile(g, 'step');
   }
 }

@@ -8,10 +8,9 @@
  * Cal-QL (Nakamoto et al., 2023; see calql.ts) lower-bounds the policy-action Q-values by the
  * dataset's Monte-Carlo returns before the log-sum-exp: Q(s, a_cur/next) ← max(Q, G_MC(s)).
  */
-import type { Batch } from '../data/index.js';
 import { Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticValues, sampleTanhGaussian } from '../nn/index.js';
-import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+import { GraphLearner, type TaskSpec } from './learner.js';
 import { SAC_DEFAULTS, type SacConfig, buildSac, finishSac, initSacState, sacSpecs } from './sac.js';
 
 export interface CqlConfig extends SacConfig {
@@ -61,12 +60,13 @@ function repeatRows(g: Graph, x: Tensor, n: number): Tensor {
 export class CQL extends GraphLearner {
   readonly algo: string;
   readonly specs: { actor: ActorSpec; critic: CriticSpec };
-  private step!: StepGraph;
+  readonly actorSpec: ActorSpec;
 
   protected constructor(task: TaskSpec, readonly cfg: CqlConfig, seed: number, opts?: SessionOptions) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.algo = cfg.calibrated ? 'calql' : 'cql';
     this.specs = sacSpecs(task, cfg);
+    this.actorSpec = this.specs.actor;
   }
 
   static async create(task: TaskSpec, config: Partial<CqlConfig> = {}, seed = 0, opts?: SessionOptions): Promise<CQL> {
@@ -142,25 +142,6 @@ export class CQL extends GraphLearner {
 
     initSacState(this, specs, cfg, seed);
     if (cfg.lagrange) this.initGroup('log_alpha_prime', LOG_ALPHA_PRIME, 0);
-    this.step = await this.compile(g, 'step');
-  }
-
-  update(batch: Batch): UpdateResult {
-    this.checkBatch(batch);
-    const r = this.runStep(this.step, batch);
-    if (!r.diverged) this.t++;
-    return r;
-  }
-
-  actor(): ActorSnapshot {
-    return { spec: this.specs.actor, layout: actorLayout(this.specs.actor), params: Float32Array.from(this.store.value('actor') as Float32Array) };
-  }
-
-  flopsPerUpdate(): number {
-    return this.step.flops;
-  }
-
-  dispose(): void {
-    this.step.session.dispose();
+    await this.compile(g, 'step');
   }
 }

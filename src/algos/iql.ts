@@ -7,10 +7,10 @@
  * The actor's learning rate follows a cosine decay over `maxSteps` (CORL: CosineAnnealingLR).
  * All three updates are one graph; one session.run per step.
  */
-import type { Batch } from '../data/index.js';
 import { Graph, type SessionOptions, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, gaussianLogProb, minOf } from '../nn/index.js';
-import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+import { type AnyTypedArray } from '../engine/index.js';
+import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface IqlConfig {
   batchSize: number;
@@ -47,7 +47,6 @@ export class IQL extends GraphLearner {
   readonly actorSpec: ActorSpec;
   readonly criticSpec: CriticSpec;
   readonly valueSpec: CriticSpec;
-  private step!: StepGraph;
   private readonly actorLr = new Float32Array(1);
 
   private constructor(task: TaskSpec, readonly cfg: IqlConfig, seed: number, opts?: SessionOptions) {
@@ -114,7 +113,7 @@ export class IQL extends GraphLearner {
     this.initGroup('critic', cL, seed + 1);
     this.initGroup('value', vL, seed + 2);
     this.initTarget('critic_target', 'critic');
-    this.step = await this.compile(g, 'step');
+    await this.compile(g, 'step');
   }
 
   /** CosineAnnealingLR(T_max = maxSteps, eta_min = 0), as stepped once per update. */
@@ -124,23 +123,8 @@ export class IQL extends GraphLearner {
     return (actorLr * (1 + Math.cos((Math.PI * Math.min(this.t, maxSteps)) / maxSteps))) / 2;
   }
 
-  update(batch: Batch): UpdateResult {
-    this.checkBatch(batch);
+  protected override extraFeeds(): Record<string, AnyTypedArray> {
     this.actorLr[0] = this.scheduledActorLr();
-    const r = this.runStep(this.step, batch, { actor_lr: this.actorLr });
-    if (!r.diverged) this.t++;
-    return r;
-  }
-
-  actor(): ActorSnapshot {
-    return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
-  }
-
-  flopsPerUpdate(): number {
-    return this.step.flops;
-  }
-
-  dispose(): void {
-    this.step.session.dispose();
+    return { actor_lr: this.actorLr };
   }
 }

@@ -1,6 +1,6 @@
 import type { Batch } from '../data/index.js';
 import { type AnyTypedArray, type Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
-import type { ActorSpec } from '../nn/index.js';
+import { type ActorSpec, actorLayout } from '../nn/index.js';
 import { Rng } from '../util/rng.js';
 
 /** What every algorithm needs to know about the task. */
@@ -38,6 +38,8 @@ export interface Learner {
   readonly steps: number;
   update(batch: Batch): UpdateResult;
   actor(): ActorSnapshot;
+  /** Matrix-product FLOPs of one update (benchmarks). */
+  flopsPerUpdate(): number;
   checkpoint(): Checkpoint;
   restore(c: Checkpoint): void;
   dispose(): void;
@@ -75,7 +77,11 @@ const BATCH_FIELDS: Record<string, (b: Batch) => Float32Array | undefined> = {
  */
 export abstract class GraphLearner implements Learner {
   abstract readonly algo: string;
+  /** The policy this learner trains (its parameters live in state 'actor'). */
+  abstract readonly actorSpec: ActorSpec;
   readonly store = new StateStore();
+  /** Compiled step graphs, in compile order. */
+  protected readonly graphs: StepGraph[] = [];
   protected rng: Rng;
   protected t = 0;
   private noiseBuffers = new Map<string, Float32Array>();
@@ -115,7 +121,9 @@ export abstract class GraphLearner implements Learner {
       .map((t) => ({ name: t.name, kind: t.name.startsWith('uniform.') ? 'uniform' : 'normal', size: t.size }));
     const bound = new Set([...g.bindings.values()].map((t) => t.name));
     const metrics = g.outputs.filter((o) => o.size === 1 && !bound.has(o.name)).map((o) => o.name);
-    return { session, batchInputs, noise, metrics, flops: matmulFlops(g) };
+    const step = { session, batchInputs, noise, metrics, flops: matmulFlops(g) };
+    this.graphs.push(step);
+    return step;
   }
 
   /** Initial parameters for a group (and zeroed Adam state, created by the graphs). */
@@ -165,11 +173,31 @@ export abstract class GraphLearner implements Learner {
     return { metrics, diverged };
   }
 
-  abstract update(batch: Batch): UpdateResult;
-  abstract actor(): ActorSnapshot;
+  /** The graph the next update runs (TD3+BC alternates critic-only and critic+actor steps). */
+  protected nextGraph(): StepGraph {
+    return this.graphs[0]!;
+  }
+
+  /** Per-step inputs besides the batch and the noise (e.g. a scheduled learning rate). */
+  protected extraFeeds(): Record<string, AnyTypedArray> {
+    return {};
+  }
+
+  update(batch: Batch): UpdateResult {
+    this.checkBatch(batch);
+    const r = this.runStep(this.nextGraph(), batch, this.extraFeeds());
+    if (!r.diverged) this.t++;
+    return r;
+  }
+
+  actor(): ActorSnapshot {
+    return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
+  }
 
   /** Matrix-product FLOPs per update, averaged over the learner's step graphs in use. */
-  abstract flopsPerUpdate(): number;
+  flopsPerUpdate(): number {
+    return this.graphs[0]!.flops;
+  }
 
   checkpoint(): Checkpoint {
     const state: Record<string, Float32Array> = {};
@@ -184,5 +212,7 @@ export abstract class GraphLearner implements Learner {
     this.t = c.steps;
   }
 
-  abstract dispose(): void;
+  dispose(): void {
+    for (const g of this.graphs) g.session.dispose();
+  }
 }

@@ -6,11 +6,10 @@
  *   critic:  y = r + γ(1−d) (min_i Q'_i(s', ã') − α log π(ã'|s')),  L_Q = Σ_i E (Q_i(s,a) − y)²
  * All losses use the parameters before this step; targets follow the updated critics (Polyak).
  */
-import type { Batch } from '../data/index.js';
 import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, minOf, sampleTanhGaussian } from '../nn/index.js';
 import { ParamLayout } from '../engine/index.js';
-import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface SacConfig {
   batchSize: number;
@@ -141,11 +140,12 @@ export function initSacState(l: GraphLearner, specs: { actor: ActorSpec; critic:
 export class SAC extends GraphLearner {
   readonly algo = 'sac';
   readonly specs: { actor: ActorSpec; critic: CriticSpec };
-  private step!: StepGraph;
+  readonly actorSpec: ActorSpec;
 
   private constructor(task: TaskSpec, readonly cfg: SacConfig, seed: number, opts?: SessionOptions) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.specs = sacSpecs(task, cfg);
+    this.actorSpec = this.specs.actor;
   }
 
   static async create(task: TaskSpec, config: Partial<SacConfig> = {}, seed = 0, opts?: SessionOptions): Promise<SAC> {
@@ -154,30 +154,8 @@ export class SAC extends GraphLearner {
     const s = buildSac(l, g, l.specs, l.cfg);
     finishSac(g, s, s.tdLoss, l.cfg);
     initSacState(l, l.specs, l.cfg, seed);
-    l.step = await l.compileStep(g);
+    await l.compile(g, 'step');
     return l;
   }
 
-  private compileStep(g: Graph): Promise<StepGraph> {
-    return this.compile(g, 'step');
-  }
-
-  update(batch: Batch): UpdateResult {
-    this.checkBatch(batch);
-    const r = this.runStep(this.step, batch);
-    if (!r.diverged) this.t++;
-    return r;
-  }
-
-  actor(): ActorSnapshot {
-    return { spec: this.specs.actor, layout: actorLayout(this.specs.actor), params: Float32Array.from(this.store.value('actor') as Float32Array) };
-  }
-
-  flopsPerUpdate(): number {
-    return this.step.flops;
-  }
-
-  dispose(): void {
-    this.step.session.dispose();
-  }
 }

@@ -8,10 +8,9 @@
  *   targets: θ' ← τθ + (1−τ)θ' for the actor and both critics, on actor steps.
  * Two graphs share one state store: critic-only steps and critic+actor steps.
  */
-import type { Batch } from '../data/index.js';
 import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak, unflatten } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, actorMean, criticLayout, criticValues, minOf } from '../nn/index.js';
-import { type ActorSnapshot, GraphLearner, type StepGraph, type TaskSpec, type UpdateResult } from './learner.js';
+import { GraphLearner, type StepGraph, type TaskSpec } from './learner.js';
 
 export interface Td3BcConfig {
   batchSize: number;
@@ -45,8 +44,6 @@ export class TD3BC extends GraphLearner {
   readonly algo = 'td3bc';
   readonly actorSpec: ActorSpec;
   readonly criticSpec: CriticSpec;
-  private criticStep!: StepGraph;
-  private fullStep!: StepGraph;
 
   private constructor(task: TaskSpec, readonly cfg: Td3BcConfig, seed: number, opts?: SessionOptions) {
     super(task, cfg.batchSize, cfg, seed, opts);
@@ -114,28 +111,16 @@ export class TD3BC extends GraphLearner {
     this.initGroup('critic', cL, seed + 1);
     this.initTarget('actor_target', 'actor');
     this.initTarget('critic_target', 'critic');
-    this.criticStep = await this.compile(gc, 'critic');
-    this.fullStep = await this.compile(g, 'critic+actor');
+    await this.compile(gc, 'critic'); // graphs[0]
+    await this.compile(g, 'critic+actor'); // graphs[1]
   }
 
-  update(batch: Batch): UpdateResult {
-    this.checkBatch(batch);
-    const actorTurn = (this.t + 1) % this.cfg.policyFreq === 0;
-    const r = this.runStep(actorTurn ? this.fullStep : this.criticStep, batch);
-    if (!r.diverged) this.t++;
-    return r;
+  /** The actor and the targets move every `policyFreq` steps (critic+actor graph), else critic only. */
+  protected override nextGraph(): StepGraph {
+    return this.graphs[(this.t + 1) % this.cfg.policyFreq === 0 ? 1 : 0]!;
   }
 
-  actor(): ActorSnapshot {
-    return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
-  }
-
-  flopsPerUpdate(): number {
-    return (this.criticStep.flops * (this.cfg.policyFreq - 1) + this.fullStep.flops) / this.cfg.policyFreq;
-  }
-
-  dispose(): void {
-    this.criticStep.session.dispose();
-    this.fullStep.session.dispose();
+  override flopsPerUpdate(): number {
+    return (this.graphs[0]!.flops * (this.cfg.policyFreq - 1) + this.graphs[1]!.flops) / this.cfg.policyFreq;
   }
 }
