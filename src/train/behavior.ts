@@ -65,13 +65,16 @@ export async function trainBehaviorPolicies(o: BehaviorOptions): Promise<{ mediu
     evalEpisodes: episodes,
     startSteps: 10_000,
     learningStarts: 10_000,
-    onEval: (step, res, sac, buffer) => {
+    onEval: async (step, res, sac, buffer) => {
       o.log?.(`${o.task} step ${step}: return ${res.mean.toFixed(1)} ± ${res.std.toFixed(1)}`);
       const card = (level: 'medium' | 'expert'): PolicyCard => ({ task: o.task, level, algorithm: 'sac', evalReturn: res.mean, evalEpisodes: episodes, trainingSteps: step, seed, hidden });
       if (!medium && res.mean >= o.mediumReturn) {
         medium = card('medium');
         mediumRows = buffer.size;
         writePolicy(join(o.outDir, `${o.task}-medium.onnx`), sac.actor(), medium);
+        // The replay buffer so far is 'medium-replay': saved now, so a long run stopped later keeps it.
+        const store = await createStore(join(o.outDir, `${o.task}-medium-replay`), { obsDim: buffer.obsDim, actDim: buffer.actDim, envId: o.task, behaviorPolicy: `sac replay buffer until ${o.task}-medium` });
+        await store.append(sliceDataset(buffer, 0, mediumRows));
       }
       if (!expert || res.mean > expert.evalReturn) {
         expert = card('expert');
@@ -79,10 +82,6 @@ export async function trainBehaviorPolicies(o: BehaviorOptions): Promise<{ mediu
       }
     },
   });
-  if (medium && mediumRows > 0) {
-    const store = await createStore(join(o.outDir, `${o.task}-medium-replay`), { obsDim: replay.obsDim, actDim: replay.actDim, envId: o.task, behaviorPolicy: `sac replay buffer until ${o.task}-medium` });
-    await store.append(sliceDataset(replay, 0, mediumRows));
-  }
   env.close();
   evalEnv.close();
   return { medium, expert, replay };
