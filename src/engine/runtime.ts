@@ -23,6 +23,21 @@ export class SessionRunError extends Error {
   override name = 'SessionRunError';
 }
 
+interface ValueSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+/** What a session feeds and fetches, and which outputs are the next value of which inputs. */
+interface Signature {
+  inputs: readonly ValueSpec[];
+  outputs: readonly ValueSpec[];
+  bindings: readonly (readonly [ValueSpec, string])[];
+}
+
+const DTYPE_OF: Record<number, DType | undefined> = { 1: 'float32', 11: 'float64', 7: 'int64', 9: 'bool' };
+
 interface Slot {
   name: string;
   dtype: DType;
@@ -53,7 +68,7 @@ export class Session {
 
   private constructor(
     private readonly native: NativeSession,
-    graph: GraphCore,
+    sig: Signature,
     provider: ExecutionProvider,
     name: string,
     store: StateStore,
@@ -61,11 +76,11 @@ export class Session {
     this.provider = provider;
     this.name = name;
     this.store = store;
-    for (const [input, output] of graph.bindings) {
-      this.binds.set(input.name, output.name);
+    for (const [input, output] of sig.bindings) {
+      this.binds.set(input.name, output);
       store.ensure(input.name, input.dtype, input.shape);
     }
-    for (const t of graph.inputs) {
+    for (const t of sig.inputs) {
       const slot: Slot = { name: t.name, dtype: t.dtype, shape: [...t.shape], tensor: null, data: null, given: false };
       if (!t.shape.includes(-1) && !this.binds.has(t.name)) {
         slot.data = allocate(t.dtype, sizeOf(t.shape));
@@ -75,7 +90,7 @@ export class Session {
       this.ins.set(t.name, slot);
     }
     const boundOutputs = new Set(this.binds.values());
-    for (const t of graph.outputs) {
+    for (const t of sig.outputs) {
       const slot: Slot = { name: t.name, dtype: t.dtype, shape: [...t.shape], tensor: null, data: null, given: true };
       if (!t.shape.includes(-1) && !boundOutputs.has(t.name)) {
         slot.data = allocate(t.dtype, sizeOf(t.shape));
@@ -88,7 +103,30 @@ export class Session {
 
   /** Compiles a graph (serialized to ONNX in memory) into a session. */
   static async create(graph: GraphCore, opts: SessionOptions = {}): Promise<Session> {
-    const bytes = serialize(graph);
+    const sig: Signature = {
+      inputs: graph.inputs,
+      outputs: graph.outputs,
+      bindings: [...graph.bindings].map(([i, o]) => [i, o.name] as const),
+    };
+    return Session.load(serialize(graph), () => sig, opts);
+  }
+
+  /**
+   * Loads any ONNX model (a shipped policy, a foreign export): inputs and outputs come from the
+   * model itself, symbolic dimensions become a dynamic batch (-1).
+   */
+  static async fromOnnx(bytes: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    return Session.load(bytes, (native) => {
+      const spec = (m: NativeSession['inputMetadata'][number]): ValueSpec => {
+        const dtype = DTYPE_OF[m.type];
+        if (!dtype) throw new SessionRunError(`${opts.name ?? 'model'}: value '${m.name}' has ONNX type ${m.type}, which o2o does not feed`);
+        return { name: m.name, dtype, shape: m.shape.map((d) => (d >= 1 ? d : -1)) };
+      };
+      return { inputs: native.inputMetadata.map(spec), outputs: native.outputMetadata.map(spec), bindings: [] };
+    }, opts);
+  }
+
+  private static async load(bytes: Uint8Array, signature: (native: NativeSession) => Signature, opts: SessionOptions): Promise<Session> {
     const name = opts.name ?? 'graph';
     const wanted = opts.executionProvider ?? 'cpu';
     const store = opts.store ?? new StateStore();
@@ -98,10 +136,10 @@ export class Session {
       interOpNumThreads: 1,
       executionMode: 'sequential',
     };
-    const load = (ep: ExecutionProvider): NativeSession => {
+    const open = (ep: ExecutionProvider): Session => {
       const s = newNativeSession();
       s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...base, executionProviders: [ep] });
-      return s;
+      return new Session(s, signature(s), ep, name, store);
     };
     const warn = opts.warn ?? console.warn;
     if (wanted !== 'cpu') {
@@ -109,15 +147,16 @@ export class Session {
       if (missing) warn(`o2o: execution provider '${wanted}' unavailable for ${name} (${missing}); running on cpu`);
       else {
         try {
-          return new Session(load(wanted), graph, wanted, name, store);
+          return open(wanted);
         } catch (e) {
           warn(`o2o: execution provider '${wanted}' unavailable for ${name} (${(e as Error).message.split('\n')[0]}); running on cpu`);
         }
       }
     }
     try {
-      return new Session(load('cpu'), graph, 'cpu', name, store);
+      return open('cpu');
     } catch (e) {
+      if (e instanceof SessionRunError) throw e;
       throw new SessionRunError(`${name}: onnxruntime rejected the graph: ${(e as Error).message}`);
     }
   }

@@ -99,3 +99,20 @@ describe('bad feeds fail at run time, naming the input and the expected shape', 
     expect(Array.from(s.run({ obs: Float32Array.of(0, 1) }).y as Float32Array)[1]).toBeCloseTo(Math.tanh(1), 6);
   });
 });
+
+describe('Session.fromOnnx loads any ONNX model by its own signature', () => {
+  it('runs a serialized policy with a symbolic batch and names its inputs', async () => {
+    const { serialize } = await import('../../src/engine/index.js');
+    const g = new Graph();
+    const x = g.input('obs', [-1, 3]);
+    g.output('action', g.tanh(g.mul(x, 2)));
+    const s = await Session.fromOnnx(serialize(g), { name: 'policy.onnx', threads: 1 });
+    const out = s.run({ obs: Float32Array.of(0.1, 0.2, 0.3, 0, 0, 0) }).action as Float32Array;
+    expect(out.length).toBe(6);
+    expect(out[2]).toBeCloseTo(Math.tanh(0.6), 6);
+    expect(() => s.run({ obs: new Float32Array(4) })).toThrow(/policy\.onnx: input 'obs' expects shape \[batch,3\]/);
+  });
+  it('refuses bytes that are not ONNX, naming the model', async () => {
+    await expect(Session.fromOnnx(new Uint8Array([1, 2, 3, 4]), { name: 'junk.onnx' })).rejects.toThrow(/junk\.onnx: onnxruntime rejected the graph/);
+  });
+});
