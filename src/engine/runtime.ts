@@ -256,6 +256,14 @@ export class Session {
     return (performance.now() - t0) / iterations;
   }
 
+  inputNames(): string[] {
+    return [...this.ins.keys()];
+  }
+
+  outputNames(): string[] {
+    return [...this.outs.keys()];
+  }
+
   dispose(): void {
     this.native.dispose();
   }

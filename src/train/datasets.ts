@@ -4,9 +4,11 @@
  * medium-expert). Tasks with a scripted controller (pendulum swing-up, reacher-arm IK+PD) use it
  * as their expert; 'medium' and 'medium-replay' degrade it with seeded action noise.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { type Dataset, DatasetBuilder, importD4rl, openStore } from '../data/index.js';
+import { Session } from '../engine/index.js';
 import { type Env, makeEnv, scriptedArmPolicy } from '../../simulators/index.js';
 import { Rng } from '../util/rng.js';
 
@@ -25,16 +27,34 @@ export function pendulumSwingUp(o: ArrayLike<number>): number[] {
   return [e < 15 ? (w >= 0 ? 2 : -2) : w >= 0 ? -0.5 : 0.5];
 }
 
-const SCRIPTED: Record<string, () => Controller> = {
+const SCRIPTED: Partial<Record<string, () => Controller>> = {
   pendulum: () => pendulumSwingUp,
   'reacher-arm': () => scriptedArmPolicy(),
 };
+
+/** Shipped behaviour policies: policies/<task>-medium.onnx, <task>-expert.onnx (+ <task>-medium-replay/);
+ * O2O_POLICIES_DIR points elsewhere. */
+export function policiesDir(): string {
+  return process.env.O2O_POLICIES_DIR ?? fileURLToPath(new URL('../../policies/', import.meta.url));
+}
+
+/** A shipped ONNX policy as a controller (deterministic action; the recipe adds the noise). */
+async function shippedController(task: string, level: 'medium' | 'expert'): Promise<Controller | null> {
+  const file = join(policiesDir(), `${task}-${level}.onnx`);
+  if (!existsSync(file)) return null;
+  const s = await Session.fromOnnx(new Uint8Array(readFileSync(file)), { name: file, threads: 1 });
+  const input = [...s.inputNames()][0]!;
+  const output = [...s.outputNames()][0]!;
+  return (obs) => s.run({ [input]: obs instanceof Float32Array ? obs : Float32Array.from(obs) })[output] as Float32Array;
+}
 
 /** Per task: transitions per recipe and the action-noise std (fraction of the action range) of 'medium'. */
 const SIZES: Record<string, { transitions: number; mediumNoise: number }> = {
   pendulum: { transitions: 20_000, mediumNoise: 1.2 }, // 'medium' returns ≈ −700 (normalized ≈ 50)
   'reacher-arm': { transitions: 20_000, mediumNoise: 0.6 },
 };
+/** Tasks whose behaviour policies are shipped ONNX files (D4RL-style: noise 0.1 around the policy). */
+const SHIPPED_SIZE = { transitions: 200_000, mediumNoise: 0.1 };
 
 export interface CollectOptions {
   transitions: number;
@@ -77,35 +97,44 @@ export class DatasetSpecError extends Error {
   override name = 'DatasetSpecError';
 }
 
-/** Builds '<task>-<kind>' (e.g. 'pendulum-medium-replay'). */
-export async function generateRecipe(name: string, seed = 0): Promise<Dataset> {
+/** Builds '<task>-<kind>' (e.g. 'pendulum-medium-replay'); `transitions` overrides the size. */
+export async function generateRecipe(name: string, seed = 0, opts: { transitions?: number } = {}): Promise<Dataset> {
   const kind = RECIPE_KINDS.find((k) => name.endsWith(`-${k}`) && !(k === 'expert' && name.endsWith('-medium-expert')));
   const task = kind ? name.slice(0, -(kind.length + 1)) : '';
   if (!kind || !task) throw new DatasetSpecError(`'${name}' is not a recipe; use <task>-<${RECIPE_KINDS.join('|')}>`);
-  const make = SCRIPTED[task];
-  if (!make) {
-    throw new DatasetSpecError(`no behaviour policy for task '${task}' yet: recipes exist for ${Object.keys(SCRIPTED).join(', ')}; for MuJoCo locomotion, import a D4RL file (o2o dataset import --format d4rl)`);
+  const scripted = SCRIPTED[task];
+  let medium: Controller | null = scripted ? scripted() : await shippedController(task, 'medium');
+  let expert: Controller | null = scripted ? scripted() : await shippedController(task, 'expert');
+  if (kind === 'medium-replay' && !scripted) {
+    const dir = join(policiesDir(), `${task}-medium-replay`);
+    if (existsSync(join(dir, 'manifest.json'))) return (await openStore(dir).read()).dataset;
+    throw new DatasetSpecError(`no replay buffer for '${name}': expected ${dir}; make it with 'o2o behavior train --task ${task} ...' (it saves the buffer when the medium policy is taken)`);
+  }
+  if (kind !== 'random' && (!medium || !expert)) {
+    throw new DatasetSpecError(`no behaviour policy for task '${task}': expected ${join(policiesDir(), `${task}-medium.onnx`)} and -expert.onnx; train them with 'o2o behavior train --task ${task} --steps N --medium-return R --out policies', or import a D4RL file (o2o dataset import --format d4rl)`);
   }
   const env = await makeEnv(task);
-  const size = SIZES[task]!;
+  const size = { ...(SIZES[task] ?? SHIPPED_SIZE) };
+  if (opts.transitions) size.transitions = opts.transitions;
   const id = name;
+  const randomEps = scripted ? 0.3 : 0;
   try {
     switch (kind) {
       case 'random':
         return collect(env, null, { transitions: size.transitions, seed, noise: () => 0, id });
       case 'expert':
-        return collect(env, make(), { transitions: size.transitions, seed, noise: () => 0.05, id });
+        return collect(env, expert, { transitions: size.transitions, seed, noise: () => 0.05, id });
       case 'medium':
-        return collect(env, make(), { transitions: size.transitions, seed, noise: () => size.mediumNoise, randomEpisodes: 0.3, id });
+        return collect(env, medium, { transitions: size.transitions, seed, noise: () => size.mediumNoise, randomEpisodes: randomEps, id });
       case 'medium-replay': {
         // A replay buffer on the way to 'medium': noise anneals from random-like to the medium level.
         const episodes = Math.ceil(size.transitions / env.spec.maxEpisodeSteps);
-        return collect(env, make(), { transitions: size.transitions, seed, noise: (ep) => size.mediumNoise + 2 * Math.max(0, 1 - ep / episodes), randomEpisodes: 0.3, id });
+        return collect(env, medium, { transitions: size.transitions, seed, noise: (ep) => size.mediumNoise + 2 * Math.max(0, 1 - ep / episodes), randomEpisodes: randomEps, id });
       }
       case 'medium-expert': {
         const half = Math.floor(size.transitions / 2);
-        const m = collect(env, make(), { transitions: half, seed, noise: () => size.mediumNoise, randomEpisodes: 0.3, id });
-        const e = collect(env, make(), { transitions: half, seed: seed + 1, noise: () => 0.05, id });
+        const m = collect(env, medium, { transitions: half, seed, noise: () => size.mediumNoise, randomEpisodes: randomEps, id });
+        const e = collect(env, expert, { transitions: half, seed: seed + 1, noise: () => 0.05, id });
         const b = new DatasetBuilder(m.obsDim, m.actDim, { capacity: m.size + e.size, meta: m.meta });
         b.append(m);
         b.append(e);
@@ -114,6 +143,8 @@ export async function generateRecipe(name: string, seed = 0): Promise<Dataset> {
     }
   } finally {
     env.close();
+    medium = null;
+    expert = null;
   }
 }
 

@@ -74,3 +74,29 @@ describe('checkpoints', () => {
     expect(Object.values(c.learner.state).every((v) => v.every(Number.isFinite))).toBe(true);
   });
 });
+
+describe('recipes from shipped ONNX behaviour policies', () => {
+  it('builds <task>-medium from policies/<task>-medium.onnx, and says what is missing otherwise', async () => {
+    const { writePolicy } = await import('../../src/train/behavior.js');
+    const { actorLayout } = await import('../../src/nn/index.js');
+    const dir = tmp();
+    const spec = { kind: 'deterministic' as const, obsDim: 11, actDim: 3, hidden: [16], maxAction: 1 };
+    const layout = actorLayout(spec);
+    const card = { task: 'hopper', level: 'medium' as const, algorithm: 'sac' as const, evalReturn: 0, evalEpisodes: 1, trainingSteps: 0, seed: 0, hidden: [16] };
+    process.env.O2O_POLICIES_DIR = dir;
+    try {
+      await expect(generateRecipe('hopper-medium', 0, { transitions: 500 })).rejects.toThrow(/no behaviour policy for task 'hopper': expected .*hopper-medium\.onnx/);
+      writePolicy(join(dir, 'hopper-medium.onnx'), { spec, layout, params: layout.init(1) }, card);
+      writePolicy(join(dir, 'hopper-expert.onnx'), { spec, layout, params: layout.init(2) }, { ...card, level: 'expert' });
+      const ds = await generateRecipe('hopper-medium', 0, { transitions: 500 });
+      expect(ds.size).toBe(500);
+      expect(ds.obsDim).toBe(11);
+      expect(ds.meta.behaviorPolicy).toBe('hopper-medium');
+      const again = await generateRecipe('hopper-medium', 0, { transitions: 500 });
+      expect(Array.from(again.actions.subarray(0, 300))).toEqual(Array.from(ds.actions.subarray(0, 300)));
+      await expect(generateRecipe('hopper-medium-replay', 0)).rejects.toThrow(/no replay buffer for 'hopper-medium-replay'/);
+    } finally {
+      delete process.env.O2O_POLICIES_DIR;
+    }
+  });
+});
