@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { ALGOS, type AlgoConfig } from '../algos/index.js';
 import { makeEnv } from '../../simulators/index.js';
-import { serialize } from '../engine/index.js';
-import { policyGraph } from '../nn/index.js';
+import { exportPolicy } from '../serve/index.js';
 import { evaluateLearner, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { type Args, UsageError, bool, num, optStr, str } from './args.js';
@@ -57,10 +56,14 @@ export async function trainCommand(a: Args): Promise<void> {
   if (last) console.log(JSON.stringify({ algo, dataset: id, steps: res.steps, return: last.result.mean, normalized: last.result.normalized }));
   const out = optStr(a, 'out');
   if (out) {
-    const s = res.learner.actor();
-    const g = policyGraph(s.spec, s.layout, s.params, res.obsStats ? { obsMean: res.obsStats.mean, obsStd: res.obsStats.std } : {});
-    writeFileSync(out, serialize(g, { metadata: { 'o2o.algo': algo, 'o2o.task': taskId, 'o2o.dataset': id, 'o2o.steps': String(res.steps), 'o2o.seed': String(seed) } }));
-    console.log(`wrote ${out}`);
+    const r = exportPolicy({
+      actor: res.learner.actor(),
+      card: { name: `${taskId}-${algo}`, version: `steps-${res.steps}`, task: taskId, algorithm: algo, datasetId: id, trainingSteps: res.steps, seed, actLow: env.spec.actLow, actHigh: env.spec.actHigh },
+      obsMean: res.obsStats?.mean,
+      obsStd: res.obsStats?.std,
+      out,
+    });
+    console.log(`wrote ${out} (sha256 ${r.sha256.slice(0, 12)}…); sign it with 'o2o export --from ${out} --sign <key>'`);
   }
   res.learner.dispose();
   env.close();
