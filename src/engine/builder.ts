@@ -18,12 +18,8 @@ import * as sh from './ops/shape.js';
 export class Graph extends GraphCore {
   protected override emitIdentity(t: Tensor, name: string): Tensor {
     const out = ew.identity(this, t);
-    this.rename(out, name);
+    out.name = name;
     return out;
-  }
-
-  private rename(t: Tensor, name: string): void {
-    t.name = name;
   }
 
   // arithmetic

@@ -1,5 +1,5 @@
 import type { Graph } from '../builder.js';
-import { type DType, isFloat } from '../dtype.js';
+import { type DType, ONNX_DTYPE, isFloat } from '../dtype.js';
 import { type Tensor, GraphBuildError } from '../graph.js';
 import { type OpDef, type Operand, broadcastShapes, commonDtype, defineOp, lift, unbroadcast } from './define.js';
 
@@ -181,12 +181,11 @@ export const identity = (g: Graph, x: Tensor) => unary(g, IdentityOp, x);
 export const StopGradientOp = defineOp({ onnx: 'Identity', stop: true });
 export const stopGradient = (g: Graph, x: Tensor) => unary(g, StopGradientOp, x);
 
-const ONNX_TO: Record<DType, number> = { float32: 1, float64: 11, int64: 7, bool: 9 };
 export const CastOp = defineOp({
   onnx: 'Cast',
   vjp: (g, { inputs: [x] }, [dy], needs) => [needs[0] && isFloat(x!.dtype) ? g.cast(dy!, x!.dtype) : null],
 });
 export function cast(g: Graph, x: Tensor, to: DType): Tensor {
   if (x.dtype === to) return x;
-  return g.addNode(CastOp, [x], [{ shape: x.shape, dtype: to }], { to: ONNX_TO[to] })[0]!;
+  return g.addNode(CastOp, [x], [{ shape: x.shape, dtype: to }], { to: ONNX_DTYPE[to] })[0]!;
 }
