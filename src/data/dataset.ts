@@ -113,23 +113,24 @@ export function episodes(ds: Dataset): EpisodeView[] {
   return out;
 }
 
-/** Rows [start, end) as a new dataset sharing no memory with `ds`. */
-export function sliceDataset(ds: Dataset, start: number, end: number): Dataset {
+/** Rows [start, end) as a new dataset: copied (default, shares no memory with `ds`) or as views. */
+export function sliceDataset(ds: Dataset, start: number, end: number, opts: { copy?: boolean } = {}): Dataset {
   const o = ds.obsDim;
   const a = ds.actDim;
+  const cut = <T extends Float32Array | Uint8Array | Uint32Array>(c: T, dim = 1): T => (opts.copy === false ? c.subarray(start * dim, end * dim) : c.slice(start * dim, end * dim)) as T;
   const info: Record<string, InfoColumn> = {};
-  for (const [k, c] of Object.entries(ds.info)) info[k] = { dim: c.dim, data: c.data.slice(start * c.dim, end * c.dim) };
+  for (const [k, c] of Object.entries(ds.info)) info[k] = { dim: c.dim, data: cut(c.data, c.dim) };
   return {
     obsDim: o,
     actDim: a,
     size: end - start,
-    observations: ds.observations.slice(start * o, end * o),
-    actions: ds.actions.slice(start * a, end * a),
-    rewards: ds.rewards.slice(start, end),
-    nextObservations: ds.nextObservations.slice(start * o, end * o),
-    terminals: ds.terminals.slice(start, end),
-    timeouts: ds.timeouts.slice(start, end),
-    episodeIds: ds.episodeIds.slice(start, end),
+    observations: cut(ds.observations, o),
+    actions: cut(ds.actions, a),
+    rewards: cut(ds.rewards),
+    nextObservations: cut(ds.nextObservations, o),
+    terminals: cut(ds.terminals),
+    timeouts: cut(ds.timeouts),
+    episodeIds: cut(ds.episodeIds),
     info,
     meta: { ...ds.meta },
   };

@@ -7,7 +7,7 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, unlinkSync } fr
 import { join } from 'node:path';
 import { McapWriter } from '@mcap/core';
 import { DatasetBuilder } from '../builder.js';
-import { checkFinite, type Dataset } from '../dataset.js';
+import { checkFinite, type Dataset, sliceDataset } from '../dataset.js';
 import { DataError } from '../errors.js';
 import { o2oFileDescriptorSet } from '../schema/proto.js';
 import { FdWritable, compressChunkFn, type Compression } from './mcap-io.js';
@@ -148,7 +148,7 @@ export class SegmentAppender {
     if (episodeOffset !== 0) {
       const ids = new Uint32Array(end - start);
       for (let i = start; i < end; i++) ids[i - start] = ds.episodeIds[i]! + episodeOffset;
-      src = { ...sliceView(ds, start, end), episodeIds: ids };
+      src = { ...sliceDataset(ds, start, end, { copy: false }), episodeIds: ids };
       end -= start;
       start = 0;
     }
@@ -214,25 +214,6 @@ export class SegmentAppender {
     if (this.seg.transitions === 0 && existsSync(partial)) unlinkSync(partial);
     this.store.releaseLock();
   }
-}
-
-function sliceView(ds: Dataset, s: number, e: number): Dataset {
-  const o = ds.obsDim;
-  const a = ds.actDim;
-  const info: Record<string, { dim: number; data: Float32Array }> = {};
-  for (const [k, c] of Object.entries(ds.info)) info[k] = { dim: c.dim, data: c.data.subarray(s * c.dim, e * c.dim) };
-  return {
-    ...ds,
-    size: e - s,
-    observations: ds.observations.subarray(s * o, e * o),
-    actions: ds.actions.subarray(s * a, e * a),
-    rewards: ds.rewards.subarray(s, e),
-    nextObservations: ds.nextObservations.subarray(s * o, e * o),
-    terminals: ds.terminals.subarray(s, e),
-    timeouts: ds.timeouts.subarray(s, e),
-    episodeIds: ds.episodeIds.subarray(s, e),
-    info,
-  };
 }
 
 function validateRows(ds: Dataset, s: number, e: number, where: string): void {
