@@ -1,0 +1,53 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { readCard } from '../../src/serve/index.js';
+
+async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  try {
+    const code = await main(argv);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+describe('o2o command line', () => {
+  it('generates a dataset, trains on it with checkpoints and metrics, and writes a sealed policy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'o2o-cli-'));
+    const gen = await capture(['dataset', 'generate', 'pendulum-expert', '--dir', join(dir, 'data')]);
+    expect(gen.code).toBe(0);
+    expect(JSON.parse(gen.out)).toMatchObject({ transitions: 20000, episodes: 100 });
+    const info = await capture(['dataset', 'info', join(dir, 'data')]);
+    expect(JSON.parse(info.out).manifest.obsDim).toBe(3);
+
+    const policy = join(dir, 'p.onnx');
+    const t = await capture(['train', '--algo', 'bc', '--dataset', join(dir, 'data'), '--task', 'pendulum', '--steps', '200', '--hidden', '32,32', '--threads', '1', '--eval-episodes', '2', '--log', join(dir, 'm.jsonl'), '--checkpoints', join(dir, 'ckpt'), '--checkpoint-every', '100', '--out', policy]);
+    expect(t.code).toBe(0);
+    expect(JSON.parse(t.out.split('\n')[0]!)).toMatchObject({ algo: 'bc', steps: 200 });
+    expect(existsSync(join(dir, 'ckpt', 'ckpt-200.o2o'))).toBe(true);
+    const lines = readFileSync(join(dir, 'm.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({ step: 200 });
+    expect(lines.some((l) => typeof l.eval_return === 'number')).toBe(true);
+    expect(readCard(new Uint8Array(readFileSync(policy)))).toMatchObject({ task: 'pendulum', algorithm: 'bc', trainingSteps: 200 });
+  }, 120_000);
+
+  it('explains usage errors and unknown commands', async () => {
+    expect((await capture(['frobnicate'])).err).toMatch(/unknown command 'frobnicate'; commands: .*train/);
+    const r = await capture(['train', '--algo', 'bc']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/missing --task <value>/);
+    const bad = await capture(['train', '--algo', 'bc', '--task', 'pendulum', '--steps', 'ten', '--dataset', 'pendulum-expert']);
+    expect(bad.err).toMatch(/--steps must be a number, got 'ten'/);
+    const recipe = await capture(['dataset', 'generate', 'pendulum-mediocre', '--dir', '/tmp/none']);
+    expect(recipe.code).toBe(1);
+    expect(recipe.err).toMatch(/'pendulum-mediocre' is not a recipe; use <task>-<random\|medium\|expert\|medium-replay\|medium-expert>/);
+  });
+});
