@@ -3,6 +3,7 @@ import { UsageError, parseArgs } from './args.js';
 import { BEHAVIOR_USAGE, behaviorCommand } from './behavior.js';
 import { DATASET_USAGE, datasetCommand } from './dataset.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
+import { BROKER_USAGE, LEARN_USAGE, brokerCommand, learnCommand } from './learn.js';
 import { EVAL_USAGE, evalCommand } from './eval.js';
 import { EXPORT_USAGE, ROBOT_USAGE, SERVE_USAGE, exportCommand, keygenCommand, robotCommand, serveCommand } from './serve.js';
 import { TRAIN_USAGE, trainCommand } from './train.js';
@@ -15,6 +16,8 @@ const COMMANDS: Record<string, { usage: string; run: (a: ReturnType<typeof parse
   export: { usage: EXPORT_USAGE, run: exportCommand },
   keygen: { usage: 'o2o keygen [--dir .] [--name o2o-signing]', run: keygenCommand },
   serve: { usage: SERVE_USAGE, run: serveCommand },
+  broker: { usage: BROKER_USAGE, run: brokerCommand },
+  learn: { usage: LEARN_USAGE, run: learnCommand },
   robot: { usage: ROBOT_USAGE, run: robotCommand },
   eval: { usage: EVAL_USAGE, run: evalCommand },
 };

@@ -51,3 +51,38 @@ describe('o2o command line', () => {
     expect(recipe.err).toMatch(/'pendulum-mediocre' is not a recipe; use <task>-<random\|medium\|expert\|medium-replay\|medium-expert>/);
   });
 });
+
+describe('o2o learn', () => {
+  it('pretrains, fine-tunes on streamed transitions within its budget, and reports', async () => {
+    const { startBroker, MqttLink, TransitionSpool } = await import('../../src/transport/index.js');
+    const { makeEnv } = await import('../../simulators/index.js');
+    const broker = await startBroker({ port: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'o2o-learn-'));
+    const run = capture(['learn', '--mqtt', broker.url, '--task', 'pendulum', '--dataset', 'pendulum-medium', '--store', join(dir, 'online'), '--pretrain-steps', '40', '--budget-transitions', '200', '--publish-every', '100', '--utd', '1', '--config', '{"actorHidden":[32,32],"criticHidden":[32,32],"batchSize":64,"nActions":2}']);
+    // A robot streams random transitions until the learner has its budget.
+    const link = await MqttLink.connect(broker.url, { clientId: 'cli-robot' });
+    const spool = new TransitionSpool({ dir: join(dir, 'spool'), robotId: 'cli-robot', obsDim: 3, actDim: 1, batchRows: 20 });
+    spool.attach(link);
+    const env = await makeEnv('pendulum');
+    let obs = env.reset(0);
+    let settled = false;
+    void run.then(() => (settled = true));
+    for (let t = 0; t < 2000 && !settled; t++) {
+      const a = [Math.sin(t)];
+      const s = env.step(a);
+      spool.add(obs, a, s.reward, s.obs, s.terminated, s.truncated);
+      obs = s.terminated || s.truncated ? env.reset() : s.obs;
+      if (t % 20 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    const r = await run;
+    spool.close();
+    await link.close();
+    await broker.close();
+    env.close();
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.out.slice(r.out.indexOf('{\n')));
+    expect(status.done).toBe(true);
+    expect(status.onlineTransitions).toBeGreaterThanOrEqual(200);
+    expect(status.published.length).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+});
