@@ -20,7 +20,7 @@ import { startBroker } from '../transport/index.js';
 import { type Args, bool, num, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
-export const DEMO_USAGE = `o2o demo [--quick] [--task pendulum] [--out demo-out] [--robots 3] [--seed 0]
+export const DEMO_USAGE = `o2o demo [--quick] [--task pendulum] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
   the end-to-end loop: dataset → offline Cal-QL → signed policy → broker + server + simulated
   robots → online Cal-QL fine-tuning → before/after evaluation and report`;
 
@@ -35,6 +35,7 @@ export async function demoCommand(a: Args): Promise<void> {
   const out = str(a, 'out', 'demo-out');
   const robots = num(a, 'robots', 3);
   const seed = num(a, 'seed', 0);
+  const algo = str(a, 'algo', 'calql');
   const sizes = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 8000, online: 16_000, evalEpisodes: 10 };
   mkdirSync(out, { recursive: true });
   const phases: Phase[] = [];
@@ -56,15 +57,15 @@ export async function demoCommand(a: Args): Promise<void> {
   const mild = await makeEnv(task, { randomization: 'mild' });
   const spec = env.spec;
   const maxAction = Math.max(...Array.from(spec.actHigh).map(Math.abs));
-  const bar = new ProgressBar('offline Cal-QL', sizes.pretrain);
+  const bar = new ProgressBar(`offline ${algo}`, sizes.pretrain);
   const pre = await train({
-    algo: 'calql',
+    algo,
     dataset,
     datasetId: recipe,
     task: { obsDim: spec.obsDim, actDim: spec.actDim, maxAction, maxEpisodeSteps: spec.maxEpisodeSteps },
     steps: sizes.pretrain,
     seed,
-    config: { actorHidden: [64, 64], criticHidden: [64, 64], actorLr: 3e-4, alphaLr: 3e-4, nActions: 4, cqlAlpha: 1 },
+    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], actorLr: 3e-4, alphaLr: 3e-4, nActions: 4, cqlAlpha: 1, maxSteps: sizes.pretrain + sizes.online },
     rewardNormalization: 'episode-return-range',
     logPath: join(out, 'offline-metrics.jsonl'),
     session: { threads: 1 },
@@ -76,12 +77,12 @@ export async function demoCommand(a: Args): Promise<void> {
     mild: await evaluateLearner(mild, pre, sizes.evalEpisodes, 20_000 + seed),
   });
   const before = await evalBoth();
-  phase(`offline Cal-QL, ${sizes.pretrain} steps: normalized score ${before.nominal.normalized.toFixed(1)} nominal, ${before.mild.normalized.toFixed(1)} mild`);
+  phase(`offline ${algo}, ${sizes.pretrain} steps: normalized score ${before.nominal.normalized.toFixed(1)} nominal, ${before.mild.normalized.toFixed(1)} mild`);
 
   // 3. Deploy: sign, broker, server.
   const key = generateSigningKey();
   writeFileSync(join(out, 'signing-key.pub.pem'), key.publicKeyPem);
-  const card = { name: `${task}-calql`, task, algorithm: 'calql', datasetId: recipe, seed };
+  const card = { name: `${task}-${algo}`, task, algorithm: algo, datasetId: recipe, seed };
   const offlinePolicy = join(out, 'policy-offline.onnx');
   exportPolicy({ actor: pre.learner.actor(), card: { ...card, version: 'offline', trainingSteps: sizes.pretrain }, obsMean: pre.obsStats?.mean, obsStd: pre.obsStats?.std, signingKey: key.privateKeyPem, out: offlinePolicy });
   const broker = await startBroker({ port: 0 });
@@ -147,9 +148,9 @@ export async function demoCommand(a: Args): Promise<void> {
     join(out, 'report'),
   );
   phase(`sim-to-real report: ${report.html}`);
-  const summary = { task, quick, dataset: { recipe, transitions: dataset.size }, before, after, curve, online: st, servedVersion: served, phases };
+  const summary = { task, algo, quick, dataset: { recipe, transitions: dataset.size }, before, after, curve, online: st, servedVersion: served, phases };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, (_k, v) => (v instanceof Float32Array || v instanceof Float64Array ? Array.from(v) : v), 2)}\n`);
-  console.log(`\n| policy | normalized (nominal) | normalized (mild) |\n| --- | --- | --- |\n| offline Cal-QL | ${before.nominal.normalized.toFixed(1)} | ${before.mild.normalized.toFixed(1)} |\n| after online fine-tuning | ${after.nominal.normalized.toFixed(1)} | ${after.mild.normalized.toFixed(1)} |`);
+  console.log(`\n| policy | normalized (nominal) | normalized (mild) |\n| --- | --- | --- |\n| offline ${algo} | ${before.nominal.normalized.toFixed(1)} | ${before.mild.normalized.toFixed(1)} |\n| after online fine-tuning | ${after.nominal.normalized.toFixed(1)} | ${after.mild.normalized.toFixed(1)} |`);
   console.log(`\nsummary: ${join(out, 'summary.json')}`);
   pre.learner.dispose();
   env.close();

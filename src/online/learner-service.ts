@@ -32,7 +32,7 @@ export interface OnlineLearnerOptions {
   clientId?: string;
   username?: string;
   password?: string;
-  /** Pretrained learner (Cal-QL); its batches need the info column 'mc_return'. */
+  /** Pretrained learner (Cal-QL, or CQL/IQL/TD3+BC for comparison). */
   learner: Learner;
   /** Offline data as the learner sees it: normalized, reward-scaled, with 'mc_return'. */
   offline: Dataset;
@@ -80,6 +80,7 @@ export class OnlineLearner {
   private training: Promise<void> | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private finished!: () => void;
+  private withMc = false;
   readonly done: Promise<void>;
 
   private constructor(private readonly o: OnlineLearnerOptions) {
@@ -103,7 +104,9 @@ export class OnlineLearner {
     // Resume: everything already stored is online experience (normalized again below).
     const prior = await store.read({ includePartials: true });
     if (prior.partials.length) await store.repair();
-    this.online = new DatasetBuilder(obsDim, actDim, { capacity: 4096, infoDims: { mc_return: 1 } });
+    // Cal-QL batches carry mc_return (online rows: NO_MC_BOUND); other learners need none.
+    this.withMc = 'mc_return' in o.offline.info;
+    this.online = new DatasetBuilder(obsDim, actDim, { capacity: 4096, infoDims: this.withMc ? { mc_return: 1 } : {} });
     this.online.append(prior.dataset);
     this.prepareRows(0, this.online.size);
     this.episodes = prior.dataset.size ? countEpisodeEnds(prior.dataset) : 0;
@@ -118,7 +121,7 @@ export class OnlineLearner {
       admit: () => !this.budgetSpent(),
       log: (l) => this.log(l),
     });
-    this.sampler = new MixSampler(o.offline, this.online, { batchSize: o.learner.batchSize, seed: (o.seed ?? 0) + 101, offlineRatio: o.mixRatio ?? 0.5, info: ['mc_return'] });
+    this.sampler = new MixSampler(o.offline, this.online, { batchSize: o.learner.batchSize, seed: (o.seed ?? 0) + 101, offlineRatio: o.mixRatio ?? 0.5, info: this.withMc ? ['mc_return'] : [] });
     if (o.checkpointDir) {
       mkdirSync(o.checkpointDir, { recursive: true });
       const last = readdirSync(o.checkpointDir).filter((f) => /^online-\d+\.o2o$/.test(f)).sort((a, b) => Number(a.slice(7, -4)) - Number(b.slice(7, -4))).at(-1);
@@ -151,7 +154,7 @@ export class OnlineLearner {
       if (rewardTransform) rew[i] = rew[i]! * rewardTransform.scale + rewardTransform.bias;
       if (this.online.terminals[i] || this.online.timeouts[i]) this.episodes++;
     }
-    this.online.info.mc_return!.data.fill(NO_MC_BOUND, start, end);
+    if (this.withMc) this.online.info.mc_return!.data.fill(NO_MC_BOUND, start, end);
   }
 
   private async connect(): Promise<void> {
