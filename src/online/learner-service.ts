@@ -244,9 +244,9 @@ export class OnlineLearner {
       signingKey: o.signingKey,
     });
     const msg = encodePolicyUpdate({ version, bytes: res.bytes, sha256: res.sha256, signature: res.signature, cardJson: JSON.stringify(res.card) });
+    this.checkpoint(); // before the publish: a crash while waiting for the broker keeps this state
     await this.client.publishAsync(policyTopic(o.fleet ?? 'default'), Buffer.from(msg), { qos: 1, retain: true } as IClientPublishOptions);
     this.published.push(version);
-    this.checkpoint();
     this.log(`online learner: published ${version} after ${this.online.size} online transitions`);
     await o.onPublish?.(version, this.updates, this.online.size);
     return version;

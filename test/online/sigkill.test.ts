@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +87,7 @@ describe.runIf(requireOrSkip(missingMosquitto()))('a learner killed with SIGKILL
         obs = s.terminated || s.truncated ? env.reset() : s.obs;
       }
       if (t === 150) {
-        await until(() => (first.latest()?.updates ?? 0) >= 40, 60_000, 'a first checkpoint');
+        await until(() => existsSync(join(store, 'ckpt')) && readdirSync(join(store, 'ckpt')).some((f) => f.endsWith('.o2o')), 60_000, 'a first checkpoint');
         first.proc.kill('SIGKILL');
         await first.exited;
         second = startLearner(broker.url, store, budget);
