@@ -126,7 +126,12 @@ describe.runIf(requireOrSkip(missingMosquitto()))('online fine-tuning over mosqu
     await pub.publishAsync(t, Buffer.from(encodeTransitionBatch(nan, 0, 1, { robotId: 'robot-x', firstSequence: 0 })), { qos: 1 });
     await pub.publishAsync(t, Buffer.from(good), { qos: 1 });
     await pub.publishAsync(t, Buffer.from(good), { qos: 1 });
-    await new Promise((r) => setTimeout(r, 500));
+    // Wait (bounded) until all six messages were handled, whatever the machine's load.
+    const handled = () => {
+      const k = learner.status().counters;
+      return k.malformed + k.oversized + k.wrongRobot + k.nonFinite + k.accepted + k.duplicates;
+    };
+    for (let i = 0; i < 200 && handled() < 6; i++) await new Promise((r) => setTimeout(r, 50));
     const c = learner.status().counters;
     await pub.endAsync();
     await learner.close();
