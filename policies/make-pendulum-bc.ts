@@ -1,6 +1,6 @@
 /**
  * Rebuilds policies/pendulum-bc.onnx: behaviour cloning of the energy-pumping swing-up controller
- * (test/algos/pendulum-fixture.ts) on the pendulum, exported with its card. The card's evaluation
+ * (pendulumSwingUp in src/train/datasets.ts) on the pendulum, exported with its card. The card's evaluation
  * is measured here through the serving runtime (PolicyRuntime.act, the path every transport
  * uses), so a robot served over MQTT or ROS must reproduce it.
  *
@@ -12,7 +12,7 @@ import { DatasetBuilder, UniformSampler } from '../src/data/index.js';
 import { exportPolicy, PolicyRuntime, writeAtomic } from '../src/serve/index.js';
 import { makeEnv } from '../simulators/index.js';
 import { Rng } from '../src/util/rng.js';
-import { swingUp } from '../test/algos/pendulum-fixture.js';
+import { pendulumSwingUp } from '../src/train/datasets.js';
 
 export const PENDULUM_POLICY = fileURLToPath(new URL('./pendulum-bc.onnx', import.meta.url));
 /** The evaluation protocol the card records (and the end-to-end test repeats over MQTT). */
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     let obs = env.reset(1000 + ep);
     for (;;) {
       // Noisy execution widens the state coverage; the label is the controller's clean action.
-      const label = swingUp(obs);
+      const label = pendulumSwingUp(obs)[0]!;
       const u = Math.max(-2, Math.min(2, label + 0.3 * rng.normal()));
       const r = env.step([u]);
       b.add({ obs, action: [label], reward: r.reward, nextObs: r.obs, terminal: r.terminated, timeout: r.truncated });
