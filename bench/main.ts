@@ -1,4 +1,4 @@
-/** `npm run bench -- <name> [...]`: runs the named benchmarks (all when none is named). */
+/** `npm run bench -- <name> [...]`: runs the named benchmarks (all but the hours-long 'results' when none is named). */
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   sim: () => import('./sim.js'),
@@ -6,10 +6,11 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   algos: () => import('./algos.js'),
   serve: () => import('./serve.js'),
   fleet: () => import('./fleet.js'),
+  results: () => import('./results.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const chosen = names.length ? names : Object.keys(suites);
+const chosen = names.length ? names : Object.keys(suites).filter((n) => n !== 'results');
 for (const n of chosen) {
   const load = suites[n];
   if (!load) {

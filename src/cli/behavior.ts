@@ -1,22 +1,30 @@
 import { trainBehaviorPolicies } from '../train/behavior.js';
 import { type Args, UsageError, num, str } from './args.js';
 
-export const BEHAVIOR_USAGE = `o2o behavior train --task <env id> --steps N --medium-return R [--out policies] [--hidden 64,64] [--seed N] [--eval-every N]
-  trains SAC online and writes <task>-medium.onnx, <task>-expert.onnx (+ .card.json) and the
-  <task>-medium-replay dataset folder`;
+export const BEHAVIOR_USAGE = `o2o behavior train --task <env id> --steps N --medium-return R [--method sac|ars] [--out policies]
+    [--stop-return R] [--hidden 256,256] [--seed N] [--eval-every N] [--eval-episodes N]
+  trains behaviour policies online and writes <task>-medium.onnx, <task>-expert.onnx (policy
+  artifacts, + .card.json) and the <task>-medium-replay dataset folder. --steps counts environment
+  steps. sac (default): D4RL's recipe, one gradient update per step. ars: random search on a
+  linear policy, simulator steps only (minutes per task on a 2-core machine).`;
 
 export async function behaviorCommand(a: Args): Promise<void> {
   if (a.positionals[1] !== 'train') throw new UsageError(BEHAVIOR_USAGE);
-  const hidden = str(a, 'hidden', '256,256').split(',').map(Number);
+  const method = str(a, 'method', 'sac');
+  if (method !== 'sac' && method !== 'ars') throw new UsageError(`--method must be sac or ars, got '${method}'\n${BEHAVIOR_USAGE}`);
+  const stop = a.flags.has('stop-return') ? num(a, 'stop-return') : undefined;
   const r = await trainBehaviorPolicies({
     task: str(a, 'task'),
     steps: num(a, 'steps'),
+    method,
     seed: num(a, 'seed', 0),
-    hidden,
+    hidden: str(a, 'hidden', '256,256').split(',').map(Number),
     mediumReturn: num(a, 'medium-return'),
+    stopReturn: stop,
     outDir: str(a, 'out', 'policies'),
-    evalEvery: num(a, 'eval-every', 10_000),
+    evalEvery: num(a, 'eval-every', method === 'ars' ? 50_000 : 10_000),
+    evalEpisodes: num(a, 'eval-episodes', 5),
     log: (l) => console.log(l),
   });
-  console.log(JSON.stringify({ medium: r.medium, expert: r.expert, transitions: r.replay.size }, null, 2));
+  console.log(JSON.stringify({ medium: r.medium, expert: r.expert, replayTransitions: r.replay.size }, null, 2));
 }

@@ -13,6 +13,8 @@ export interface NativeSession {
   readonly inputMetadata: { name: string; type: number; shape: number[] }[];
   readonly outputMetadata: { name: string; type: number; shape: number[] }[];
   run(feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor | null>, options: object): Record<string, ort.Tensor>;
+  /** Writes the profile file (only when the session was created with enableProfiling). */
+  endProfiling(): void;
   dispose(): void;
 }
 

@@ -17,6 +17,9 @@ export interface SessionOptions {
   warn?: (message: string) => void;
   /** Shared training state; bound inputs live here, and inputs named like a state read from it. */
   store?: StateStore;
+  /** Write ORT's per-kernel profile (JSON, chrome://tracing format) to files with this prefix;
+   * also set for every session by the environment variable O2O_ORT_PROFILE. */
+  profile?: string;
 }
 
 export class SessionRunError extends Error {
@@ -60,6 +63,7 @@ export class Session {
   private readonly outs = new Map<string, Slot>();
   /** input name → output name for state bindings. */
   private readonly binds = new Map<string, string>();
+  private profiling = false;
   private readonly feeds: Record<string, ort.Tensor> = {};
   private readonly fetches: Record<string, ort.Tensor | null> = {};
   private readonly runOptions = {};
@@ -130,16 +134,20 @@ export class Session {
     const name = opts.name ?? 'graph';
     const wanted = opts.executionProvider ?? 'cpu';
     const store = opts.store ?? new StateStore();
+    const profile = opts.profile ?? process.env.O2O_ORT_PROFILE;
     const base = {
       graphOptimizationLevel: opts.optimization ?? 'all',
       intraOpNumThreads: opts.threads ?? 2,
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      ...(profile ? { enableProfiling: true, profileFilePrefix: `${profile}-${name}` } : {}),
     };
     const open = (ep: ExecutionProvider): Session => {
       const s = newNativeSession();
       s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...base, executionProviders: [ep] });
-      return new Session(s, signature(s), ep, name, store);
+      const session = new Session(s, signature(s), ep, name, store);
+      session.profiling = !!profile;
+      return session;
     };
     const warn = opts.warn ?? console.warn;
     if (wanted !== 'cpu') {
@@ -265,6 +273,7 @@ export class Session {
   }
 
   dispose(): void {
+    if (this.profiling) this.native.endProfiling();
     this.native.dispose();
   }
 }

@@ -82,7 +82,7 @@ describe('recipes from shipped ONNX behaviour policies', () => {
     const dir = tmp();
     const spec = { kind: 'deterministic' as const, obsDim: 11, actDim: 3, hidden: [16], maxAction: 1 };
     const layout = actorLayout(spec);
-    const card = { task: 'hopper', level: 'medium' as const, algorithm: 'sac' as const, evalReturn: 0, evalEpisodes: 1, trainingSteps: 0, seed: 0, hidden: [16] };
+    const card = { task: 'hopper', level: 'medium' as const, algorithm: 'sac', trainingSteps: 0, seed: 0, evaluation: null, notes: 'test' };
     process.env.O2O_POLICIES_DIR = dir;
     try {
       await expect(generateRecipe('hopper-medium', 0, { transitions: 500 })).rejects.toThrow(/no behaviour policy for task 'hopper': expected .*hopper-medium\.onnx/);
