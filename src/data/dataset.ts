@@ -8,6 +8,7 @@
  * files have exact-length columns.
  */
 import { DataError } from './errors.js';
+import { checkNextObservations, nextObsBytes, type FinalObservations } from './next-obs.js';
 
 /** A per-transition float column outside the core fields (e.g. 'mc_return', 'qpos'). */
 export interface InfoColumn {
@@ -32,10 +33,21 @@ export interface Dataset {
   readonly observations: Float32Array;
   readonly actions: Float32Array;
   readonly rewards: Float32Array;
-  readonly nextObservations: Float32Array;
+  /**
+   * Explicit next observations [size * obsDim], or null when they are implicit (then
+   * `finalObservations` is set). Read them through `nextObsRow` / `nextObservationsOf`
+   * (src/data/next-obs.ts), which work for both forms.
+   */
+  readonly nextObservations: Float32Array | null;
+  /**
+   * Implicit form: the rows whose next observation is stored (episode ends, the last row, rows
+   * whose next observation differs from the following row's observation); every other row i has
+   * next observation = observation of row i + 1. Null when `nextObservations` is explicit.
+   */
+  readonly finalObservations: FinalObservations | null;
   /** 1 where the episode truly ended (no bootstrapping). */
   readonly terminals: Uint8Array;
-  /** 1 where the episode was cut by a time limit (bootstrapping from nextObservations is valid). */
+  /** 1 where the episode was cut by a time limit (bootstrapping from the next observation is valid). */
   readonly timeouts: Uint8Array;
   /** Episode id of each row; rows of an episode are contiguous. */
   readonly episodeIds: Uint32Array;
@@ -57,7 +69,7 @@ export interface EpisodeView {
   return: number;
 }
 
-/** Create an empty dataset with exact-size, zero-filled columns. */
+/** Create an empty dataset with exact-size, zero-filled columns (explicit next observations). */
 export function allocDataset(size: number, obsDim: number, actDim: number, meta: DatasetMeta = {}): Dataset {
   checkDims(obsDim, actDim, 'allocDataset');
   return {
@@ -68,6 +80,7 @@ export function allocDataset(size: number, obsDim: number, actDim: number, meta:
     actions: new Float32Array(size * actDim),
     rewards: new Float32Array(size),
     nextObservations: new Float32Array(size * obsDim),
+    finalObservations: null,
     terminals: new Uint8Array(size),
     timeouts: new Uint8Array(size),
     episodeIds: new Uint32Array(size),
@@ -113,7 +126,11 @@ export function episodes(ds: Dataset): EpisodeView[] {
   return out;
 }
 
-/** Rows [start, end) as a new dataset: copied (default, shares no memory with `ds`) or as views. */
+/**
+ * Rows [start, end) as a new dataset: copied (default, shares no memory with `ds`) or as views.
+ * Implicit next observations get a new (small) table either way: the slice's last row gets its
+ * next observation stored when it was the following row's observation.
+ */
 export function sliceDataset(ds: Dataset, start: number, end: number, opts: { copy?: boolean } = {}): Dataset {
   const o = ds.obsDim;
   const a = ds.actDim;
@@ -127,13 +144,24 @@ export function sliceDataset(ds: Dataset, start: number, end: number, opts: { co
     observations: cut(ds.observations, o),
     actions: cut(ds.actions, a),
     rewards: cut(ds.rewards),
-    nextObservations: cut(ds.nextObservations, o),
+    nextObservations: ds.nextObservations === null ? null : cut(ds.nextObservations, o),
+    finalObservations: ds.finalObservations === null ? null : sliceFinals(ds, start, end),
     terminals: cut(ds.terminals),
     timeouts: cut(ds.timeouts),
     episodeIds: cut(ds.episodeIds),
     info,
     meta: { ...ds.meta },
   };
+}
+
+function sliceFinals(ds: Dataset, start: number, end: number): FinalObservations {
+  const f = ds.finalObservations!;
+  const last = end - 1;
+  if (end <= start || f.has(last)) return f.slice(start, end);
+  // the last row's next observation is the observation of row `end`, outside the slice
+  const t = f.slice(start, last);
+  t.push(last - start, ds.observations, end * ds.obsDim);
+  return t;
 }
 
 /** Same dataset with one info column added or replaced (columns are shared, not copied). */
@@ -158,7 +186,6 @@ export function validateDataset(ds: Dataset, source = 'dataset'): void {
     ['observations', ds.observations, n * ds.obsDim],
     ['actions', ds.actions, n * ds.actDim],
     ['rewards', ds.rewards, n],
-    ['next_observations', ds.nextObservations, n * ds.obsDim],
     ['terminals', ds.terminals, n],
     ['timeouts', ds.timeouts, n],
     ['episode_ids', ds.episodeIds, n],
@@ -175,7 +202,7 @@ export function validateDataset(ds: Dataset, source = 'dataset'): void {
   checkFinite(ds.observations, ds.obsDim, n, 'observations', source);
   checkFinite(ds.actions, ds.actDim, n, 'actions', source);
   checkFinite(ds.rewards, 1, n, 'rewards', source);
-  checkFinite(ds.nextObservations, ds.obsDim, n, 'next_observations', source);
+  checkNextObservations(ds, source);
   for (const [k, c] of Object.entries(ds.info)) checkFinite(c.data, c.dim, n, `info.${k}`, source);
   for (let i = 0; i < n; i++) {
     if (ds.terminals[i]! > 1 || ds.timeouts[i]! > 1) {
@@ -211,9 +238,12 @@ export function checkFinite(col: Float32Array, dim: number, rows: number, name: 
   }
 }
 
-/** Bytes held by the dataset's valid rows (not counting over-allocated capacity). */
+/**
+ * Bytes held by the dataset's valid rows (not counting over-allocated capacity). Implicit next
+ * observations count their stored rows and row bitset only.
+ */
 export function datasetBytes(ds: Dataset): number {
-  let b = ds.size * (4 * (2 * ds.obsDim + ds.actDim + 1) + 2 + 4);
+  let b = ds.size * (4 * (ds.obsDim + ds.actDim + 1) + 2 + 4) + nextObsBytes(ds);
   for (const c of Object.values(ds.info)) b += ds.size * c.dim * 4;
   return b;
 }

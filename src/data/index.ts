@@ -1,5 +1,6 @@
 // Public API of src/data.
 export * from './dataset.js';
+export { FinalObservations, nextObsRow, nextObservationsOf, withExplicitNext, withImplicitNext, nextObsBytes, checkNextObservations } from './next-obs.js';
 export * from './builder.js';
 export * from './errors.js';
 export * from './returns.js';

@@ -45,15 +45,23 @@ export function normalizeObservations(ds: Dataset, stats: ObsStats): Dataset {
       'compute the statistics on a dataset with the same observation space',
     );
   }
-  const norm = (src: Float32Array): Float32Array => {
-    const out = new Float32Array(ds.size * d);
+  const norm = (src: Float32Array, rows: number): Float32Array => {
+    const out = new Float32Array(rows * d);
     for (let i = 0; i < out.length; i++) {
       const k = i % d;
       out[i] = (src[i]! - stats.mean[k]!) / stats.std[k]!;
     }
     return out;
   };
-  return { ...ds, observations: norm(ds.observations), nextObservations: norm(ds.nextObservations) };
+  // implicit next observations follow the observations; only the stored ones need their own pass
+  const next = ds.nextObservations;
+  const fin = ds.finalObservations;
+  return {
+    ...ds,
+    observations: norm(ds.observations, ds.size),
+    nextObservations: next === null ? null : norm(next, ds.size),
+    finalObservations: fin === null ? null : fin.withValues(norm(fin.data, fin.count)),
+  };
 }
 
 export interface RewardTransform {

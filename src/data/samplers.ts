@@ -59,12 +59,25 @@ function copyRow(ds: Dataset, i: number, out: Batch, b: number, src: number, inf
   const o = ds.obsDim;
   const a = ds.actDim;
   const so = ds.observations;
-  const sn = ds.nextObservations;
   const oo = out.observations;
   const on = out.nextObservations;
+  // next observation: explicit column, a stored final one, or (implicit) the following row's
+  let sn = ds.nextObservations;
+  let pn = i * o;
+  if (sn === null) {
+    const f = ds.finalObservations!;
+    const slot = f.slot(i);
+    if (slot < 0) {
+      sn = so;
+      pn = (i + 1) * o;
+    } else {
+      sn = f.data;
+      pn = slot * o;
+    }
+  }
   for (let k = 0, p = i * o, q = b * o; k < o; k++, p++, q++) {
     oo[q] = so[p]!;
-    on[q] = sn[p]!;
+    on[q] = sn[pn + k]!;
   }
   const sa = ds.actions;
   const oa = out.actions;

@@ -140,14 +140,12 @@ export class OnlineLearner {
   private prepareRows(start: number, end: number): void {
     const { obsStats, rewardTransform } = this.o;
     const d = this.online.obsDim;
-    const obs = this.online.observations;
-    const next = this.online.nextObservations;
     if (obsStats) {
-      for (let i = start * d; i < end * d; i++) {
-        const k = i % d;
-        obs[i] = (obs[i]! - obsStats.mean[k]!) / obsStats.std[k]!;
-        next[i] = (next[i]! - obsStats.mean[k]!) / obsStats.std[k]!;
-      }
+      const { mean, std } = obsStats;
+      // observations and the stored next observations of the new rows (implicit ones follow)
+      this.online.mapObservations(start, end, (v, p) => {
+        for (let k = 0; k < d; k++) v[p + k] = (v[p + k]! - mean[k]!) / std[k]!;
+      });
     }
     const rew = this.online.rewards;
     for (let i = start; i < end; i++) {

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DatasetBuilder } from '../../src/data/builder.js';
 import { exportD4rl, exportMinari, importD4rl, importMinari } from '../../src/data/formats/hdf5.js';
 import { createStore, openStore } from '../../src/data/formats/mcap-store.js';
+import { nextObservationsOf } from '../../src/data/next-obs.js';
 import { expectSameDataset, synthetic } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'o2o-h5-'));
@@ -54,7 +55,7 @@ obs.tofile(sys.argv[1] + '.obs')
     const { dataset: ds } = await importD4rl(file);
     expect(ds.size).toBe(50);
     expect(Array.from(ds.observations)).toEqual(Array.from(new Float32Array(new Uint8Array(readFileSync(file + '.obs')).buffer)));
-    expect(ds.nextObservations[0]).toBe(Math.fround(ds.observations[0]! + 1));
+    expect(nextObservationsOf(ds)[0]).toBe(Math.fround(ds.observations[0]! + 1));
     expect(ds.terminals[19]).toBe(1);
     expect(ds.timeouts[39]).toBe(1);
     expect([ds.episodeIds[19], ds.episodeIds[20], ds.episodeIds[40]]).toEqual([0, 1, 2]);

@@ -1,5 +1,6 @@
 import { DatasetBuilder } from '../../src/data/builder.js';
 import type { Dataset } from '../../src/data/dataset.js';
+import { nextObservationsOf } from '../../src/data/next-obs.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** Synthetic dataset: episodes of `epLen` rows; obs[0] of row i is i (identifies rows). */
@@ -35,7 +36,7 @@ export function expectSameDataset(a: Dataset, b: Dataset, opts: { info?: boolean
   eq(a.observations.subarray(0, n * a.obsDim), b.observations.subarray(0, n * b.obsDim), 'observations');
   eq(a.actions.subarray(0, n * a.actDim), b.actions.subarray(0, n * b.actDim), 'actions');
   eq(a.rewards.subarray(0, n), b.rewards.subarray(0, n), 'rewards');
-  eq(a.nextObservations.subarray(0, n * a.obsDim), b.nextObservations.subarray(0, n * b.obsDim), 'next_observations');
+  eq(nextObservationsOf(a, 0, n), nextObservationsOf(b, 0, n), 'next_observations');
   eq(a.terminals.subarray(0, n), b.terminals.subarray(0, n), 'terminals');
   eq(a.timeouts.subarray(0, n), b.timeouts.subarray(0, n), 'timeouts');
   eq(a.episodeIds.subarray(0, n), b.episodeIds.subarray(0, n), 'episodeIds');

@@ -7,6 +7,7 @@ import { parse } from '@foxglove/rosmsg';
 import { MessageWriter } from '@foxglove/rosmsg2-serialization';
 import { FdWritable } from '../../src/data/formats/mcap-io.js';
 import { importRosbag2, parseRos2Mapping } from '../../src/data/formats/rosbag2.js';
+import { nextObservationsOf } from '../../src/data/next-obs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'o2o-ros-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -89,7 +90,7 @@ reward: { topic: /reward, field: data }
     for (let k = 0; k < 9; k++) {
       const j = 5 + 10 * k;
       expect(Array.from(ds.observations.subarray(4 * k, 4 * k + 4))).toEqual([j, -j, 0.5 * j, 0]);
-      expect(Array.from(ds.nextObservations.subarray(4 * k, 4 * k + 4))).toEqual([j + 10, -j - 10, 0.5 * (j + 10), 0]);
+      expect(Array.from(nextObservationsOf(ds, k, k + 1))).toEqual([j + 10, -j - 10, 0.5 * (j + 10), 0]);
       expect(Array.from(ds.actions.subarray(2 * k, 2 * k + 2))).toEqual([k, k + 0.5]);
       expect(ds.rewards[k]).toBe(10 * k);
     }

@@ -1,7 +1,7 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../../src/data/index.js';
+import { nextObservationsOf, openStore } from '../../src/data/index.js';
 import { generateSigningKey } from '../../src/serve/index.js';
 import { InProcessQoS, InProcessRos } from '../../ros/in-process.js';
 import { PolicyNode } from '../../ros/policy-node.js';
@@ -163,6 +163,6 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     expect(Array.from(dataset.rewards)).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
     expect(Array.from(dataset.terminals)).toEqual([0, 0, 0, 0, 1, 0, 0, 0]);
     expect(dataset.observations[4 * 5]).toBe(4);
-    expect(dataset.nextObservations[4 * 5]).toBe(5);
+    expect(nextObservationsOf(dataset)[4 * 5]).toBe(5);
   });
 });

@@ -13,6 +13,7 @@ import { closeSync, existsSync, openSync, readSync, renameSync, statSync, unlink
 import type H5Module from 'h5wasm/node';
 import { DatasetBuilder } from '../builder.js';
 import { episodes, validateDataset, type Dataset, type DatasetMeta } from '../dataset.js';
+import { nextObsRow, nextObservationsOf, sameRow } from '../next-obs.js';
 import { DataError, type ProgressFn } from '../errors.js';
 
 type H5 = typeof H5Module;
@@ -136,6 +137,9 @@ export async function importD4rl(path: string, opts: { meta?: DatasetMeta; progr
     const nextF = next ? toF32(next.data) : undefined;
     const b = new DatasetBuilder(o, a, { capacity: Math.max(1, n), infoDims: Object.fromEntries(Object.entries(infos).map(([k, c]) => [k, c.dim])), meta: opts.meta, validate: false });
     b.reserve(n);
+    // every row is kept when the file has next_observations (the builder keeps them exactly,
+    // storing only those that are not the following row's observation); else they are collected
+    const nextCol = nextF ?? new Float32Array(n * o);
     let ep = 0;
     let dropped = 0;
     let r = 0;
@@ -153,7 +157,7 @@ export async function importD4rl(path: string, opts: { meta?: DatasetMeta; progr
         continue;
       }
       b.observations.set(obsF.subarray(i * o, (i + 1) * o), r * o);
-      b.nextObservations.set(nextRow, r * o);
+      if (!nextF) nextCol.set(nextRow, r * o);
       b.actions.set(actF.subarray(i * a, (i + 1) * a), r * a);
       b.rewards[r] = rewF[i]!;
       b.terminals[r] = term[i]!;
@@ -164,7 +168,7 @@ export async function importD4rl(path: string, opts: { meta?: DatasetMeta; progr
       if (end) ep++;
       if (opts.progress && i % 100000 === 0) opts.progress(i, n, 'import');
     }
-    b.commit(r);
+    b.commit(r, nextCol);
     if (dropped) notes.push(`${dropped} rows without a next observation were dropped (no next_observations key)`);
     const ds = b.build();
     validateDataset(ds, path);
@@ -210,7 +214,7 @@ export async function exportD4rl(ds: Dataset, path: string, opts: { overwrite?: 
     f32(f, 'observations', ds.observations.subarray(0, n * ds.obsDim), [n, ds.obsDim]);
     f32(f, 'actions', ds.actions.subarray(0, n * ds.actDim), [n, ds.actDim]);
     f32(f, 'rewards', ds.rewards.subarray(0, n), [n]);
-    f32(f, 'next_observations', ds.nextObservations.subarray(0, n * ds.obsDim), [n, ds.obsDim]);
+    f32(f, 'next_observations', nextObservationsOf(ds, 0, n), [n, ds.obsDim]);
     flags(f, 'terminals', ds.terminals.subarray(0, n));
     flags(f, 'timeouts', ds.timeouts.subarray(0, n));
     const names = Object.keys(ds.info);
@@ -255,7 +259,6 @@ export async function importMinari(path: string, opts: { meta?: DatasetMeta; pro
       b.reserve(t);
       const s = b.size;
       b.observations.set(obsF.subarray(0, t * o), s * o);
-      b.nextObservations.set(obsF.subarray(o, (t + 1) * o), s * o);
       b.actions.set(actF.subarray(0, t * a), s * a);
       b.rewards.set(rew, s);
       for (let i = 0; i < t; i++) {
@@ -263,7 +266,7 @@ export async function importMinari(path: string, opts: { meta?: DatasetMeta; pro
         b.timeouts[s + i] = term[i] ? 0 : trunc[i]!;
       }
       b.episodeIds.fill(e, s, s + t);
-      b.commit(t);
+      b.commit(t, obsF.subarray(o, (t + 1) * o));
       opts.progress?.(e + 1, names.length, 'import');
     }
     const ds = b!.build();
@@ -287,20 +290,17 @@ export async function exportMinari(ds: Dataset, path: string, opts: { overwrite?
   const o = ds.obsDim;
   const a = ds.actDim;
   let bad = 0;
+  const next = new Float32Array(o);
   await writeAtomic(path, opts.overwrite ?? false, (f) => {
     eps.forEach((ep, k) => {
       const t = ep.length;
       const g = f.create_group(`episode_${k}`);
       const obs = new Float32Array((t + 1) * o);
       obs.set(ds.observations.subarray(ep.start * o, ep.end * o));
-      obs.set(ds.nextObservations.subarray((ep.end - 1) * o, ep.end * o), t * o);
+      nextObsRow(ds, ep.end - 1, obs, t * o);
       for (let i = ep.start; i < ep.end - 1; i++) {
-        for (let j = 0; j < o; j++) {
-          if (!Object.is(ds.nextObservations[i * o + j], ds.observations[(i + 1) * o + j])) {
-            bad++;
-            break;
-          }
-        }
+        nextObsRow(ds, i, next, 0);
+        if (!sameRow(next, 0, ds.observations, (i + 1) * o, o)) bad++;
       }
       f32(g, 'observations', obs, [t + 1, o]);
       f32(g, 'actions', ds.actions.slice(ep.start * a, ep.end * a), [t, a]);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { McapWriter } from '@mcap/core';
 import { DatasetBuilder } from '../builder.js';
 import { checkFinite, type Dataset, sliceDataset } from '../dataset.js';
+import { checkNextObservations } from '../next-obs.js';
 import { DataError } from '../errors.js';
 import { o2oFileDescriptorSet } from '../schema/proto.js';
 import { FdWritable, compressChunkFn, type Compression } from './mcap-io.js';
@@ -224,7 +225,6 @@ function validateRows(ds: Dataset, s: number, e: number, where: string): void {
     checkFinite(ds.observations.subarray(s * o), o, n, 'observations', where);
     checkFinite(ds.actions.subarray(s * a), a, n, 'actions', where);
     checkFinite(ds.rewards.subarray(s), 1, n, 'rewards', where);
-    checkFinite(ds.nextObservations.subarray(s * o), o, n, 'next_observations', where);
     for (const [k, c] of Object.entries(ds.info)) checkFinite(c.data.subarray(s * c.dim), c.dim, n, `info.${k}`, where);
   } catch (err) {
     if (err instanceof DataError && err.row !== undefined) {
@@ -232,6 +232,7 @@ function validateRows(ds: Dataset, s: number, e: number, where: string): void {
     }
     throw err;
   }
+  checkNextObservations(ds, where, s, e); // reports dataset rows itself
   for (let i = s; i < e; i++) {
     if (ds.terminals[i]! > 1 || ds.timeouts[i]! > 1) throw new DataError('terminal/timeout flag is not 0 or 1', { file: where, row: i }, 'store flags as 0/1');
   }

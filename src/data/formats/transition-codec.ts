@@ -5,6 +5,7 @@
  * protoc and Foxglove decode them (tests check both directions against protobufjs).
  */
 import type { Dataset } from '../dataset.js';
+import { nextObservationsOf } from '../next-obs.js';
 import type { DatasetBuilder } from '../builder.js';
 import { DataError } from '../errors.js';
 
@@ -87,7 +88,7 @@ export function encodeTransitionBatch(ds: Dataset, start: number, end: number, h
     w.bytes(F_OBS, floatBytes(ds.observations, start * o, n * o));
     w.bytes(F_ACT, floatBytes(ds.actions, start * a, n * a));
     w.bytes(F_REW, floatBytes(ds.rewards, start, n));
-    w.bytes(F_NOBS, floatBytes(ds.nextObservations, start * o, n * o));
+    w.bytes(F_NOBS, floatBytes(nextObservationsOf(ds, start, end), 0, n * o)); // one per row, whatever the in-memory form
     w.bytes(F_TERM, ds.terminals.subarray(start, end));
     w.bytes(F_TOUT, ds.timeouts.subarray(start, end));
     w.tag(F_EPS, 2), w.varint(epBytes);
@@ -243,7 +244,6 @@ export function appendDecoded(builder: DatasetBuilder, d: DecodedBatch, where = 
   put(builder.observations, o * 4, d.spans.obs);
   put(builder.actions, a * 4, d.spans.act);
   put(builder.rewards, 4, d.spans.rew);
-  put(builder.nextObservations, o * 4, d.spans.nobs);
   put(builder.terminals, 1, d.spans.term);
   put(builder.timeouts, 1, d.spans.tout);
   for (const [name, col] of Object.entries(builder.info)) {
@@ -266,5 +266,15 @@ export function appendDecoded(builder: DatasetBuilder, d: DecodedBatch, where = 
   } else {
     eps.fill(0, s, s + n);
   }
-  builder.commit(n);
+  // next observations: read in place when 4-byte aligned, else copied once; the builder keeps
+  // only those that are not the following row's observation
+  const ns = d.spans.nobs!;
+  const at = b.byteOffset + ns.p;
+  let next: Float32Array;
+  if (at % 4 === 0) next = new Float32Array(b.buffer, at, n * o);
+  else {
+    next = new Float32Array(n * o);
+    new Uint8Array(next.buffer).set(b.subarray(ns.p, ns.p + ns.len));
+  }
+  builder.commit(n, next);
 }
