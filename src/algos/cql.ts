@@ -8,8 +8,8 @@
  * Cal-QL (Nakamoto et al., 2023; see calql.ts) lower-bounds the policy-action Q-values by the
  * dataset's Monte-Carlo returns before the log-sum-exp: Q(s, a_cur/next) ← max(Q, G_MC(s)).
  */
-import { Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
-import { type ActorSpec, type CriticSpec, actorLayout, criticValues, sampleTanhGaussian } from '../nn/index.js';
+import { type AnyTypedArray, Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
+import { type ActorSpec, type CriticSpec, actorLayout, criticValues, sampleTanhGaussian, tanhGaussianLogProb } from '../nn/index.js';
 import { GraphLearner, type TaskSpec } from './learner.js';
 import { SAC_DEFAULTS, type SacConfig, buildSac, finishSac, initSacState, sacSpecs } from './sac.js';
 
@@ -26,6 +26,12 @@ export interface CqlConfig extends SacConfig {
   clipDiffMax: number;
   /** Cal-QL: bound policy-action Q-values below by Monte-Carlo returns (batch column mc_return). */
   calibrated: boolean;
+  /**
+   * Updates whose actor objective is behaviour cloning, α log π(ã|s) − log π(a|s), before it
+   * becomes α log π(ã|s) − min Q(s, ã) (CORL `bc_steps`; the original CQL code's
+   * `policy_eval_start`). The critics train as usual throughout.
+   */
+  bcSteps: number;
 }
 
 export const CQL_DEFAULTS: CqlConfig = {
@@ -47,6 +53,7 @@ export const CQL_DEFAULTS: CqlConfig = {
   clipDiffMin: -Infinity,
   clipDiffMax: Infinity,
   calibrated: false,
+  bcSteps: 0, // CORL default
 };
 
 const LOG_ALPHA_PRIME = new ParamLayout('log_alpha_prime', [{ name: 'value', shape: [1], init: { kind: 'constant', value: 1 } }]);
@@ -138,10 +145,25 @@ export class CQL extends GraphLearner {
     }
     g.output('cql_diff', g.mul(g.add(diffs[0]!, diffs[1]!), 0.5));
     if (gapMin) g.output('calql_bound_violation', gapMin);
+    if (cfg.bcSteps > 0) {
+      // BC warm-up: the weight is 1 for the first bcSteps updates, then 0 (fed each step).
+      const w = g.input('bc_weight', []);
+      const logPiData = tanhGaussianLogProb(g, specs.actor, s.actor.views, s.obs, s.act);
+      const objective = g.add(g.mul(g.sub(1, w), s.qPi), g.mul(w, logPiData));
+      s.actorLoss = g.reduceMean(g.sub(g.mul(g.stopGradient(s.alpha), s.piLogProb), objective));
+    }
     finishSac(g, s, g.add(s.tdLoss, conservative), cfg);
 
     initSacState(this, specs, cfg, seed);
     if (cfg.lagrange) this.initGroup('log_alpha_prime', LOG_ALPHA_PRIME, 0);
     await this.compile(g, 'step');
+  }
+
+  private readonly bcWeight = new Float32Array(1);
+
+  protected override extraFeeds(): Record<string, AnyTypedArray> {
+    if (this.cfg.bcSteps <= 0) return {};
+    this.bcWeight[0] = this.t < this.cfg.bcSteps ? 1 : 0;
+    return { bc_weight: this.bcWeight };
   }
 }

@@ -68,6 +68,9 @@ export interface SacGraph {
   alpha: Tensor;
   /** Q_i(s, a) of the dataset actions, one per critic. */
   qData: Tensor[];
+  /** log π(ã|s) and min_i Q_i(s, ã) of the reparameterized policy action (the actor objective's parts). */
+  piLogProb: Tensor;
+  qPi: Tensor;
   actorLoss: Tensor;
   alphaLoss: Tensor | null;
   /** Σ_i mean (Q_i(s,a) − y)². */
@@ -109,7 +112,7 @@ export function buildSac(l: GraphLearner, g: Graph, specs: { actor: ActorSpec; c
   const y = g.stopGradient(g.add(rew, g.mul(g.mul(g.sub(1, done), cfg.discount), qNext)));
   const qData = criticValues(g, specs.critic, critic.views, obs, act);
   const tdLoss = qData.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b));
-  return { obs, act, next, actor, critic, criticTarget, logAlpha, alpha, qData, actorLoss, alphaLoss, tdLoss };
+  return { obs, act, next, actor, critic, criticTarget, logAlpha, alpha, qData, piLogProb: pi.logProb, qPi, actorLoss, alphaLoss, tdLoss };
 }
 
 /** Attaches the optimizers and target update; emits the metrics. */

@@ -81,3 +81,19 @@ export function gaussianLogProb(g: Graph, spec: ActorSpec, views: Record<string,
   const z = g.div(g.sub(act, mean), g.exp(logStd));
   return g.reduceSum(g.sub(g.sub(g.mul(g.square(z), -0.5), logStd), 0.5 * LOG_2PI), [1]);
 }
+
+/**
+ * log π(a|s) of given actions under the tanh-Gaussian (CQL's BC warm-up, CORL `actor.log_prob`):
+ * u = atanh(a / max) (clipped inside (−1, 1)), log π = Σ [log N(u; μ, σ) − log(1 − tanh²u)] − |A| log max.
+ * The actions are data: gradients flow to μ and σ only.
+ */
+export function tanhGaussianLogProb(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor, act: Tensor): Tensor {
+  const { mu, logStd } = tanhGaussianHead(g, spec, views, obs);
+  const x = g.clip(spec.maxAction === 1 ? act : g.div(act, spec.maxAction), -1 + 1e-6, 1 - 1e-6);
+  const u = g.stopGradient(g.mul(g.sub(g.log(g.add(x, 1)), g.log(g.sub(1, x))), 0.5));
+  const z = g.div(g.sub(u, mu), g.exp(logStd));
+  const gaussian = g.sub(g.sub(g.mul(g.square(z), -0.5), logStd), 0.5 * LOG_2PI);
+  const jacobian = g.mul(g.sub(g.sub(Math.log(2), u), g.softplus(g.mul(u, -2))), 2);
+  const logProb = g.reduceSum(g.sub(gaussian, jacobian), [1]);
+  return spec.maxAction === 1 ? logProb : g.sub(logProb, spec.actDim * Math.log(spec.maxAction));
+}
