@@ -41,14 +41,14 @@ interface TaskDef {
   refScores: RefScores;
 }
 
-// Reference scores. `random`: measured in *these* envs (see the note). `expert`: PLACEHOLDER,
-// D4RL's REF_MAX_SCORE (SAC experts in mujoco-py Gym v2 envs) — replace once o2o trains its own.
-// To compare with published D4RL normalized scores use D4RL's REF_MIN_SCORE instead of `random`
-// (hopper −20.272305, walker2d 1.629008, halfcheetah −280.178953: a random *network* policy).
-const note = (d4rlMin: number): string =>
+// Reference scores, D4RL's definition applied to *these* envs: `random` is a uniform-random policy,
+// `expert` the return of the task's shipped expert behaviour policy (policies/<task>-expert.onnx,
+// its card's evaluation: nominal dynamics, reset seeds 100...). D4RL's own constants (SAC experts
+// in mujoco-py Gym v2 envs) are in the note, for comparing with published tables.
+const note = (expertCard: string, d4rlMin: number, d4rlMax: number): string =>
   'random: measured 2026-11-27 on the 2-core dev VM with bench/sim.ts: uniform-random policy, mean of 100 episodes ' +
-  '(reset seeds 0-99, actions from Rng(0)), rk4. expert: PLACEHOLDER = D4RL REF_MAX_SCORE, replace when o2o trains expert policies. ' +
-  `D4RL REF_MIN_SCORE (for published normalized scores): ${d4rlMin}.`;
+  `(reset seeds 0-99, actions from Rng(0)), rk4. expert: ${expertCard}. ` +
+  `D4RL REF_MIN_SCORE / REF_MAX_SCORE (for published normalized scores): ${d4rlMin} / ${d4rlMax}.`;
 const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
   hopper: {
     model: 'hopper',
@@ -67,7 +67,7 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: 10,
       hasHealth: true,
     },
-    refScores: { random: 22.53, expert: 3234.3, note: note(-20.272305) },
+    refScores: { random: 22.53, expert: 3338.3, note: note('policies/hopper-expert.onnx (ARS linear policy, 2.1M env steps), 10 episodes, 3338.3 ± 4.1', -20.272305, 3234.3) },
   },
   walker2d: {
     model: 'walker2d',
@@ -86,7 +86,7 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: 10,
       hasHealth: true,
     },
-    refScores: { random: 3.79, expert: 4592.3, note: note(1.629008) },
+    refScores: { random: 3.79, expert: 3117.1, note: note('policies/walker2d-expert.onnx (ARS linear policy, 4.0M env steps), 5 episodes, 3117.1 ± 32.1', 1.629008, 4592.3) },
   },
   halfcheetah: {
     model: 'halfcheetah',
@@ -105,7 +105,7 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: null,
       hasHealth: false,
     },
-    refScores: { random: -270.19, expert: 12135.0, note: note(-280.178953) },
+    refScores: { random: -270.19, expert: 2831.6, note: note('policies/halfcheetah-expert.onnx (ARS linear policy, 5.8M env steps), 5 episodes, 2831.6 ± 1423.8 (one of five episodes flips the cheetah)', -280.178953, 12135.0) },
   },
 };
 
