@@ -26,7 +26,19 @@ export function trainStepFlops(sizes: number[], batch: number): number {
   return fwd + fwd + dX;
 }
 
-export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2): Promise<EngineFigures> {
+/** The three engine workloads as runnable closures (so other benchmarks can interleave them). */
+export interface EngineRunners {
+  baked: () => void;
+  fed: () => void;
+  step: () => void;
+  /** Milliseconds inside ORT's run() so far (training step only). */
+  stepNativeMs: () => number;
+  forwardFlops: number;
+  stepFlops: number;
+  dispose: () => void;
+}
+
+export async function prepareEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2): Promise<EngineRunners> {
   const spec: MlpSpec = { sizes, hidden: 'relu', output: 'tanh' };
   const layout = mlpLayout('net', spec);
   const w = layout.init(0);
@@ -66,16 +78,43 @@ export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   ts.session.set('net.v', new Float32Array(layout.size));
   const feeds = { obs, target };
 
-  const [forwardBakedMs, forwardFedMs, stepMs] = timeInterleaved([() => baked.run(), () => fed.run(), () => ts.step(feeds)], [20, 20, 5], 61) as [number, number, number];
+  return {
+    baked: () => void baked.run(),
+    fed: () => void fed.run(),
+    step: () => void ts.step(feeds),
+    stepNativeMs: () => ts.session.nativeMs,
+    forwardFlops: mlpFlops(sizes, batch),
+    stepFlops: trainStepFlops(sizes, batch),
+    dispose: () => {
+      baked.dispose();
+      fed.dispose();
+      ts.dispose();
+    },
+  };
+}
+
+/** A plain [n, n] x [n, n] MatMul: the best GFLOP/s ORT's GEMM reaches here at these sizes. */
+export async function prepareGemm(n = 256, threads = 2): Promise<{ run: () => void; flops: number; dispose: () => void }> {
+  const g = new Graph();
+  g.output('c', g.matmul(g.input('a', [n, n]), g.input('b', [n, n])));
+  const s = await Session.create(g, { threads });
+  const rng = new Rng(1);
+  s.set('a', rng.fillNormal(new Float32Array(n * n)));
+  s.set('b', rng.fillNormal(new Float32Array(n * n)));
+  return { run: () => void s.run(), flops: 2 * n * n * n, dispose: () => s.dispose() };
+}
+
+export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2): Promise<EngineFigures> {
+  const e = await prepareEngine(sizes, batch, threads);
+  const [forwardBakedMs, forwardFedMs, stepMs] = timeInterleaved([e.baked, e.fed, e.step], [20, 20, 5], 61) as [number, number, number];
   // Time inside ORT during the same step() calls: the rest is our marshalling, checks and copies.
   const calls = 200;
-  const n0 = ts.session.nativeMs;
+  const n0 = e.stepNativeMs();
   const t0 = performance.now();
-  for (let i = 0; i < calls; i++) ts.step(feeds);
-  const stepNativeMs = ((ts.session.nativeMs - n0) / (performance.now() - t0)) * stepMs;
-  for (const s of [baked, fed]) s.dispose();
-  ts.dispose();
-  return { forwardBakedMs, forwardFedMs, stepMs, stepNativeMs, forwardFlops: mlpFlops(sizes, batch), stepFlops: trainStepFlops(sizes, batch) };
+  for (let i = 0; i < calls; i++) e.step();
+  const stepNativeMs = ((e.stepNativeMs() - n0) / (performance.now() - t0)) * stepMs;
+  e.dispose();
+  return { forwardBakedMs, forwardFedMs, stepMs, stepNativeMs, forwardFlops: e.forwardFlops, stepFlops: e.stepFlops };
 }
 
 export async function run(): Promise<void> {

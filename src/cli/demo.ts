@@ -20,7 +20,8 @@ import { startBroker } from '../transport/index.js';
 import { type Args, bool, num, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
-export const DEMO_USAGE = `o2o demo [--quick] [--task pendulum] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
+export const DEMO_USAGE = `o2o demo [--quick] [--task hopper] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
+    [--pretrain 12000] [--online 16000] [--publish-every N] [--eval-episodes 10]
   the end-to-end loop: dataset → offline Cal-QL → signed policy → broker + server + simulated
   robots → online Cal-QL fine-tuning → before/after evaluation and report`;
 
@@ -31,12 +32,14 @@ interface Phase {
 
 export async function demoCommand(a: Args): Promise<void> {
   const quick = bool(a, 'quick');
-  const task = str(a, 'task', 'pendulum');
+  const task = str(a, 'task', 'hopper');
   const out = str(a, 'out', 'demo-out');
   const robots = num(a, 'robots', 3);
   const seed = num(a, 'seed', 0);
   const algo = str(a, 'algo', 'calql');
-  const sizes = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 8000, online: 16_000, evalEpisodes: 10 };
+  const base = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 12_000, online: 16_000, evalEpisodes: 10 };
+  const sizes = { pretrain: num(a, 'pretrain', base.pretrain), online: num(a, 'online', base.online), evalEpisodes: num(a, 'eval-episodes', base.evalEpisodes) };
+  const publishEvery = num(a, 'publish-every', Math.max(200, Math.floor(sizes.online / 4)));
   mkdirSync(out, { recursive: true });
   const phases: Phase[] = [];
   let t0 = Date.now();
@@ -65,7 +68,9 @@ export async function demoCommand(a: Args): Promise<void> {
     task: { obsDim: spec.obsDim, actDim: spec.actDim, maxAction, maxEpisodeSteps: spec.maxEpisodeSteps },
     steps: sizes.pretrain,
     seed,
-    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], actorLr: 3e-4, alphaLr: 3e-4, nActions: 4, cqlAlpha: 1, maxSteps: sizes.pretrain + sizes.online },
+    // Small networks and 4 sampled actions (CORL: 3x256, 10) keep the demo within minutes on 2 cores;
+    // every other setting is the algorithm's CORL default.
+    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, maxSteps: sizes.pretrain + sizes.online },
     rewardNormalization: 'episode-return-range',
     logPath: join(out, 'offline-metrics.jsonl'),
     session: { threads: 1 },
@@ -105,7 +110,7 @@ export async function demoCommand(a: Args): Promise<void> {
     utd: 1,
     warmup: 256,
     budget: { transitions: sizes.online },
-    publishEvery: Math.max(200, Math.floor(sizes.online / 4)),
+    publishEvery,
     card,
     signingKey: key.privateKeyPem,
     checkpointDir: join(out, 'checkpoints'),

@@ -9,7 +9,7 @@ describe('npm run demo -- --quick', () => {
     const out = mkdtempSync(join(tmpdir(), 'o2o-demo-'));
     expect(await main(['demo', '--quick', '--out', out])).toBe(0);
     const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-    expect(s.dataset.transitions).toBe(20_000);
+    expect(s.dataset).toEqual({ recipe: 'hopper-medium-replay', transitions: 99_486 });
     // The budget is enforced per message: the last admitted batch may overshoot it by less than
     // one batch (64 rows) per robot.
     expect(s.online.onlineTransitions).toBeGreaterThanOrEqual(1200);

@@ -13,3 +13,22 @@ describe('reference scores', () => {
     env.close();
   });
 });
+
+describe('expert reference scores', () => {
+  it('pendulum: the swing-up controller the recipes use as expert', async () => {
+    const { pendulumSwingUp } = await import('../../src/train/datasets.js');
+    const env = await makeEnv('pendulum');
+    expect(measureReturns(env, 100, 0, (o) => pendulumSwingUp(o)).mean).toBeCloseTo(env.spec.refScores.expert, 1);
+    env.close();
+  });
+
+  it.each(['hopper', 'halfcheetah', 'walker2d'])('%s: the shipped expert policy’s card evaluation', async (id) => {
+    const { join } = await import('node:path');
+    const { readArtifactFile, verifyArtifact } = await import('../../src/serve/index.js');
+    const { policiesDir } = await import('../../src/train/datasets.js');
+    const card = verifyArtifact(readArtifactFile(join(policiesDir(), `${id}-expert.onnx`))).card!;
+    const env = await makeEnv(id);
+    expect(card.evaluation!.meanReturn).toBeCloseTo(env.spec.refScores.expert, 0);
+    env.close();
+  });
+});
