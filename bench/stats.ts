@@ -1,4 +1,6 @@
 /** Small helpers shared by the benchmarks: medians of repeated rounds, table printing. */
+import { availableParallelism } from 'node:os';
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -42,5 +44,5 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 }
 
 export function machine(): string {
-  return `${process.platform}-${process.arch}, ${(globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? '?'} cores, Node ${process.version}`;
+  return `${process.platform}-${process.arch}, ${availableParallelism()} cores, Node ${process.version}`;
 }

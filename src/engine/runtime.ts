@@ -20,6 +20,9 @@ export interface SessionOptions {
   /** Write ORT's per-kernel profile (JSON, chrome://tracing format) to files with this prefix;
    * also set for every session by the environment variable O2O_ORT_PROFILE. */
   profile?: string;
+  /** ORT session config entries (onnxruntime_session_options_config_keys.h), e.g.
+   * { session: { intra_op: { allow_spinning: '0' } } }. */
+  ortConfig?: Record<string, unknown>;
 }
 
 export class SessionRunError extends Error {
@@ -140,6 +143,7 @@ export class Session {
       intraOpNumThreads: opts.threads ?? 2,
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      ...(opts.ortConfig ? { extra: opts.ortConfig } : {}),
       ...(profile ? { enableProfiling: true, profileFilePrefix: `${profile}-${name}` } : {}),
     };
     const open = (ep: ExecutionProvider): Session => {
