@@ -9,7 +9,7 @@
  * With dense positive rewards (locomotion) the MC returns start far above the freshly initialized
  * Q-values, so the bound replaces every policy-action term for the first thousands of updates and
  * the critic is not conservative yet: measured on hopper-medium (5k updates, 2x64) Cal-QL scored
- * 0.1 at reward scale 1 and 43.1 at 0.01 (CQL: 56.8). Scale such rewards down (TrainOptions
+ * 0.1 (2 seeds) at reward scale 1 and 43.1 (seed 0) at 0.01 (CQL: 56.8, 2 seeds). Scale such rewards down (TrainOptions
  * rewardNormalization { scale, bias }) or pretrain longer; see BENCHMARKS.md, Results.
  */
 import type { SessionOptions } from '../engine/index.js';
