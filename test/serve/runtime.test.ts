@@ -106,19 +106,22 @@ describe('PolicyRuntime and SafetyFilter', () => {
       for (let i = 0; i < 1500; i++) fn(i);
       return (process.memoryUsage().heapUsed - before) / 1500;
     };
-    const raw: number[] = [];
-    const act: number[] = [];
-    for (let r = 0; r < 9; r++) {
-      raw.push(grow(() => m.infer()));
-      act.push(grow((i) => {
+    // ORT's binding builds its result objects per run (~400 bytes; both paths pay it). On top of
+    // that the same act() code measured +13–35 bytes per call in some rounds and +100–140 in others
+    // (15 paired rounds, three runs) — most likely V8 moving act() between its optimized and
+    // unoptimized tiers, which box doubles (performance.now(), the timestamps) differently. An
+    // allocation in our code is paid in every round, so the least of the paired differences is the
+    // test: one Float32Array(4) slipped into act() measured +242 bytes per call and fails it.
+    const diffs: number[] = [];
+    for (let r = 0; r < 15; r++) {
+      const raw = grow(() => m.infer());
+      const act = grow((i) => {
         obs[0] = i * 1e-4;
         rt.act(obs);
-      }));
+      });
+      diffs.push(act - raw);
     }
-    const med = (xs: number[]) => xs.sort((a, b) => a - b)[4]!;
-    // ORT's binding builds its result objects per run (~400-600 bytes; both paths pay it). One
-    // small Float32Array per act() measured +210 bytes per call on top of that.
-    expect(med(act) - med(raw)).toBeLessThan(100);
+    expect(Math.min(...diffs)).toBeLessThan(100);
     rt.dispose();
   });
 });
