@@ -85,16 +85,7 @@ export class FinalObservations {
 
   /** Entry index of row i, or -1 when row i is implicit (its next observation is row i + 1's). */
   slot(i: number): number {
-    if (!this.has(i)) return -1;
-    let lo = 0;
-    let hi = this.n - 1;
-    const r = this.rowBuf;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (r[mid]! < i) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.has(i) ? this.lowerBound(i) : -1;
   }
 
   /** First entry whose row is >= i (count when none). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CQL, NO_MC_BOUND, createCalQL, createLearner, ALGOS } from '../../src/algos/index.js';
 import { DatasetBuilder, UniformSampler, allocBatch } from '../../src/data/index.js';
 import { Graph, Session, params } from '../../src/engine/index.js';
-import { actorLayout, actorMean, sampleTanhGaussian, tanhGaussianLogProb, type ActorSpec } from '../../src/nn/index.js';
+import { actorLayout, policyGraph, sampleTanhGaussian, tanhGaussianLogProb, type ActorSpec } from '../../src/nn/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 const task = { obsDim: 3, actDim: 2, maxAction: 1 };
@@ -21,16 +21,22 @@ function randomBatch(seed: number, mc = 0) {
   return b;
 }
 
+/** A 3→8→(2 means, 2 log-stds) tanh-Gaussian sampled at 4 states: the graph, its views and sample. */
+function tanhGaussianGraph(maxAction: number) {
+  const spec: ActorSpec = { kind: 'tanh-gaussian', obsDim: 3, actDim: 2, hidden: [8], maxAction };
+  const layout = actorLayout(spec);
+  const g = new Graph('float32');
+  const { views } = params(g, layout);
+  const obs = g.input('obs', [4, 3]);
+  const eps = g.input('eps', [4, 2]);
+  const { action, logProb } = sampleTanhGaussian(g, spec, views, obs, eps);
+  g.output('action', action);
+  return { spec, layout, g, views, obs, logProb };
+}
+
 describe('tanh-Gaussian policy', () => {
   it('log-probability of a reparameterized sample matches the change-of-variables formula', async () => {
-    const spec: ActorSpec = { kind: 'tanh-gaussian', obsDim: 3, actDim: 2, hidden: [8], maxAction: 1 };
-    const layout = actorLayout(spec);
-    const g = new Graph('float32');
-    const { views } = params(g, layout);
-    const obs = g.input('obs', [4, 3]);
-    const eps = g.input('eps', [4, 2]);
-    const { action, logProb } = sampleTanhGaussian(g, spec, views, obs, eps);
-    g.output('action', action);
+    const { layout, g, views, obs, logProb } = tanhGaussianGraph(1);
     g.output('logp', logProb);
     // mean/log-std head for the reference computation
     g.output('head', g.gemm(g.relu(g.gemm(obs, views['l0.weight']!, {}, views['l0.bias'])), views['l1.weight']!, {}, views['l1.bias']));
@@ -56,14 +62,7 @@ describe('tanh-Gaussian policy', () => {
   });
 
   it('log-probability of given actions (BC warm-up) equals that of the same actions sampled, with action scaling', async () => {
-    const spec: ActorSpec = { kind: 'tanh-gaussian', obsDim: 3, actDim: 2, hidden: [8], maxAction: 2 };
-    const layout = actorLayout(spec);
-    const g = new Graph('float32');
-    const { views } = params(g, layout);
-    const obs = g.input('obs', [4, 3]);
-    const eps = g.input('eps', [4, 2]);
-    const { action, logProb } = sampleTanhGaussian(g, spec, views, obs, eps);
-    g.output('action', action);
+    const { spec, layout, g, views, obs, logProb } = tanhGaussianGraph(2);
     g.output('logp', g.sub(logProb, 2 * Math.log(2))); // density of a = 2 tanh(u): one log 2 per dimension
     g.output('given', tanhGaussianLogProb(g, spec, views, obs, g.input('act', [4, 2])));
     const s = await Session.create(g, { threads: 1 });
@@ -94,14 +93,8 @@ describe('CQL behaviour-cloning warm-up (bcSteps)', () => {
       const s = new UniformSampler(ds, { batchSize: 64, seed: 2 });
       for (let i = 0; i < 300; i++) l.update(s.sample());
       const snap = l.actor();
-      const g = new Graph();
-      const o = g.input('obs', [ds.size, 3]);
-      const views: Record<string, ReturnType<Graph['constant']>> = {};
-      const named = snap.layout.unravel(snap.params);
-      for (const p of snap.layout.specs) views[p.name] = g.constant(Float32Array.from(named[p.name]!), p.shape);
-      g.output('a', actorMean(g, snap.spec, views, o));
-      const sess = await Session.create(g, { threads: 1 });
-      const act = sess.run({ obs: ds.observations.slice(0, ds.size * 3) }).a as Float32Array;
+      const sess = await Session.create(policyGraph(snap.spec, snap.layout, snap.params), { threads: 1 });
+      const act = sess.run({ obs: ds.observations.slice(0, ds.size * 3) }).action as Float32Array;
       let err = 0;
       for (let i = 0; i < ds.size * 2; i++) err += (act[i]! - ds.actions[i]!) ** 2;
       sess.dispose();
