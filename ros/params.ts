@@ -52,6 +52,13 @@ export interface PolicyNodeParams {
   record_dir: string;
   reward_topic: string;
   done_topic: string;
+  /** Sample exploratory actions (while recording data for online fine-tuning). */
+  explore: boolean;
+  /** Multiplies the policy's standard deviation when exploring. */
+  explore_temperature: number;
+  /** Deterministic policies: noise std as a fraction of half the action range. */
+  explore_noise_std: number;
+  explore_seed: number;
 }
 
 export const DEFAULT_PARAMS: PolicyNodeParams = {
@@ -84,6 +91,10 @@ export const DEFAULT_PARAMS: PolicyNodeParams = {
   record_dir: '',
   reward_topic: '',
   done_topic: '',
+  explore: false,
+  explore_temperature: 1,
+  explore_noise_std: 0.1,
+  explore_seed: 0,
 };
 
 const TYPES: readonly string[] = ['sensor_msgs/msg/JointState', 'std_msgs/msg/Float32MultiArray', 'geometry_msgs/msg/Twist'];
@@ -97,7 +108,7 @@ export function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
   const v = DEFAULT_PARAMS[name];
   if (typeof v === 'boolean') return 1;
   if (typeof v === 'string') return 4;
-  if (typeof v === 'number') return name === 'qos_depth' ? 2 : 3;
+  if (typeof v === 'number') return name === 'qos_depth' || name === 'explore_seed' ? 2 : 3;
   return name === 'trusted_keys' || name === 'observation_fields' || name === 'observation_joints' || name === 'action_joints' ? 9 : 8;
 }
 
@@ -136,6 +147,8 @@ export function checkParams(raw: Record<string, unknown>, where: string): Policy
     if (!['position', 'velocity', 'effort'].includes(f)) throw new ParamError(`${where}: observation_fields entry '${f}' is not position, velocity or effort`);
   }
   if (q.max_delta < 0 || q.stale_after_ms < 0) throw new ParamError(`${where}: max_delta and stale_after_ms must be >= 0 (0 turns them off)`);
+  if (!(q.explore_temperature >= 0 && q.explore_noise_std >= 0)) throw new ParamError(`${where}: explore_temperature and explore_noise_std must be >= 0 (1 and 0.1 are the usual values)`);
+  if (!Number.isInteger(q.explore_seed)) throw new ParamError(`${where}: explore_seed must be an integer, got ${q.explore_seed}`);
   return q;
 }
 

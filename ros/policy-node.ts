@@ -86,6 +86,7 @@ export class PolicyNode {
         safeAction: p.safe_action as SafeActionMode,
         ...(p.safe_action === 'pose' ? { pose: 'safe_pose', poses: { safe_pose: p.safe_pose } } : {}),
       },
+      exploration: p.explore ? { temperature: p.explore_temperature, noiseStd: p.explore_noise_std, seed: p.explore_seed } : null,
       onEvent: (e) => {
         if (e.type === 'swap') this.log.info(`o2o_policy: now serving policy ${e.version} (sha256 ${e.sha256.slice(0, 12)}…)`);
         if (e.type === 'swap-refused') this.log.error(`o2o_policy: refused new policy: ${e.reason}; still serving ${e.keptVersion}`);
@@ -208,6 +209,7 @@ export class PolicyNode {
             kv('policy_sha256', st.sha256),
             kv('verified_by', st.verifiedBy),
             kv('execution_provider', st.provider),
+            kv('exploration', st.exploration),
             kv('control_rate_hz', this.params.control_rate_hz),
             kv('ticks', this.ticks),
             kv('act_latency_p50_us', (lat.p50 * 1000).toFixed(1)),

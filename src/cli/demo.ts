@@ -21,9 +21,10 @@ import { type Args, bool, num, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const DEMO_USAGE = `o2o demo [--quick] [--task hopper] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
-    [--pretrain 12000] [--online 16000] [--publish-every N] [--eval-episodes 10]
+    [--pretrain 12000] [--online 16000] [--publish-every N] [--eval-episodes 10] [--no-explore]
   the end-to-end loop: dataset → offline Cal-QL → signed policy → broker + server + simulated
-  robots → online Cal-QL fine-tuning → before/after evaluation and report`;
+  robots → online Cal-QL fine-tuning → before/after evaluation and report
+  (robots collect with actions sampled from the served policy; --no-explore serves its mode)`;
 
 interface Phase {
   name: string;
@@ -37,6 +38,7 @@ export async function demoCommand(a: Args): Promise<void> {
   const robots = num(a, 'robots', 3);
   const seed = num(a, 'seed', 0);
   const algo = str(a, 'algo', 'calql');
+  const explore = !bool(a, 'no-explore');
   const base = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 12_000, online: 16_000, evalEpisodes: 10 };
   const sizes = { pretrain: num(a, 'pretrain', base.pretrain), online: num(a, 'online', base.online), evalEpisodes: num(a, 'eval-episodes', base.evalEpisodes) };
   const publishEvery = num(a, 'publish-every', Math.max(200, Math.floor(sizes.online / 4)));
@@ -92,7 +94,9 @@ export async function demoCommand(a: Args): Promise<void> {
   exportPolicy({ actor: pre.learner.actor(), card: { ...card, version: 'offline', trainingSteps: sizes.pretrain }, obsMean: pre.obsStats?.mean, obsStd: pre.obsStats?.std, signingKey: key.privateKeyPem, out: offlinePolicy });
   const broker = await startBroker({ port: 0 });
   const quiet = () => {};
-  const server = await serveMqtt({ url: broker.url, policy: offlinePolicy, trust: { publicKeys: [key.publicKeyPem] }, watchFile: false, log: quiet });
+  // The robots collect with actions sampled from the policy (as Cal-QL, CQL and IQL do when they
+  // fine-tune), each robot with its own noise; evaluation uses the policy's mode.
+  const server = await serveMqtt({ url: broker.url, policy: offlinePolicy, trust: { publicKeys: [key.publicKeyPem] }, watchFile: false, log: quiet, exploration: explore ? { seed } : null });
   phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; policy server ${server.version}`);
 
   // 4. Online fine-tuning.

@@ -10,6 +10,7 @@ import { type Args, UsageError, bool, num, optStr, str } from './args.js';
 export const SERVE_USAGE = `o2o serve --mqtt <mqtt://host:port | embedded> --policy <file.onnx> [--fleet default] [--server-id policy-server]
   [--trusted-key key.pub ...] [--allow-unverified] [--ep cpu|cuda|webgpu]
   [--safe-action zero|hold] [--max-delta X] [--stale-ms N] [--no-watch]
+  [--explore [--explore-temperature 1] [--explore-noise 0.1] [--explore-seed 0]]   (sample actions: online data collection)
 o2o serve --ros [--ros-args --params-file ros/config/policy.yaml]   (needs ROS 2 sourced and 'cd ros && npm install')`;
 
 export const ROBOT_USAGE = `o2o robot sim --task <pendulum|hopper|...> --mqtt <url> [--profile nominal|mild|harsh] [--fleet default] [--robot sim-0]
@@ -56,6 +57,7 @@ export async function serveCommand(a: Args): Promise<void> {
       ...(a.flags.has('stale-ms') ? { staleAfterMs: num(a, 'stale-ms') } : {}),
     },
     watchFile: !bool(a, 'no-watch'),
+    exploration: bool(a, 'explore') ? { temperature: num(a, 'explore-temperature', 1), noiseStd: num(a, 'explore-noise', 0.1), seed: num(a, 'explore-seed', 0) } : null,
   });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

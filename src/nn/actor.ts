@@ -50,6 +50,26 @@ export function actorMean(g: Graph, spec: ActorSpec, views: Record<string, Tenso
   return spec.maxAction === 1 ? a : g.mul(a, spec.maxAction);
 }
 
+/**
+ * The action distribution's parameters, for exploration at serving time (robots collecting online
+ * data sample from the policy, as SAC/CQL/Cal-QL and IQL do when they fine-tune):
+ *  - tanh-gaussian: a = max · tanh(loc + exp(logStd) ε)  (loc, logStd before the tanh)
+ *  - gaussian:      a = loc + exp(logStd) ε             (loc = the mean action, in action units)
+ * Deterministic actors have none (null): they explore with added Gaussian noise instead.
+ */
+export function actorDistribution(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor): { loc: Tensor; logStd: Tensor } | null {
+  if (spec.kind === 'tanh-gaussian') {
+    const { mu, logStd } = tanhGaussianHead(g, spec, views, obs);
+    return { loc: mu, logStd };
+  }
+  if (spec.kind !== 'gaussian') return null;
+  const loc = actorMean(g, spec, views, obs);
+  let logStd = g.clip(views.log_std!, -20, 2);
+  if (spec.maxAction !== 1) logStd = g.add(logStd, Math.log(spec.maxAction));
+  // One row per observation: [A] → [batch, A] (the batch is symbolic in serving graphs).
+  return { loc, logStd: g.add(g.mul(loc, 0), logStd) };
+}
+
 function tanhGaussianHead(g: Graph, spec: ActorSpec, views: Record<string, Tensor>, obs: Tensor): { mu: Tensor; logStd: Tensor } {
   const out = mlp(g, views, obs, actorMlp(spec));
   const [mu, raw] = g.split(out, [spec.actDim, spec.actDim], 1);

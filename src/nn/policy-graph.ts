@@ -1,6 +1,6 @@
 import { Graph, type Tensor } from '../engine/index.js';
 import type { ParamLayout } from '../engine/index.js';
-import { type ActorSpec, actorMean } from './actor.js';
+import { type ActorSpec, actorDistribution, actorMean } from './actor.js';
 
 export interface PolicyGraphOptions {
   /** Observation normalization baked into the graph: (obs − mean) / std. */
@@ -9,6 +9,17 @@ export interface PolicyGraphOptions {
   /** Input/output names (d3rlpy uses input_0 / output_0). */
   inputName?: string;
   outputName?: string;
+  /**
+   * Also output the action distribution of a stochastic actor (see actorDistribution) as
+   * `<outputName>_loc` and `<outputName>_log_std` [batch, actDim], so a server can sample
+   * exploratory actions. No effect for deterministic actors.
+   */
+  distribution?: boolean;
+}
+
+/** Names of the distribution outputs beside an action output. */
+export function distributionOutputNames(outputName: string): { loc: string; logStd: string } {
+  return { loc: `${outputName}_loc`, logStd: `${outputName}_log_std` };
 }
 
 /**
@@ -28,6 +39,18 @@ export function policyGraph(spec: ActorSpec, layout: ParamLayout, values: Float3
   const views: Record<string, Tensor> = {};
   const named = layout.unravel(values);
   for (const s of layout.specs) views[s.name] = g.constant(Float32Array.from(named[s.name]!), s.shape);
-  g.output(opts.outputName ?? 'action', actorMean(g, spec, views, obs));
+  const outputName = opts.outputName ?? 'action';
+  const dist = opts.distribution ? actorDistribution(g, spec, views, obs) : null;
+  if (!dist) {
+    g.output(outputName, actorMean(g, spec, views, obs));
+    return g;
+  }
+  // One network pass feeds all three outputs: the mean action is the distribution's mode.
+  let mean = dist.loc;
+  if (spec.kind === 'tanh-gaussian') mean = spec.maxAction === 1 ? g.tanh(dist.loc) : g.mul(g.tanh(dist.loc), spec.maxAction);
+  g.output(outputName, mean);
+  const names = distributionOutputNames(outputName);
+  g.output(names.loc, dist.loc);
+  g.output(names.logStd, dist.logStd);
   return g;
 }

@@ -44,6 +44,19 @@ export interface PolicyCard {
   evaluation: PolicyEvaluation | null;
   createdAt: string;
   notes: string;
+  /**
+   * Outputs of the policy's action distribution, for exploration while collecting online data
+   * (absent: a deterministic policy, which explores with added noise).
+   */
+  distribution?: PolicyDistribution;
+}
+
+/** tanh-gaussian: a = scale · tanh(loc + exp(logStd) ε); gaussian: a = loc + exp(logStd) ε. */
+export interface PolicyDistribution {
+  kind: 'tanh-gaussian' | 'gaussian';
+  loc: string;
+  logStd: string;
+  scale: number;
 }
 
 export interface SignatureSidecar {
@@ -195,6 +208,10 @@ function parseCard(text: string, where: string): PolicyCard {
   }
   const ok = c && typeof c === 'object' && c.format === 'o2o-policy-card/1' && typeof c.observation?.dim === 'number' && typeof c.action?.dim === 'number' && Array.isArray(c.action.low) && Array.isArray(c.action.high);
   if (!ok) throw new ArtifactError(`${where}: metadata '${CARD_KEY}' is not an o2o-policy-card/1; re-export the policy with 'o2o export'`);
+  const d = c.distribution;
+  if (d !== undefined && !(d && (d.kind === 'tanh-gaussian' || d.kind === 'gaussian') && typeof d.loc === 'string' && typeof d.logStd === 'string' && typeof d.scale === 'number' && d.scale > 0)) {
+    throw new ArtifactError(`${where}: the card's 'distribution' is not { kind: 'tanh-gaussian' | 'gaussian', loc, logStd, scale > 0 }; re-export the policy with 'o2o export'`);
+  }
   return c;
 }
 

@@ -7,8 +7,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { serialize, type ParamLayout } from '../engine/index.js';
-import { type ActorSpec, policyGraph } from '../nn/index.js';
-import { type PolicyCard, type PolicyEvaluation, sealArtifact, type SignatureSidecar, signArtifact } from './artifact.js';
+import { type ActorSpec, distributionOutputNames, policyGraph } from '../nn/index.js';
+import { type PolicyCard, type PolicyDistribution, type PolicyEvaluation, sealArtifact, type SignatureSidecar, signArtifact } from './artifact.js';
 
 /** What a learner's actor() returns (src/algos ActorSnapshot). */
 export interface ActorLike {
@@ -48,6 +48,11 @@ export interface ExportOptions {
   out?: string;
   /** ed25519 private key (PEM or KeyObject). */
   signingKey?: KeyObject | string;
+  /**
+   * Also output a stochastic actor's action distribution (recorded in the card), so servers can
+   * sample exploratory actions for online data collection (default true).
+   */
+  distribution?: boolean;
 }
 
 export interface ExportResult {
@@ -98,8 +103,14 @@ export function exportPolicy(opts: ExportOptions): ExportResult {
   const { spec, layout, params } = opts.actor;
   const inputName = opts.inputName ?? 'obs';
   const outputName = opts.outputName ?? 'action';
-  const graph = policyGraph(spec, layout, params, { obsMean: opts.obsMean, obsStd: opts.obsStd, inputName, outputName });
+  const withDistribution = (opts.distribution ?? true) && spec.kind !== 'deterministic';
+  const graph = policyGraph(spec, layout, params, { obsMean: opts.obsMean, obsStd: opts.obsStd, inputName, outputName, distribution: withDistribution });
   const card = makeCard(opts.card, spec.obsDim, spec.actDim, spec.maxAction, inputName, outputName);
+  if (withDistribution) {
+    const names = distributionOutputNames(outputName);
+    const distribution: PolicyDistribution = { kind: spec.kind === 'tanh-gaussian' ? 'tanh-gaussian' : 'gaussian', loc: names.loc, logStd: names.logStd, scale: spec.maxAction };
+    card.distribution = distribution;
+  }
   const onnx = serialize(graph, { name: card.name, docString: `o2o policy ${card.name} ${card.version} (${card.algorithm} on ${card.task})` });
   const { bytes, sha256 } = sealArtifact(onnx, card);
   const signature = opts.signingKey ? signArtifact(bytes, opts.signingKey) : null;

@@ -17,6 +17,8 @@ export interface ModelOptions {
   outputName?: string;
   /** Where the fallback warning goes (default console.warn). */
   warn?: (message: string) => void;
+  /** Names of the action-distribution outputs to fetch with inferDistribution() (a card's `distribution`). */
+  distribution?: { loc: string; logStd: string };
 }
 
 const ORT_FLOAT = 1;
@@ -58,8 +60,12 @@ export class PolicyModel {
   readonly obs: Float32Array;
   /** Live action buffer written by infer(). */
   readonly action: Float32Array;
+  /** Live distribution buffers written by inferDistribution() (empty without the outputs). */
+  readonly loc: Float32Array;
+  readonly logStd: Float32Array;
   private readonly feeds: Record<string, ort.Tensor>;
   private readonly fetches: Record<string, ort.Tensor | null>;
+  private readonly distributionFetches: Record<string, ort.Tensor | null> | null = null;
   private readonly runOptions = {};
   private disposed = false;
 
@@ -81,6 +87,22 @@ export class PolicyModel {
     const outShape = output.shape.length === 1 ? [this.actDim] : [1, this.actDim];
     this.feeds = { [input.name]: new ort.Tensor('float32', this.obs, inShape) };
     this.fetches = { [output.name]: new ort.Tensor('float32', this.action, outShape) };
+    const dist = opts.distribution;
+    this.loc = new Float32Array(dist ? this.actDim : 0);
+    this.logStd = new Float32Array(dist ? this.actDim : 0);
+    if (dist) {
+      const tensorFor = (name: string, buf: Float32Array): ort.Tensor => {
+        const m = pick(native.outputMetadata, name, 'output', source);
+        if (featureDim(m, 'output', source) !== this.actDim) throw new ArtifactError(`${source}: distribution output '${name}' has ${featureDim(m, 'output', source)} values per row, the action has ${this.actDim}; re-export the policy`);
+        return new ort.Tensor('float32', buf, m.shape.length === 1 ? [this.actDim] : [1, this.actDim]);
+      };
+      this.distributionFetches = { ...this.fetches, [dist.loc]: tensorFor(dist.loc, this.loc), [dist.logStd]: tensorFor(dist.logStd, this.logStd) };
+    }
+  }
+
+  /** Whether inferDistribution() is available (the model was loaded with its distribution outputs). */
+  get hasDistribution(): boolean {
+    return this.distributionFetches !== null;
   }
 
   /** Loads ONNX bytes into an ORT session (with provider fallback) and preallocates batch-1 buffers. */
@@ -125,6 +147,12 @@ export class PolicyModel {
   /** Runs the policy on `this.obs`, writing `this.action`. */
   infer(): void {
     this.native.run(this.feeds, this.fetches, this.runOptions);
+  }
+
+  /** Runs the policy on `this.obs`, writing `this.action`, `this.loc` and `this.logStd`. */
+  inferDistribution(): void {
+    if (!this.distributionFetches) throw new Error(`${this.source}: loaded without distribution outputs; pass ModelOptions.distribution`);
+    this.native.run(this.feeds, this.distributionFetches, this.runOptions);
   }
 
   /** Runs the native session n times on the current buffers: the raw-ORT baseline for benchmarks. */

@@ -8,8 +8,12 @@
  *
  * act() allocates nothing: the observation is checked and copied into the model's preallocated
  * input, and the action goes through the SafetyFilter into a preallocated output.
+ *
+ * With `exploration` (robots collecting data for online fine-tuning) act() samples from the
+ * policy's action distribution instead of taking its mode; see exploration.ts.
  */
-import { type ArtifactInput, type PolicyCard, type TrustPolicy, verifyArtifact, type VerifiedArtifact } from './artifact.js';
+import { type ArtifactInput, type PolicyCard, type PolicyDistribution, type TrustPolicy, verifyArtifact, type VerifiedArtifact } from './artifact.js';
+import { ActionSampler, type ExplorationConfig } from './exploration.js';
 import { type ModelOptions, PolicyModel } from './model.js';
 import { type FaultCounts, type FaultKind, type SafetyConfig, SafetyFilter } from './safety.js';
 
@@ -17,6 +21,8 @@ export interface RuntimeOptions {
   trust?: TrustPolicy;
   safety?: SafetyConfig;
   model?: ModelOptions;
+  /** Sample exploratory actions (online data collection); default off: the policy's mode. */
+  exploration?: ExplorationConfig | null;
   /** Called (off the hot path) when a fault replaces the policy's action, and when a swap is refused. */
   onEvent?: (e: RuntimeEvent) => void;
 }
@@ -48,11 +54,15 @@ export interface RuntimeStatus {
   swaps: number;
   refusedSwaps: number;
   lastSwapError: string | null;
+  /** How act() explores: 'off', or the distribution it samples ('tanh-gaussian', 'gaussian', 'noise'). */
+  exploration: 'off' | PolicyDistribution['kind'] | 'noise';
 }
 
 interface Loaded {
   artifact: VerifiedArtifact;
   model: PolicyModel;
+  /** The card's action distribution, when the model was loaded with its outputs. */
+  distribution: PolicyDistribution | null;
 }
 
 export class PolicyRuntime {
@@ -69,6 +79,7 @@ export class PolicyRuntime {
   private lastSwapError: string | null = null;
   private haveGoodObs = false;
   private readonly lastGoodObs: Float32Array;
+  private sampler: ActionSampler | null = null;
 
   private constructor(first: Loaded, private readonly opts: RuntimeOptions) {
     this.current = first;
@@ -78,6 +89,12 @@ export class PolicyRuntime {
     this.lastGoodObs = new Float32Array(this.obsDim);
     const card = first.artifact.card;
     this.filter = new SafetyFilter(this.actDim, { low: card?.action.low, high: card?.action.high, ...opts.safety });
+    this.setExploration(opts.exploration ?? null);
+  }
+
+  /** Starts (config) or stops (null) exploration; takes effect at the next act(). */
+  setExploration(cfg: ExplorationConfig | null): void {
+    this.sampler = cfg ? new ActionSampler(cfg) : null;
   }
 
   /** Verifies and loads the first policy; throws (ArtifactError) when it cannot serve. */
@@ -89,7 +106,13 @@ export class PolicyRuntime {
   private static prepare(input: ArtifactInput, opts: RuntimeOptions, probe: { obs: Float32Array; obsDim: number; actDim: number } | null): Loaded {
     const artifact = verifyArtifact(input, opts.trust);
     const card = artifact.card;
-    const model = PolicyModel.load(artifact.bytes, artifact.source, { inputName: card?.inputName, outputName: card?.outputName, ...opts.model });
+    const distribution = card?.distribution ?? null;
+    const model = PolicyModel.load(artifact.bytes, artifact.source, {
+      inputName: card?.inputName,
+      outputName: card?.outputName,
+      distribution: distribution ? { loc: distribution.loc, logStd: distribution.logStd } : undefined,
+      ...opts.model,
+    });
     try {
       if (card && (card.observation.dim !== model.obsDim || card.action.dim !== model.actDim)) {
         throw new Error(`${artifact.source}: card says obs ${card.observation.dim} / act ${card.action.dim}, the graph has ${model.obsDim} / ${model.actDim}; re-export the policy`);
@@ -99,15 +122,19 @@ export class PolicyRuntime {
       }
       if (probe) model.obs.set(probe.obs);
       else model.obs.fill(0);
-      model.infer();
+      if (model.hasDistribution) model.inferDistribution();
+      else model.infer();
       for (let i = 0; i < model.actDim; i++) {
         if (!Number.isFinite(model.action[i]!)) throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
+        if (model.hasDistribution && !(Number.isFinite(model.loc[i]!) && Number.isFinite(model.logStd[i]!))) {
+          throw new Error(`${artifact.source}: test inference gave a non-finite action distribution (loc ${model.loc[i]}, log std ${model.logStd[i]} at ${i}); re-export the policy`);
+        }
       }
     } catch (e) {
       model.dispose();
       throw e;
     }
-    return { artifact, model };
+    return { artifact, model, distribution: model.hasDistribution ? distribution : null };
   }
 
   get card(): PolicyCard | null {
@@ -136,11 +163,15 @@ export class PolicyRuntime {
     }
     if (now - obsTime > f.staleAfterMs) return this.fault('stale');
     this.lastObsAt = obsTime;
+    const sampler = this.sampler;
+    const dist = this.current.distribution;
     try {
-      m.infer();
+      if (sampler && dist) m.inferDistribution();
+      else m.infer();
     } catch {
       return this.fault('inference');
     }
+    if (sampler) sampler.sample(m.action, dist, m.loc, m.logStd, f.low, f.high);
     if (!f.filter(m.action, this.action)) return this.fault('nonFiniteAction');
     this.lastGoodObs.set(x);
     this.haveGoodObs = true;
@@ -214,6 +245,7 @@ export class PolicyRuntime {
       swaps: this.swaps,
       refusedSwaps: this.refused,
       lastSwapError: this.lastSwapError,
+      exploration: this.sampler ? (this.current.distribution?.kind ?? 'noise') : 'off',
     };
   }
 

@@ -15,6 +15,7 @@ import { MqttLink } from '../transport/client.js';
 import { CodecError, encodeAction, nowUnixNs, ObservationDecoder } from '../transport/codec.js';
 import { fleetObsFilter, policyTopic, robotOf, robotTopics, serverStatusTopic } from '../transport/topics.js';
 import { type ArtifactInput, readArtifactFile, type SignatureSidecar } from './artifact.js';
+import { robotSeed } from './exploration.js';
 import { PolicyRuntime, type RuntimeOptions, type RuntimeStatus, type SwapResult } from './runtime.js';
 
 export interface ServeMqttOptions extends Omit<RuntimeOptions, 'onEvent'> {
@@ -94,7 +95,7 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   const maxRobots = opts.maxRobots ?? 64;
 
   const link = await MqttLink.connect(opts.url, {
-    clientId: `o2o-serve-${serverId}-${process.pid}`,
+    clientId: `o2o-serve-${fleet}-${serverId}-${process.pid}`, // unique per fleet: a second server in this process must not take over the first one's session
     protocolVersion: opts.protocolVersion,
     will: { topic: statusTopic, payload: encodeStatus(serverId, STATE.OFFLINE, '', 'connection lost'), retain: true },
   });
@@ -106,6 +107,8 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
     if (runtimes.size >= maxRobots) return null;
     const rt = spare ?? PolicyRuntime.open(current, opts);
     spare = null;
+    // Each robot draws its own exploration noise.
+    if (opts.exploration) rt.setExploration({ ...opts.exploration, seed: robotSeed(opts.exploration.seed ?? 0, robot) });
     r = { rt, topic: robotTopics(fleet, robot).action };
     runtimes.set(robot, r);
     log(`o2o serve: serving robot '${robot}' with policy ${rt.version}`);

@@ -87,6 +87,20 @@ describe('policy artifacts', () => {
     expect(Math.abs(m.action[0]! - ref[0]!)).toBeLessThan(1e-5);
     expect(Math.abs(m.action[1]! - ref[1]!)).toBeLessThan(1e-5);
     m.dispose();
+    // The distribution outputs beside it (for exploration) keep the artifact a valid ONNX model.
+    expect(res.card.distribution).toEqual({ kind: 'tanh-gaussian', loc: 'action_loc', logStd: 'action_log_std', scale: 2 });
+    if (requireOrSkip(missingPythonModule('onnx', 'python3-onnx'))) {
+      const dir = tempDir();
+      for (const [name, bytes] of [
+        ['sac', res.bytes],
+        ['iql', exportPolicy({ actor: randomActor({ kind: 'gaussian' }, 2), card: { name: 'iql', version: 'v', task: 't', algorithm: 'iql' } }).bytes],
+      ] as const) {
+        const file = join(dir, `${name}.onnx`);
+        writeFileSync(file, bytes);
+        const outputs = runPython(`import onnx, sys\nm = onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=True)\nprint(','.join(o.name for o in m.graph.output))`, [file]).trim();
+        expect(outputs).toBe('action,action_loc,action_log_std');
+      }
+    }
   });
 
   it('ed25519 signatures: valid ones pass, unsigned / wrong key / tampered files are refused with the reason', () => {

@@ -25,8 +25,8 @@ export function exportRandom(opts: { seed?: number; version?: string; out?: stri
   });
 }
 
-/** Float64 reference forward pass of a deterministic / tanh-gaussian actor, straight from the flat params. */
-export function referenceAction(actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array }, obs: ArrayLike<number>, mean?: ArrayLike<number>, std?: ArrayLike<number>): number[] {
+/** Float64 reference of an actor's network output (before the tanh), straight from the flat params. */
+export function referenceHead(actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array }, obs: ArrayLike<number>, mean?: ArrayLike<number>, std?: ArrayLike<number>): number[] {
   const { spec } = actor;
   const p = actor.layout.unravel(actor.params);
   let h: number[] = Array.from(obs, (v, i) => (mean && std ? (v - mean[i]!) / std[i]! : v));
@@ -42,5 +42,12 @@ export function referenceAction(actor: { spec: ActorSpec; layout: ReturnType<typ
     }
     h = out;
   }
-  return h.slice(0, spec.actDim).map((v) => Math.tanh(v) * spec.maxAction);
+  return h;
+}
+
+/** Float64 reference forward pass of a deterministic / tanh-gaussian actor, straight from the flat params. */
+export function referenceAction(actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array }, obs: ArrayLike<number>, mean?: ArrayLike<number>, std?: ArrayLike<number>): number[] {
+  return referenceHead(actor, obs, mean, std)
+    .slice(0, actor.spec.actDim)
+    .map((v) => Math.tanh(v) * actor.spec.maxAction);
 }

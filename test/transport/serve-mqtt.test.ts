@@ -5,9 +5,9 @@ import { ActionDecoder, type EmbeddedBroker, encodeObservation, MqttLink, policy
 import { exportRandom, referenceAction, randomActor, tempDir } from '../serve/fixtures.js';
 
 /** A test robot: publish an observation, wait for the action with its sequence number. */
-async function robot(url: string, name: string) {
+async function robot(url: string, name: string, fleet = 'lab') {
   const link = await MqttLink.connect(url);
-  const t = robotTopics('lab', name);
+  const t = robotTopics(fleet, name);
   const dec = new ActionDecoder(2);
   const got: { seq: number; values: number[]; safe: boolean; version: string }[] = [];
   const waiters: (() => void)[] = [];
@@ -113,5 +113,29 @@ describe('MQTT serving (embedded aedes broker)', () => {
     const other = generateSigningKey();
     await expect(serveMqtt({ url: broker.url, policy: readArtifactFile(v1), trust: { publicKeys: [other.publicKeyPem] }, log: () => {} })).rejects.toThrow(/not among the trusted keys/);
     await expect(serveMqtt({ url: 'mqtt://127.0.0.1:1', policy: v1, log: () => {} })).rejects.toThrow(/cannot connect/);
+  });
+
+  it('with exploration each robot gets its own sampled actions around the policy mode', async () => {
+    const art = exportRandom({ version: 'stoch', seed: 5, spec: { kind: 'tanh-gaussian', maxAction: 1.5 } });
+    const explore = await serveMqtt({ url: broker.url, policy: { bytes: art.bytes, source: 'stoch.onnx' }, fleet: 'explore', exploration: { seed: 1 }, watchFile: false, log: () => {} });
+    const a = await robot(broker.url, 'arm-1', 'explore');
+    const b = await robot(broker.url, 'arm-2', 'explore');
+    const obs = [0.1, 0.2, -0.3, 0.4, 0.5];
+    const mode = referenceAction(randomActor({ kind: 'tanh-gaussian', maxAction: 1.5 }, 5), obs);
+    const fromA: number[][] = [];
+    const fromB: number[][] = [];
+    for (let i = 1; i <= 20; i++) {
+      fromA.push((await a.ask(i, obs)).values);
+      fromB.push((await b.ask(i, obs)).values);
+    }
+    // Samples differ step to step and robot to robot, stay in bounds, and scatter around the mode.
+    expect(new Set(fromA.map((x) => x.join())).size).toBe(20);
+    expect(fromA.some((x, i) => x.join() === fromB[i]!.join())).toBe(false);
+    for (const x of [...fromA, ...fromB]) expect(Math.max(...x.map(Math.abs))).toBeLessThanOrEqual(1.5);
+    expect(Object.values(explore.status()).map((s) => s.exploration)).toEqual(['tanh-gaussian', 'tanh-gaussian']);
+    expect(fromA.every((x) => x.join() !== mode.join())).toBe(true);
+    await a.link.close();
+    await b.link.close();
+    await explore.close();
   });
 });
