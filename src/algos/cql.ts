@@ -18,6 +18,11 @@ export interface CqlConfig extends SacConfig {
   importanceSample: boolean;
   /** α_cql, the weight of the conservative term. */
   cqlAlpha: number;
+  /**
+   * α_cql during online fine-tuning (CORL cal_ql `cql_alpha_online`); null keeps cqlAlpha. Fed
+   * per step, so the same compiled graph serves both phases.
+   */
+  cqlAlphaOnline: number | null;
   temperature: number;
   lagrange: boolean;
   targetActionGap: number;
@@ -46,6 +51,7 @@ export const CQL_DEFAULTS: CqlConfig = {
   nActions: 10,
   importanceSample: true,
   cqlAlpha: 10.0,
+  cqlAlphaOnline: null,
   temperature: 1.0,
   lagrange: false,
   targetActionGap: -1.0,
@@ -130,18 +136,20 @@ export class CQL extends GraphLearner {
       return g.reduceMean(clipped);
     });
 
+    // α_cql is an input (a scalar fed each step) so the online phase can change it.
+    const cqlAlpha = g.input('cql_alpha', []);
     let conservative: Tensor;
     if (cfg.lagrange) {
       const logAlphaPrime = params(g, LOG_ALPHA_PRIME).flat;
       const alphaPrime = g.clip(g.exp(logAlphaPrime), 0, 1e6);
-      const terms = diffs.map((d) => g.mul(g.mul(alphaPrime, cfg.cqlAlpha), g.sub(d, cfg.targetActionGap)));
+      const terms = diffs.map((d) => g.mul(g.mul(alphaPrime, cqlAlpha), g.sub(d, cfg.targetActionGap)));
       const alphaPrimeLoss = g.mul(g.neg(g.add(terms[0]!, terms[1]!)), 0.5);
       g.output('alpha_prime_loss', g.reshape(alphaPrimeLoss, []));
       adam(g, logAlphaPrime, grad(g, g.reduceSum(alphaPrimeLoss), [logAlphaPrime])[0]!, { lr: cfg.alphaPrimeLr });
       const ap = g.stopGradient(alphaPrime);
-      conservative = g.reshape(diffs.map((d) => g.mul(g.mul(ap, cfg.cqlAlpha), g.sub(d, cfg.targetActionGap))).reduce((a, b) => g.add(a, b)), []);
+      conservative = g.reshape(diffs.map((d) => g.mul(g.mul(ap, cqlAlpha), g.sub(d, cfg.targetActionGap))).reduce((a, b) => g.add(a, b)), []);
     } else {
-      conservative = g.mul(g.add(diffs[0]!, diffs[1]!), cfg.cqlAlpha);
+      conservative = g.mul(g.add(diffs[0]!, diffs[1]!), cqlAlpha);
     }
     g.output('cql_diff', g.mul(g.add(diffs[0]!, diffs[1]!), 0.5));
     if (gapMin) g.output('calql_bound_violation', gapMin);
@@ -160,10 +168,20 @@ export class CQL extends GraphLearner {
   }
 
   private readonly bcWeight = new Float32Array(1);
+  private readonly alphaFeed = new Float32Array(1);
+  private online = false;
+
+  startOnline(): void {
+    this.online = true;
+  }
 
   protected override extraFeeds(): Record<string, AnyTypedArray> {
-    if (this.cfg.bcSteps <= 0) return {};
-    this.bcWeight[0] = this.t < this.cfg.bcSteps ? 1 : 0;
-    return { bc_weight: this.bcWeight };
+    this.alphaFeed[0] = this.online && this.cfg.cqlAlphaOnline !== null ? this.cfg.cqlAlphaOnline : this.cfg.cqlAlpha;
+    const feeds: Record<string, AnyTypedArray> = { cql_alpha: this.alphaFeed };
+    if (this.cfg.bcSteps > 0) {
+      this.bcWeight[0] = this.t < this.cfg.bcSteps ? 1 : 0;
+      feeds.bc_weight = this.bcWeight;
+    }
+    return feeds;
   }
 }

@@ -42,6 +42,11 @@ export interface Learner {
   flopsPerUpdate(): number;
   checkpoint(): Checkpoint;
   restore(c: Checkpoint): void;
+  /**
+   * Called by the online learner before its first online update (also after a resume): learners
+   * with online-phase settings (CQL/Cal-QL `cqlAlphaOnline`) switch to them here.
+   */
+  startOnline?(): void;
   dispose(): void;
 }
 

@@ -53,3 +53,17 @@ export function num(a: Args, name: string, fallback?: number): number {
 export function bool(a: Args, name: string): boolean {
   return a.flags.has(name) && a.flags.get(name) !== 'false';
 }
+
+/** `--config '{"key": value}'`: algorithm settings as a JSON object ({} when absent). */
+export function configFlag(a: Args): Record<string, unknown> {
+  const v = optStr(a, 'config');
+  if (v === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch (e) {
+    throw new UsageError(`--config is not JSON (${(e as Error).message}); write it as '{"cqlAlpha": 5}'`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--config must be a JSON object such as '{"cqlAlpha": 5}', got ${v}`);
+  return parsed as Record<string, unknown>;
+}

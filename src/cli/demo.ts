@@ -17,11 +17,12 @@ import { exportPolicy, generateSigningKey, runSimRobot, serveMqtt } from '../ser
 import { type EvalResult, evaluateLearner, train } from '../train/index.js';
 import { generateRecipe } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
-import { type Args, bool, num, str } from './args.js';
+import { type Args, bool, configFlag, num, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const DEMO_USAGE = `o2o demo [--quick] [--task hopper] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
     [--pretrain 12000] [--online 16000] [--publish-every N] [--eval-episodes 10] [--no-explore]
+    [--config '{"cqlAlphaOnline": 1}']   (algorithm settings over the demo's)
   the end-to-end loop: dataset → offline Cal-QL → signed policy → broker + server + simulated
   robots → online Cal-QL fine-tuning → before/after evaluation and report
   (robots collect with actions sampled from the served policy; --no-explore serves its mode)`;
@@ -39,6 +40,7 @@ export async function demoCommand(a: Args): Promise<void> {
   const seed = num(a, 'seed', 0);
   const algo = str(a, 'algo', 'calql');
   const explore = !bool(a, 'no-explore');
+  const extraConfig = configFlag(a);
   const base = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 12_000, online: 16_000, evalEpisodes: 10 };
   const sizes = { pretrain: num(a, 'pretrain', base.pretrain), online: num(a, 'online', base.online), evalEpisodes: num(a, 'eval-episodes', base.evalEpisodes) };
   const publishEvery = num(a, 'publish-every', Math.max(200, Math.floor(sizes.online / 4)));
@@ -72,7 +74,7 @@ export async function demoCommand(a: Args): Promise<void> {
     seed,
     // Small networks and 4 sampled actions (CORL: 3x256, 10) keep the demo within minutes on 2 cores;
     // every other setting is the algorithm's CORL default.
-    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, maxSteps: sizes.pretrain + sizes.online },
+    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, maxSteps: sizes.pretrain + sizes.online, ...extraConfig },
     rewardNormalization: 'episode-return-range',
     logPath: join(out, 'offline-metrics.jsonl'),
     session: { threads: 1 },

@@ -11,7 +11,7 @@ import { OnlineLearner } from '../online/index.js';
 import { train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
-import { type Args, num, optStr, str } from './args.js';
+import { type Args, configFlag, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const BROKER_USAGE = `o2o broker [--port 1883] [--host 127.0.0.1]   embedded MQTT broker (aedes) until Ctrl-C`;
@@ -51,7 +51,7 @@ export async function learnCommand(a: Args): Promise<void> {
     task: { obsDim: spec.obsDim, actDim: spec.actDim, maxAction: Math.max(...Array.from(spec.actHigh).map(Math.abs)), maxEpisodeSteps: spec.maxEpisodeSteps },
     steps,
     seed,
-    config: optStr(a, 'config') ? JSON.parse(str(a, 'config')) : {},
+    config: configFlag(a),
     checkpointDir: join(checkpoints, 'offline'),
     checkpointEvery: Math.max(1, Math.floor(steps / 10)),
     resume: true,

@@ -4,7 +4,7 @@ import { makeEnv } from '../../simulators/index.js';
 import { exportPolicy } from '../serve/index.js';
 import { evaluateLearner, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
-import { type Args, UsageError, bool, num, optStr, str } from './args.js';
+import { type Args, UsageError, bool, configFlag, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const TRAIN_USAGE = `o2o train --algo <${ALGOS.join('|')}> --dataset <dir|file.hdf5|recipe> --task <env id> --steps N
@@ -19,7 +19,7 @@ export async function trainCommand(a: Args): Promise<void> {
   const seed = num(a, 'seed', 0);
   const env = await makeEnv(taskId);
   const { dataset, id } = await loadDataset(str(a, 'dataset'), seed);
-  const config: AlgoConfig = optStr(a, 'config') ? JSON.parse(str(a, 'config')) : {};
+  const config = configFlag(a) as AlgoConfig;
   if (a.flags.has('batch')) config.batchSize = num(a, 'batch');
   if (optStr(a, 'hidden')) {
     const h = str(a, 'hidden').split(',').map(Number);

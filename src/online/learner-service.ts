@@ -122,6 +122,7 @@ export class OnlineLearner {
       log: (l) => this.log(l),
     });
     this.sampler = new MixSampler(o.offline, this.online, { batchSize: o.learner.batchSize, seed: (o.seed ?? 0) + 101, offlineRatio: o.mixRatio ?? 0.5, info: this.withMc ? ['mc_return'] : [] });
+    o.learner.startOnline?.();
     if (o.checkpointDir) {
       mkdirSync(o.checkpointDir, { recursive: true });
       const last = readdirSync(o.checkpointDir).filter((f) => /^online-\d+\.o2o$/.test(f)).sort((a, b) => Number(a.slice(7, -4)) - Number(b.slice(7, -4))).at(-1);
