@@ -133,6 +133,21 @@ describe('Cal-QL calibration', () => {
   });
 });
 
+describe('CQL online phase (cqlAlphaOnline)', () => {
+  it('startOnline() switches α_cql: the update equals one from a learner built with that α', async () => {
+    const offline = await CQL.create(task, { ...small, cqlAlpha: 5 }, 3, { threads: 1 });
+    const switching = await CQL.create(task, { ...small, cqlAlpha: 5, cqlAlphaOnline: 0.5 }, 3, { threads: 1 });
+    const online = await CQL.create(task, { ...small, cqlAlpha: 0.5 }, 3, { threads: 1 });
+    const [a, b] = [offline.update(randomBatch(5)), switching.update(randomBatch(5))];
+    expect(b.metrics.critic_loss).toBe(a.metrics.critic_loss); // offline phase: cqlAlpha
+    switching.startOnline();
+    online.restore(switching.checkpoint()); // the same weights, optimizer state and noise stream
+    const [c, d] = [switching.update(randomBatch(6)), online.update(randomBatch(6))];
+    expect(c.metrics.critic_loss).toBe(d.metrics.critic_loss);
+    expect(Math.abs(c.metrics.critic_loss! - offline.update(randomBatch(6)).metrics.critic_loss!)).toBeGreaterThan(1e-3);
+  });
+});
+
 describe('checkpoints resume bit-for-bit', () => {
   for (const algo of ALGOS) {
     it(`${algo}: restore(checkpoint) then update == the uninterrupted next update`, async () => {
