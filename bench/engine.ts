@@ -3,9 +3,11 @@
  *  - forward, weights baked in as initializers (serving graphs)
  *  - forward, weights fed as a flat input (how training graphs see them): the fair baseline
  *  - full training step: forward + backward + Adam in one session.run
+ *  - the same step unrolled: several updates chained in one graph and one session.run (the
+ *    binding copies every fetched output into a new buffer, so the state leaves once per run)
  * Targets (issue 2): step GFLOP/s ≥ 70% of the fed-weights forward; time outside ORT ≤ 10%.
  */
-import { Graph, Session, TrainStep, adam, grad, params } from '../src/engine/index.js';
+import { Graph, Session, TrainStep, adam, adamInputs, adamUpdate, grad, params, unflatten } from '../src/engine/index.js';
 import { type MlpSpec, mlp, mlpFlops, mlpLayout } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
 import { machine, table, timeInterleaved } from './stats.js';
@@ -14,6 +16,9 @@ export interface EngineFigures {
   forwardBakedMs: number;
   forwardFedMs: number;
   stepMs: number;
+  /** Per update, with `unroll` updates per run. */
+  unrolledStepMs: number;
+  unroll: number;
   stepNativeMs: number;
   forwardFlops: number;
   stepFlops: number;
@@ -31,6 +36,9 @@ export interface EngineRunners {
   baked: () => void;
   fed: () => void;
   step: () => void;
+  /** `unroll` training steps chained in one graph and one run() (one call = unroll updates). */
+  unrolled: () => void;
+  unroll: number;
   /** Milliseconds inside ORT's run() so far (training step only). */
   stepNativeMs: () => number;
   forwardFlops: number;
@@ -38,7 +46,7 @@ export interface EngineRunners {
   dispose: () => void;
 }
 
-export async function prepareEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2): Promise<EngineRunners> {
+export async function prepareEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2, unroll = 4): Promise<EngineRunners> {
   const spec: MlpSpec = { sizes, hidden: 'relu', output: 'tanh' };
   const layout = mlpLayout('net', spec);
   const w = layout.init(0);
@@ -78,10 +86,40 @@ export async function prepareEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   ts.session.set('net.v', new Float32Array(layout.size));
   const feeds = { obs, target };
 
+  // The same step unrolled: `unroll` updates (each with its own batch inputs) chained through
+  // adamUpdate in one graph, so the binding copies the state (parameters, moments) out once per run.
+  const gu = new Graph();
+  const pu = params(gu, layout);
+  const state0 = adamInputs(gu, pu.flat);
+  let cur = pu.flat;
+  let state = state0;
+  const unrolledFeeds: Record<string, Float32Array> = {};
+  for (let k = 0; k < unroll; k++) {
+    const views = k === 0 ? pu.views : unflatten(gu, layout, cur);
+    const lossK = gu.reduceMean(gu.square(gu.sub(mlp(gu, views, gu.input(`obs@${k}`, [batch, sizes[0]!]), spec), gu.input(`target@${k}`, [batch, sizes.at(-1)!]))));
+    gu.output(`loss@${k}`, lossK);
+    const next = adamUpdate(gu, cur, grad(gu, lossK, [cur])[0]!, state, { lr: 1e-4 });
+    gu.output(`grad_norm@${k}`, next.gradNorm);
+    cur = next.params;
+    state = next.state;
+    unrolledFeeds[`obs@${k}`] = obs;
+    unrolledFeeds[`target@${k}`] = target;
+  }
+  gu.bind(state0.t, state.t);
+  gu.bind(state0.m, state.m);
+  gu.bind(state0.v, state.v);
+  gu.bind(pu.flat, cur);
+  const tu = await TrainStep.create(gu, { threads });
+  tu.session.set('net', w);
+  tu.session.set('net.m', new Float32Array(layout.size));
+  tu.session.set('net.v', new Float32Array(layout.size));
+
   return {
     baked: () => void baked.run(),
     fed: () => void fed.run(),
     step: () => void ts.step(feeds),
+    unrolled: () => void tu.step(unrolledFeeds),
+    unroll,
     stepNativeMs: () => ts.session.nativeMs,
     forwardFlops: mlpFlops(sizes, batch),
     stepFlops: trainStepFlops(sizes, batch),
@@ -89,6 +127,7 @@ export async function prepareEngine(sizes = [17, 256, 256, 6], batch = 256, thre
       baked.dispose();
       fed.dispose();
       ts.dispose();
+      tu.dispose();
     },
   };
 }
@@ -112,7 +151,7 @@ export async function prepareGemm(n = 256, depth = 8, threads = 2): Promise<{ ru
 
 export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, threads = 2): Promise<EngineFigures> {
   const e = await prepareEngine(sizes, batch, threads);
-  const [forwardBakedMs, forwardFedMs, stepMs] = timeInterleaved([e.baked, e.fed, e.step], [20, 20, 5], 61) as [number, number, number];
+  const [forwardBakedMs, forwardFedMs, stepMs, unrolledRunMs] = timeInterleaved([e.baked, e.fed, e.step, e.unrolled], [20, 20, 4, 1], 61) as [number, number, number, number];
   // Time inside ORT during the same step() calls: the rest is our marshalling, checks and copies.
   const calls = 200;
   const n0 = e.stepNativeMs();
@@ -120,7 +159,7 @@ export async function measureEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   for (let i = 0; i < calls; i++) e.step();
   const stepNativeMs = ((e.stepNativeMs() - n0) / (performance.now() - t0)) * stepMs;
   e.dispose();
-  return { forwardBakedMs, forwardFedMs, stepMs, stepNativeMs, forwardFlops: e.forwardFlops, stepFlops: e.stepFlops };
+  return { forwardBakedMs, forwardFedMs, stepMs, unrolledStepMs: unrolledRunMs / e.unroll, unroll: e.unroll, stepNativeMs, forwardFlops: e.forwardFlops, stepFlops: e.stepFlops };
 }
 
 export async function run(): Promise<void> {
@@ -136,8 +175,9 @@ export async function run(): Promise<void> {
       ['forward, weights fed as input (baseline)', `${(f.forwardFedMs * 1000).toFixed(0)} µs`, (1000 / f.forwardFedMs).toFixed(0), gf(f.forwardFlops, f.forwardFedMs)],
       ['training step (fwd + bwd + Adam), TrainStep.step', `${(f.stepMs * 1000).toFixed(0)} µs`, (1000 / f.stepMs).toFixed(0), gf(f.stepFlops, f.stepMs)],
       ['  of which inside ORT run()', `${(f.stepNativeMs * 1000).toFixed(0)} µs`, '', ''],
+      [`training step, ${f.unroll} unrolled per run (per update)`, `${(f.unrolledStepMs * 1000).toFixed(0)} µs`, (1000 / f.unrolledStepMs).toFixed(0), gf(f.stepFlops, f.unrolledStepMs)],
     ],
   ));
-  console.log(`\nstep GFLOP/s / fed-forward GFLOP/s = ${((stepG / fedG) * 100).toFixed(0)}% (target ≥ 70%)`);
+  console.log(`\nstep GFLOP/s / fed-forward GFLOP/s = ${((stepG / fedG) * 100).toFixed(0)}% one update per run, ${((f.stepFlops / f.unrolledStepMs / fedG) * 100).toFixed(0)}% with ${f.unroll} per run (target ≥ 70%)`);
   console.log(`time outside ORT = ${(((f.stepMs - f.stepNativeMs) / f.stepMs) * 100).toFixed(1)}% of the step (target ≤ 10%)`);
 }

@@ -38,6 +38,18 @@ export function clipByGlobalNorm(g: Graph, grad: Tensor, norm: Tensor, maxNorm: 
   return g.mul(grad, coef);
 }
 
+/** Adam's state for one flat parameter vector: steps taken (a scalar) and the two moments. */
+export interface AdamState {
+  t: Tensor;
+  m: Tensor;
+  v: Tensor;
+}
+
+/** The graph inputs holding Adam's state for `param`: `<param>.t`, `<param>.m`, `<param>.v`. */
+export function adamInputs(g: Graph, param: Tensor): AdamState {
+  return { t: g.input(`${param.name}.t`, [], param.dtype), m: g.input(`${param.name}.m`, param.shape), v: g.input(`${param.name}.v`, param.shape) };
+}
+
 /**
  * One Adam/AdamW update with bias correction (Kingma & Ba 2015, Alg. 1, PyTorch's form):
  *   t ← t + 1;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
@@ -49,14 +61,27 @@ export function adam(g: Graph, param: Tensor, grad: Tensor, cfg: AdamConfig): Op
   if (param.producer !== null || !g.inputs.includes(param)) {
     throw new GraphBuildError(`adam: ${param} must be a graph input (a flat parameter vector from params())`);
   }
+  const state = adamInputs(g, param);
+  const next = adamUpdate(g, param, grad, state, cfg);
+  g.bind(state.t, next.state.t);
+  g.bind(state.m, next.state.m);
+  g.bind(state.v, next.state.v);
+  g.bind(param, next.params);
+  return { params: next.params, gradNorm: next.gradNorm };
+}
+
+/**
+ * The Adam update as a pure function of tensors (no inputs, no bindings): `adam` is this between
+ * its state inputs and their bindings; several updates chained in one graph (unrolled training
+ * steps, one session.run) call it once per step.
+ */
+export function adamUpdate(g: Graph, param: Tensor, grad: Tensor, state: AdamState, cfg: AdamConfig): OptimizerStep & { state: AdamState } {
   if (grad.size !== param.size) throw new GraphBuildError(`adam: gradient ${grad} does not match parameters ${param}`);
   const b1 = cfg.beta1 ?? 0.9;
   const b2 = cfg.beta2 ?? 0.999;
   const eps = cfg.eps ?? 1e-8;
-  const t = g.input(`${param.name}.t`, [], param.dtype);
+  const { t, m, v } = state;
   const step = g.add(t, 1);
-  const m = g.input(`${param.name}.m`, param.shape);
-  const v = g.input(`${param.name}.v`, param.shape);
 
   const sq = g.square(grad);
   const gradNorm = g.sqrt(g.reduceSum(sq));
@@ -86,12 +111,7 @@ export function adam(g: Graph, param: Tensor, grad: Tensor, cfg: AdamConfig): Op
     base = g.sub(param, g.mul(param, decay));
   }
   const p1 = g.sub(base, g.mul(g.div(m1, denom), stepSize));
-
-  g.bind(t, step);
-  g.bind(m, m1);
-  g.bind(v, v1);
-  g.bind(param, p1);
-  return { params: p1, gradNorm };
+  return { params: p1, gradNorm, state: { t: step, m: m1, v: v1 } };
 }
 
 /** Polyak averaging of a target network: θ' ← θ' + τ(θ - θ'), bound back to the target input. */

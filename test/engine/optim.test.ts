@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, ParamLayout, TrainStep, adam, grad, params, polyak } from '../../src/engine/index.js';
+import { Graph, ParamLayout, type Tensor, TrainStep, adam, adamInputs, adamUpdate, grad, params, polyak } from '../../src/engine/index.js';
 
 /** PyTorch's Adam/AdamW step written out in plain JS doubles: the reference. */
 function refAdam(p: number[], gr: number[], m: number[], v: number[], t: number, o: { lr: number; b1: number; b2: number; eps: number; wd: number; maxNorm?: number }) {
@@ -19,18 +19,37 @@ function refAdam(p: number[], gr: number[], m: number[], v: number[], t: number,
   }
 }
 
-async function compare(opt: { wd: number; maxNorm?: number }) {
+async function compare(opt: { wd: number; maxNorm?: number }, unroll = 1) {
   // loss = sum(c * p^2) + sum(p) with c fixed: gradient 2cp + 1, known in closed form.
   const c = [0.5, 2, 3, 0.1, 1];
   const layout = new ParamLayout('w', [{ name: 'a', shape: [2], init: { kind: 'constant', value: 1 } }, { name: 'b', shape: [3], init: { kind: 'constant', value: -2 } }]);
   const g = new Graph('float64');
   const { flat } = params(g, layout);
-  const loss = g.add(g.reduceSum(g.mul(g.constant(Float64Array.from(c), [5]), g.square(flat))), g.reduceSum(flat));
-  g.output('loss', loss);
-  const [d] = grad(g, loss, [flat]);
+  const lossAt = (p: Tensor) => g.add(g.reduceSum(g.mul(g.constant(Float64Array.from(c), [5]), g.square(p))), g.reduceSum(p));
   const cfg = { lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: opt.wd, maxGradNorm: opt.maxNorm };
-  const { gradNorm } = adam(g, flat, d!, cfg);
-  g.output('grad_norm', gradNorm);
+  if (unroll === 1) {
+    const loss = lossAt(flat);
+    g.output('loss', loss);
+    const [d] = grad(g, loss, [flat]);
+    const { gradNorm } = adam(g, flat, d!, cfg);
+    g.output('grad_norm', gradNorm);
+  } else {
+    // `unroll` updates chained in one graph: adamUpdate between the state inputs and their bindings.
+    const state0 = adamInputs(g, flat);
+    let p: Tensor = flat;
+    let state = state0;
+    for (let k = 0; k < unroll; k++) {
+      const loss = lossAt(p);
+      const next = adamUpdate(g, p, grad(g, loss, [p])[0]!, state, cfg);
+      g.output(`grad_norm@${k}`, next.gradNorm);
+      p = next.params;
+      state = next.state;
+    }
+    g.bind(state0.t, state.t);
+    g.bind(state0.m, state.m);
+    g.bind(state0.v, state.v);
+    g.bind(flat, p);
+  }
   const ts = await TrainStep.create(g, { threads: 1 });
   const p0 = [1, 1, -2, -2, -2];
   ts.session.set('w', p0);
@@ -39,10 +58,13 @@ async function compare(opt: { wd: number; maxNorm?: number }) {
     const p = [...p0];
   const m = [0, 0, 0, 0, 0];
   const v = [0, 0, 0, 0, 0];
+  let res = ts.step();
   for (let t = 1; t <= 25; t++) {
     const gr = p.map((x, i) => 2 * c[i]! * x + 1);
-    const res = ts.step();
-    expect(res.metrics.grad_norm).toBeCloseTo(Math.sqrt(gr.reduce((s, x) => s + x * x, 0)), 10);
+    const k = (t - 1) % unroll;
+    if (k === 0 && t > 1) res = ts.step();
+    const norm = unroll === 1 ? res.metrics.grad_norm : res.metrics[`grad_norm@${k}`];
+    expect(norm).toBeCloseTo(Math.sqrt(gr.reduce((s, x) => s + x * x, 0)), 10);
     refAdam(p, gr, m, v, t, { lr: 0.05, b1: 0.9, b2: 0.99, eps: 1e-8, wd: opt.wd, maxNorm: opt.maxNorm });
   }
   const got = Array.from(ts.state('w') as Float64Array);
@@ -54,6 +76,7 @@ describe('optimizers in the graph match PyTorch semantics', () => {
   it('Adam with bias correction', () => compare({ wd: 0 }));
   it('AdamW (decoupled weight decay)', () => compare({ wd: 0.1 }));
   it('global-norm gradient clipping', () => compare({ wd: 0, maxNorm: 0.5 }));
+  it('five updates unrolled in one run (adamInputs + adamUpdate chained) equal five single-step runs', () => compare({ wd: 0.1, maxNorm: 2 }, 5));
 
   it('Polyak target update', async () => {
     const g = new Graph('float64');
