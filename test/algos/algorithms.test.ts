@@ -175,6 +175,12 @@ describe('bad batches are refused', () => {
     expect(() => l.update(allocBatch(8, 4, 2))).toThrow(/batch has obs 4 \/ act 2, the task has 3 \/ 2/);
     expect(() => l.update(allocBatch(16, 3, 2))).toThrow(/batch has 16 rows, the learner was built for 8/);
   });
+  it('a setting no algorithm has (a typo) is refused with the known ones', async () => {
+    await expect(createLearner('calql', task, { ...small, cqlAlphaOnlien: 1 } as never)).rejects.toThrow(/unknown setting 'cqlAlphaOnlien' for calql; settings are: .*cqlAlphaOnline/);
+    // Settings of other algorithms are accepted (one config may serve several, e.g. network sizes).
+    await expect(createLearner('bc', task, small)).resolves.toBeDefined();
+  });
+
   it('Cal-QL without mc_return in the batch says how to provide it', async () => {
     const l = await createCalQL(task, small, 0, { threads: 1 });
     const ds = new DatasetBuilder(3, 2);
