@@ -94,6 +94,29 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     await n.close();
   });
 
+  it('explore: true samples from a stochastic policy on every tick (recording data for fine-tuning); diagnostics say so', async () => {
+    const s = setup(BASE + '    explore: true\n    explore_seed: 3\n');
+    exportRandom({ version: 'sac', seed: 4, out: s.model, signingKey: s.key.privateKeyPem, spec: { kind: 'tanh-gaussian', maxAction: 1.5 } });
+    const n = await s.start();
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    for (let i = 0; i < 3; i++) {
+      s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs });
+      s.ros.fire(10_000_000n);
+    }
+    const out = s.ros.messages<Float32MultiArrayMsg>('/arm/command').map((m) => Array.from(m.data));
+    expect(new Set(out.map((a) => a.join())).size).toBe(3);
+    for (const a of out) expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(1.5);
+    s.ros.fire(1_000_000_000n);
+    const kv = Object.fromEntries(s.ros.messages<DiagnosticArrayMsg>('/diagnostics')[0]!.status[0]!.values.map((v) => [v.key, v.value]));
+    expect(kv.exploration).toBe('tanh-gaussian');
+    await n.close();
+    const plain = setup(BASE);
+    const m = await plain.start();
+    m.publishDiagnostics();
+    expect(Object.fromEntries(plain.ros.messages<DiagnosticArrayMsg>('/diagnostics')[0]!.status[0]!.values.map((v) => [v.key, v.value])).exploration).toBe('off');
+    await m.close();
+  });
+
   it('JointState in (reordered by joint name) → JointState out (effort); Twist in → Twist out', async () => {
     // obs = [pos(b), pos(a), vel(b), vel(a), eff(b), eff(a)]
     const s = setup(BASE + `    observation_type: sensor_msgs/msg/JointState\n    observation_fields: [position, velocity, effort]\n    observation_joints: [b, a]\n    action_type: sensor_msgs/msg/JointState\n    action_joints: [j1, j2]\n`);
