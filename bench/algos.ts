@@ -2,10 +2,11 @@
  * Algorithm throughput (issue 5): update steps/s at halfcheetah sizes (obs 17, act 6), batch 256,
  * 2x256 networks, each algorithm's achieved GFLOP/s (matrix products counted from its graph)
  * beside the engine's plain MLP training step measured in the same run, and peak RSS of a training
- * process holding a 1M-transition dataset.
+ * process holding a 1M-transition dataset. Each algorithm is also timed with updatesPerRun = K
+ * (O2O_BENCH_UNROLL, default 4: K updates chained per session.run) in the same rounds.
  */
 import { createLearner, type Learner } from '../src/algos/index.js';
-import { DatasetBuilder, UniformSampler, monteCarloReturns, withInfo } from '../src/data/index.js';
+import { DatasetBuilder, UniformSampler, batchesLike, monteCarloReturns, withInfo } from '../src/data/index.js';
 import { prepareEngine, prepareGemm } from './engine.js';
 import { machine, table, timeInterleaved } from './stats.js';
 import { Rng } from '../src/util/rng.js';
@@ -37,6 +38,7 @@ function dataset(n: number) {
 
 export async function run(): Promise<void> {
   const n = Number(process.env.O2O_BENCH_ROWS ?? 1_000_000);
+  const K = Number(process.env.O2O_BENCH_UNROLL ?? 4);
   const ds = dataset(n);
   let peak = process.memoryUsage().rss;
   const eng = await prepareEngine();
@@ -44,22 +46,29 @@ export async function run(): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const [algo, target, cfg] of ALGOS) {
     const l: Learner = await createLearner(algo, task, cfg, 0, { threads: 2 });
+    const chained: Learner = await createLearner(algo, task, { ...cfg, updatesPerRun: K }, 0, { threads: 2 });
     const s = new UniformSampler(ds, { batchSize: 256, seed: 1, info: ['mc_return'] });
+    const batches = batchesLike(s.batch, K);
     const steps = algo.includes('cql') ? 4 : 20;
-    // Interleaved rounds: the engine's MLP step, a chain of 256³ GEMMs and this algorithm's update take
-    // turns, so the ratios compare the same minutes of this shared machine.
-    const [engMs, gemmMs, ms] = timeInterleaved([eng.step, gemm.run, () => l.update(s.sample())], [5, 4, steps], 9) as [number, number, number];
+    // Interleaved rounds: the engine's MLP step, a chain of 256³ GEMMs, this algorithm's update and its
+    // K-chained run take turns, so the ratios compare the same minutes of this shared machine.
+    const chainedRun = () => {
+      for (const b of batches) s.sample(b);
+      chained.updateMany(batches);
+    };
+    const [engMs, gemmMs, ms, chainedMs] = timeInterleaved([eng.step, gemm.run, () => l.update(s.sample()), chainedRun], [5, 4, steps, Math.max(1, Math.round(steps / K))], 9) as [number, number, number, number];
     peak = Math.max(peak, process.memoryUsage().rss);
     const flops = l.flopsPerUpdate();
     const g = flops / ms / 1e6;
     const engineG = eng.stepFlops / engMs / 1e6;
     const gemmG = gemm.flops / gemmMs / 1e6;
-    rows.push([algo, (1000 / ms).toFixed(1), target ? `≥ ${target}` : '—', (flops / 1e9).toFixed(2), g.toFixed(1), engineG.toFixed(1), `${((g / engineG) * 100).toFixed(0)}%`, gemmG.toFixed(1), (gemmG / (flops / 1e9)).toFixed(0)]);
+    rows.push([algo, (1000 / ms).toFixed(1), ((1000 * K) / chainedMs).toFixed(1), target ? `≥ ${target}` : '—', (flops / 1e9).toFixed(2), g.toFixed(1), engineG.toFixed(1), `${((g / engineG) * 100).toFixed(0)}%`, gemmG.toFixed(1), (gemmG / (flops / 1e9)).toFixed(0)]);
     l.dispose();
+    chained.dispose();
   }
   eng.dispose();
   gemm.dispose();
   console.log(`algorithm throughput — halfcheetah sizes (17/6), batch 256, 2x256 nets, 2 intra-op threads, ${n} transitions in memory — ${machine()}`);
-  console.log(table(['algorithm', 'updates/s (median)', 'target', 'GFLOP per update', 'GFLOP/s', 'engine MLP step GFLOP/s (same rounds)', 'vs engine step', '256³ GEMM chain GFLOP/s (same rounds)', 'updates/s if every FLOP ran at GEMM speed'], rows));
+  console.log(table(['algorithm', 'updates/s (median)', `updates/s, ${K} per run`, 'target', 'GFLOP per update', 'GFLOP/s', 'engine MLP step GFLOP/s (same rounds)', 'vs engine step', '256³ GEMM chain GFLOP/s (same rounds)', 'updates/s if every FLOP ran at GEMM speed'], rows));
   console.log(`\npeak RSS of this process (dataset + learners): ${(peak / 1e6).toFixed(0)} MB (target ≤ 1500 MB)`);
 }

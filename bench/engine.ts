@@ -7,7 +7,7 @@
  *    binding copies every fetched output into a new buffer, so the state leaves once per run)
  * Targets (issue 2): step GFLOP/s ≥ 70% of the fed-weights forward; time outside ORT ≤ 10%.
  */
-import { Graph, Session, TrainStep, adam, adamInputs, adamUpdate, grad, params, unflatten } from '../src/engine/index.js';
+import { Graph, Session, TrainStep, adam, grad, params } from '../src/engine/index.js';
 import { type MlpSpec, mlp, mlpFlops, mlpLayout } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
 import { machine, table, timeInterleaved } from './stats.js';
@@ -86,29 +86,20 @@ export async function prepareEngine(sizes = [17, 256, 256, 6], batch = 256, thre
   ts.session.set('net.v', new Float32Array(layout.size));
   const feeds = { obs, target };
 
-  // The same step unrolled: `unroll` updates (each with its own batch inputs) chained through
-  // adamUpdate in one graph, so the binding copies the state (parameters, moments) out once per run.
+  // The same step, `unroll` updates chained in one graph (Graph.unrolled; update k reads obs@k and
+  // target@k), so the binding copies the state (parameters, moments) out once per run.
   const gu = new Graph();
-  const pu = params(gu, layout);
-  const state0 = adamInputs(gu, pu.flat);
-  let cur = pu.flat;
-  let state = state0;
+  gu.unrolled(unroll, () => {
+    const p = params(gu, layout);
+    const lossK = gu.reduceMean(gu.square(gu.sub(mlp(gu, p.views, gu.input('obs', [batch, sizes[0]!]), spec), gu.input('target', [batch, sizes.at(-1)!]))));
+    gu.output('loss', lossK);
+    gu.output('grad_norm', adam(gu, p.flat, grad(gu, lossK, [p.flat])[0]!, { lr: 1e-4 }).gradNorm);
+  });
   const unrolledFeeds: Record<string, Float32Array> = {};
   for (let k = 0; k < unroll; k++) {
-    const views = k === 0 ? pu.views : unflatten(gu, layout, cur);
-    const lossK = gu.reduceMean(gu.square(gu.sub(mlp(gu, views, gu.input(`obs@${k}`, [batch, sizes[0]!]), spec), gu.input(`target@${k}`, [batch, sizes.at(-1)!]))));
-    gu.output(`loss@${k}`, lossK);
-    const next = adamUpdate(gu, cur, grad(gu, lossK, [cur])[0]!, state, { lr: 1e-4 });
-    gu.output(`grad_norm@${k}`, next.gradNorm);
-    cur = next.params;
-    state = next.state;
-    unrolledFeeds[`obs@${k}`] = obs;
-    unrolledFeeds[`target@${k}`] = target;
+    unrolledFeeds[k === 0 ? 'obs' : `obs@${k}`] = obs;
+    unrolledFeeds[k === 0 ? 'target' : `target@${k}`] = target;
   }
-  gu.bind(state0.t, state.t);
-  gu.bind(state0.m, state.m);
-  gu.bind(state0.v, state.v);
-  gu.bind(pu.flat, cur);
   const tu = await TrainStep.create(gu, { threads });
   tu.session.set('net', w);
   tu.session.set('net.m', new Float32Array(layout.size));

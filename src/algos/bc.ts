@@ -3,17 +3,19 @@
  * Defaults follow CORL's any_percent_bc (2x256 MLP, Adam 3e-4, batch 256, all the data).
  *   L(θ) = E_(s,a)~D ‖π_θ(s) − a‖²
  */
-import { Graph, type SessionOptions, adam, grad, params } from '../engine/index.js';
+import { type SessionOptions, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, actorLayout, actorMean } from '../nn/index.js';
 import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface BcConfig {
   batchSize: number;
+  /** Updates chained in one session.run (see Learner.updatesPerRun). */
+  updatesPerRun: number;
   actorLr: number;
   hidden: number[];
 }
 
-export const BC_DEFAULTS: BcConfig = { batchSize: 256, actorLr: 3e-4, hidden: [256, 256] };
+export const BC_DEFAULTS: BcConfig = { batchSize: 256, updatesPerRun: 1, actorLr: 3e-4, hidden: [256, 256] };
 
 export class BC extends GraphLearner {
   readonly algo = 'bc';
@@ -32,14 +34,15 @@ export class BC extends GraphLearner {
 
   private async build(seed: number): Promise<void> {
     const layout = actorLayout(this.actorSpec);
-    const g = new Graph();
-    const actor = params(g, layout);
-    const obs = this.batchInput(g, 'obs');
-    const act = this.batchInput(g, 'act');
-    const loss = g.reduceMean(g.reduceSum(g.square(g.sub(actorMean(g, this.actorSpec, actor.views, obs), act)), [1]));
-    g.output('actor_loss', loss);
-    const { gradNorm } = adam(g, actor.flat, grad(g, loss, [actor.flat])[0]!, { lr: this.cfg.actorLr });
-    g.output('actor_grad_norm', gradNorm);
+    const g = this.updateGraph((g) => {
+      const actor = params(g, layout);
+      const obs = this.batchInput(g, 'obs');
+      const act = this.batchInput(g, 'act');
+      const loss = g.reduceMean(g.reduceSum(g.square(g.sub(actorMean(g, this.actorSpec, actor.views, obs), act)), [1]));
+      g.output('actor_loss', loss);
+      const { gradNorm } = adam(g, actor.flat, grad(g, loss, [actor.flat])[0]!, { lr: this.cfg.actorLr });
+      g.output('actor_grad_norm', gradNorm);
+    });
     this.initGroup('actor', layout, seed);
     await this.compile(g, 'step');
   }

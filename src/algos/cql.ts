@@ -90,10 +90,18 @@ export class CQL extends GraphLearner {
 
   protected async build(seed: number): Promise<void> {
     const { cfg, specs } = this;
+    const g = this.updateGraph((g) => this.buildUpdate(g));
+    initSacState(this, specs, cfg, seed);
+    if (cfg.lagrange) this.initGroup('log_alpha_prime', LOG_ALPHA_PRIME, 0);
+    await this.compile(g, 'step');
+  }
+
+  /** One CQL update: SAC's losses plus the conservative term. */
+  private buildUpdate(g: Graph): void {
+    const { cfg, specs } = this;
     const B = this.batchSize;
     const N = cfg.nActions;
     const A = this.task.actDim;
-    const g = new Graph();
     const s = buildSac(this, g, specs, cfg);
 
     // Sampled actions: uniform, policy at s, policy at s' (no gradient to the actor here).
@@ -161,10 +169,6 @@ export class CQL extends GraphLearner {
       s.actorLoss = g.reduceMean(g.sub(g.mul(g.stopGradient(s.alpha), s.piLogProb), objective));
     }
     finishSac(g, s, g.add(s.tdLoss, conservative), cfg);
-
-    initSacState(this, specs, cfg, seed);
-    if (cfg.lagrange) this.initGroup('log_alpha_prime', LOG_ALPHA_PRIME, 0);
-    await this.compile(g, 'step');
   }
 
   private readonly bcWeight = new Float32Array(1);
@@ -175,11 +179,11 @@ export class CQL extends GraphLearner {
     this.online = true;
   }
 
-  protected override extraFeeds(): Record<string, AnyTypedArray> {
+  protected override extraFeeds(offset: number): Record<string, AnyTypedArray> {
     this.alphaFeed[0] = this.online && this.cfg.cqlAlphaOnline !== null ? this.cfg.cqlAlphaOnline : this.cfg.cqlAlpha;
     const feeds: Record<string, AnyTypedArray> = { cql_alpha: this.alphaFeed };
     if (this.cfg.bcSteps > 0) {
-      this.bcWeight[0] = this.t < this.cfg.bcSteps ? 1 : 0;
+      this.bcWeight[0] = this.t + offset < this.cfg.bcSteps ? 1 : 0;
       feeds.bc_weight = this.bcWeight;
     }
     return feeds;

@@ -14,6 +14,8 @@ import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface IqlConfig {
   batchSize: number;
+  /** Updates chained in one session.run (see Learner.updatesPerRun). */
+  updatesPerRun: number;
   discount: number;
   tau: number;
   expectile: number;
@@ -30,6 +32,7 @@ export interface IqlConfig {
 
 export const IQL_DEFAULTS: IqlConfig = {
   batchSize: 256,
+  updatesPerRun: 1,
   discount: 0.99,
   tau: 0.005,
   expectile: 0.7,
@@ -67,47 +70,48 @@ export class IQL extends GraphLearner {
     const aL = actorLayout(this.actorSpec);
     const cL = criticLayout(this.criticSpec);
     const vL = criticLayout(this.valueSpec, 'value');
-    const g = new Graph();
-    const actor = params(g, aL, 'actor');
-    const critic = params(g, cL, 'critic');
-    const criticT = params(g, cL, 'critic_target');
-    const value = params(g, vL, 'value');
-    const obs = this.batchInput(g, 'obs');
-    const act = this.batchInput(g, 'act');
-    const rew = this.batchInput(g, 'rew');
-    const next = this.batchInput(g, 'next_obs');
-    const done = this.batchInput(g, 'done');
-    const actorLr = g.input('actor_lr', []);
+    const g = this.updateGraph((g) => {
+      const actor = params(g, aL, 'actor');
+      const critic = params(g, cL, 'critic');
+      const criticT = params(g, cL, 'critic_target');
+      const value = params(g, vL, 'value');
+      const obs = this.batchInput(g, 'obs');
+      const act = this.batchInput(g, 'act');
+      const rew = this.batchInput(g, 'rew');
+      const next = this.batchInput(g, 'next_obs');
+      const done = this.batchInput(g, 'done');
+      const actorLr = g.input('actor_lr', []);
 
-    // Value: expectile regression towards the target critics.
-    const qT = g.stopGradient(minOf(g, criticValues(g, this.criticSpec, criticT.views, obs, act)));
-    const v = criticValues(g, this.valueSpec, value.views, obs)[0]!;
-    const u = g.sub(qT, v);
-    const weight = g.abs(g.sub(cfg.expectile, g.cast(g.less(u, 0), 'float32')));
-    const valueLoss = g.reduceMean(g.mul(weight, g.square(u)));
+      // Value: expectile regression towards the target critics.
+      const qT = g.stopGradient(minOf(g, criticValues(g, this.criticSpec, criticT.views, obs, act)));
+      const v = criticValues(g, this.valueSpec, value.views, obs)[0]!;
+      const u = g.sub(qT, v);
+      const weight = g.abs(g.sub(cfg.expectile, g.cast(g.less(u, 0), 'float32')));
+      const valueLoss = g.reduceMean(g.mul(weight, g.square(u)));
 
-    // Critic: TD towards V(s') (the value network before this step's update).
-    const vNext = g.stopGradient(criticValues(g, this.valueSpec, value.views, next)[0]!);
-    const y = g.add(rew, g.mul(g.mul(g.sub(1, done), cfg.discount), vNext));
-    const qs = criticValues(g, this.criticSpec, critic.views, obs, act);
-    const criticLoss = g.div(qs.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b)), qs.length);
+      // Critic: TD towards V(s') (the value network before this step's update).
+      const vNext = g.stopGradient(criticValues(g, this.valueSpec, value.views, next)[0]!);
+      const y = g.add(rew, g.mul(g.mul(g.sub(1, done), cfg.discount), vNext));
+      const qs = criticValues(g, this.criticSpec, critic.views, obs, act);
+      const criticLoss = g.div(qs.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b)), qs.length);
 
-    // Actor: advantage-weighted regression.
-    const w = g.stopGradient(g.minimum(g.exp(g.mul(u, cfg.temperature)), cfg.maxWeight));
-    const logProb = gaussianLogProb(g, this.actorSpec, actor.views, obs, this.task.maxAction === 1 ? act : g.div(act, this.task.maxAction));
-    const actorLoss = g.reduceMean(g.neg(g.mul(w, logProb)));
+      // Actor: advantage-weighted regression.
+      const w = g.stopGradient(g.minimum(g.exp(g.mul(u, cfg.temperature)), cfg.maxWeight));
+      const logProb = gaussianLogProb(g, this.actorSpec, actor.views, obs, this.task.maxAction === 1 ? act : g.div(act, this.task.maxAction));
+      const actorLoss = g.reduceMean(g.neg(g.mul(w, logProb)));
 
-    g.output('value_loss', valueLoss);
-    g.output('critic_loss', criticLoss);
-    g.output('actor_loss', actorLoss);
-    g.output('q_mean', g.reduceMean(qs[0]!));
-    const vUpd = adam(g, value.flat, grad(g, valueLoss, [value.flat])[0]!, { lr: cfg.valueLr });
-    const cUpd = adam(g, critic.flat, grad(g, criticLoss, [critic.flat])[0]!, { lr: cfg.criticLr });
-    const aUpd = adam(g, actor.flat, grad(g, actorLoss, [actor.flat])[0]!, { lr: actorLr });
-    g.output('value_grad_norm', vUpd.gradNorm);
-    g.output('critic_grad_norm', cUpd.gradNorm);
-    g.output('actor_grad_norm', aUpd.gradNorm);
-    polyak(g, criticT.flat, cUpd.params, cfg.tau);
+      g.output('value_loss', valueLoss);
+      g.output('critic_loss', criticLoss);
+      g.output('actor_loss', actorLoss);
+      g.output('q_mean', g.reduceMean(qs[0]!));
+      const vUpd = adam(g, value.flat, grad(g, valueLoss, [value.flat])[0]!, { lr: cfg.valueLr });
+      const cUpd = adam(g, critic.flat, grad(g, criticLoss, [critic.flat])[0]!, { lr: cfg.criticLr });
+      const aUpd = adam(g, actor.flat, grad(g, actorLoss, [actor.flat])[0]!, { lr: actorLr });
+      g.output('value_grad_norm', vUpd.gradNorm);
+      g.output('critic_grad_norm', cUpd.gradNorm);
+      g.output('actor_grad_norm', aUpd.gradNorm);
+      polyak(g, criticT.flat, cUpd.params, cfg.tau);
+    });
 
     this.initGroup('actor', aL, seed);
     this.initGroup('critic', cL, seed + 1);
@@ -117,14 +121,14 @@ export class IQL extends GraphLearner {
   }
 
   /** CosineAnnealingLR(T_max = maxSteps, eta_min = 0), as stepped once per update. */
-  private scheduledActorLr(): number {
+  private scheduledActorLr(t: number): number {
     const { actorLr, maxSteps } = this.cfg;
     if (maxSteps <= 0) return actorLr;
-    return (actorLr * (1 + Math.cos((Math.PI * Math.min(this.t, maxSteps)) / maxSteps))) / 2;
+    return (actorLr * (1 + Math.cos((Math.PI * Math.min(t, maxSteps)) / maxSteps))) / 2;
   }
 
-  protected override extraFeeds(): Record<string, AnyTypedArray> {
-    this.actorLr[0] = this.scheduledActorLr();
+  protected override extraFeeds(offset: number): Record<string, AnyTypedArray> {
+    this.actorLr[0] = this.scheduledActorLr(this.t + offset);
     return { actor_lr: this.actorLr };
   }
 }

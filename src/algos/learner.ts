@@ -1,5 +1,5 @@
 import type { Batch } from '../data/index.js';
-import { type AnyTypedArray, type Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
+import { type AnyTypedArray, Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
 import { type ActorSpec, actorLayout } from '../nn/index.js';
 import { Rng } from '../util/rng.js';
 
@@ -36,7 +36,15 @@ export interface Learner {
   readonly algo: string;
   readonly batchSize: number;
   readonly steps: number;
+  /**
+   * Updates one session.run performs (the `updatesPerRun` setting): several updates chained in one
+   * graph leave the training state to the binding once per run instead of once per update.
+   */
+  readonly updatesPerRun: number;
+  /** One update (learners with updatesPerRun 1). */
   update(batch: Batch): UpdateResult;
+  /** updatesPerRun updates, one batch each, in one run; every result is diverged if any is. */
+  updateMany(batches: readonly Batch[]): UpdateResult[];
   actor(): ActorSnapshot;
   /** Matrix-product FLOPs of one update (benchmarks). */
   flopsPerUpdate(): number;
@@ -59,9 +67,13 @@ type Noise = { name: string; kind: 'normal' | 'uniform'; size: number };
 /** One compiled training graph of a learner: its session, batch inputs, noise and metrics. */
 export interface StepGraph {
   session: Session;
-  batchInputs: string[];
+  /** Batch inputs: graph name, batch field, and which update of the run (0 for `obs`, k for `obs@k`). */
+  batchInputs: { name: string; field: string; k: number }[];
   noise: Noise[];
-  metrics: string[];
+  /** Scalar outputs: graph name, metric name, update index. */
+  metrics: { name: string; base: string; k: number }[];
+  /** Updates one run performs. */
+  updates: number;
   /** Matrix-product FLOPs of one run (benchmarks divide by time). */
   flops: number;
 }
@@ -91,6 +103,8 @@ export abstract class GraphLearner implements Learner {
   protected t = 0;
   private noiseBuffers = new Map<string, Float32Array>();
 
+  readonly updatesPerRun: number;
+
   constructor(
     readonly task: TaskSpec,
     readonly batchSize: number,
@@ -99,10 +113,30 @@ export abstract class GraphLearner implements Learner {
     protected readonly sessionOptions: SessionOptions = {},
   ) {
     this.rng = new Rng(seed);
+    const k = (config as { updatesPerRun?: number }).updatesPerRun ?? 1;
+    if (!(Number.isInteger(k) && k >= 1 && k <= 64)) throw new LearnerError(`updatesPerRun must be an integer in [1, 64], got ${k}; 1 runs one update per session.run, 4 is a good value on CPUs`);
+    this.updatesPerRun = k;
   }
 
   get steps(): number {
     return this.t;
+  }
+
+  /**
+   * The training graph: `build(g, k)` writes update k; with updatesPerRun > 1 the updates are
+   * chained in one graph (Graph.unrolled). `probe` is an update index whose graph binds every
+   * piece of state (TD3+BC: an update that also moves the actor).
+   */
+  protected updateGraph(build: (g: Graph, k: number) => void, probe = 0): Graph {
+    const g = new Graph();
+    if (this.updatesPerRun === 1) {
+      build(g, 0);
+      return g;
+    }
+    const p = new Graph();
+    build(p, probe);
+    g.unrolled(this.updatesPerRun, (k) => build(g, k), [...p.bindings.keys()].map((t) => t.name));
+    return g;
   }
 
   /** Batch input by its conventional name: obs, act, rew, next_obs, done, mc_return. */
@@ -120,13 +154,19 @@ export abstract class GraphLearner implements Learner {
 
   protected async compile(g: Graph, name: string): Promise<StepGraph> {
     const session = await Session.create(g, { threads: 2, ...this.sessionOptions, name: `${this.algo}:${name}`, store: this.store });
-    const batchInputs = g.inputs.map((t) => t.name).filter((n) => n in BATCH_FIELDS);
+    // Graph.unrolled names update k's inputs and outputs '<name>@k'.
+    const split = (n: string): { base: string; k: number } => {
+      const i = n.lastIndexOf('@');
+      return i < 0 ? { base: n, k: 0 } : { base: n.slice(0, i), k: Number(n.slice(i + 1)) };
+    };
+    const batchInputs = g.inputs.map((t) => ({ name: t.name, ...split(t.name) })).filter((x) => x.base in BATCH_FIELDS).map((x) => ({ name: x.name, field: x.base, k: x.k }));
     const noise: Noise[] = g.inputs
       .filter((t) => t.name.startsWith('noise.') || t.name.startsWith('uniform.'))
       .map((t) => ({ name: t.name, kind: t.name.startsWith('uniform.') ? 'uniform' : 'normal', size: t.size }));
     const bound = new Set([...g.bindings.values()].map((t) => t.name));
-    const metrics = g.outputs.filter((o) => o.size === 1 && !bound.has(o.name)).map((o) => o.name);
-    const step = { session, batchInputs, noise, metrics, flops: matmulFlops(g) };
+    const metrics = g.outputs.filter((o) => o.size === 1 && !bound.has(o.name)).map((o) => ({ name: o.name, ...split(o.name) }));
+    const updates = 1 + Math.max(0, ...batchInputs.map((b) => b.k), ...metrics.map((m) => m.k));
+    const step = { session, batchInputs, noise, metrics, updates, flops: matmulFlops(g) };
     this.graphs.push(step);
     return step;
   }
@@ -151,13 +191,17 @@ export abstract class GraphLearner implements Learner {
     }
   }
 
-  /** Runs one compiled step on a batch; commits only when every metric is finite. */
-  protected runStep(step: StepGraph, batch: Batch, extra: Record<string, AnyTypedArray> = {}): UpdateResult {
-    const feeds: Record<string, AnyTypedArray> = { ...extra };
-    for (const name of step.batchInputs) {
-      const col = BATCH_FIELDS[name]!(batch);
-      if (!col) throw new LearnerError(`${this.algo}: the batch lacks '${name}' (for mc_return, sample with info column 'mc_return')`);
-      feeds[name] = col;
+  /** Runs one compiled step (one update per batch); commits only when every metric of every update is finite. */
+  protected runStep(step: StepGraph, batches: readonly Batch[], extras: Record<string, AnyTypedArray>[] = []): UpdateResult[] {
+    const feeds: Record<string, AnyTypedArray> = {};
+    extras.forEach((extra, k) => {
+      // Per-update scalars (schedules): update k ≥ 1 reads '<name>@k'; copied, since learners reuse their buffers.
+      for (const [n, v] of Object.entries(extra)) feeds[k === 0 ? n : `${n}@${k}`] = extras.length === 1 ? v : v.slice();
+    });
+    for (const b of step.batchInputs) {
+      const col = BATCH_FIELDS[b.field]!(batches[b.k]!);
+      if (!col) throw new LearnerError(`${this.algo}: the batch lacks '${b.field}' (for mc_return, sample with info column 'mc_return')`);
+      feeds[b.name] = col;
     }
     for (const n of step.noise) {
       let buf = this.noiseBuffers.get(n.name);
@@ -167,15 +211,16 @@ export abstract class GraphLearner implements Learner {
       feeds[n.name] = buf;
     }
     const out = step.session.run(feeds);
-    const metrics: Record<string, number> = {};
+    const results: UpdateResult[] = Array.from({ length: step.updates }, () => ({ metrics: {}, diverged: false }));
     let diverged = false;
     for (const m of step.metrics) {
-      const v = Number(out[m]![0]);
-      metrics[m] = v;
+      const v = Number(out[m.name]![0]);
+      results[m.k]!.metrics[m.base] = v;
       if (!Number.isFinite(v)) diverged = true;
     }
     if (!diverged) step.session.commit();
-    return { metrics, diverged };
+    for (const r of results) r.diverged = diverged;
+    return results;
   }
 
   /** The graph the next update runs (TD3+BC alternates critic-only and critic+actor steps). */
@@ -183,15 +228,24 @@ export abstract class GraphLearner implements Learner {
     return this.graphs[0]!;
   }
 
-  /** Per-step inputs besides the batch and the noise (e.g. a scheduled learning rate). */
-  protected extraFeeds(): Record<string, AnyTypedArray> {
+  /** Per-update inputs besides the batch and the noise (e.g. a scheduled learning rate), for update t + offset. */
+  protected extraFeeds(_offset: number): Record<string, AnyTypedArray> {
     return {};
   }
 
   update(batch: Batch): UpdateResult {
-    this.checkBatch(batch);
-    const r = this.runStep(this.nextGraph(), batch, this.extraFeeds());
-    if (!r.diverged) this.t++;
+    if (this.updatesPerRun !== 1) throw new LearnerError(`${this.algo} runs ${this.updatesPerRun} updates per session.run (updatesPerRun); call updateMany with ${this.updatesPerRun} batches`);
+    return this.updateMany([batch])[0]!;
+  }
+
+  updateMany(batches: readonly Batch[]): UpdateResult[] {
+    const K = this.updatesPerRun;
+    if (batches.length !== K) throw new LearnerError(`${this.algo}: updateMany got ${batches.length} batches, the learner runs ${K} updates per run`);
+    for (const b of batches) this.checkBatch(b);
+    const step = this.nextGraph();
+    const extras = Array.from({ length: K }, (_, k) => this.extraFeeds(k));
+    const r = this.runStep(step, batches, extras);
+    if (!r[0]!.diverged) this.t += K;
     return r;
   }
 
@@ -201,7 +255,7 @@ export abstract class GraphLearner implements Learner {
 
   /** Matrix-product FLOPs per update, averaged over the learner's step graphs in use. */
   flopsPerUpdate(): number {
-    return this.graphs[0]!.flops;
+    return this.graphs[0]!.flops / this.graphs[0]!.updates;
   }
 
   checkpoint(): Checkpoint {

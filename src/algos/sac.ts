@@ -13,6 +13,8 @@ import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface SacConfig {
   batchSize: number;
+  /** Updates chained in one session.run (see Learner.updatesPerRun). */
+  updatesPerRun: number;
   discount: number;
   tau: number;
   actorLr: number;
@@ -30,6 +32,7 @@ export interface SacConfig {
 
 export const SAC_DEFAULTS: SacConfig = {
   batchSize: 256,
+  updatesPerRun: 1,
   discount: 0.99,
   tau: 0.005,
   actorLr: 3e-4,
@@ -153,9 +156,10 @@ export class SAC extends GraphLearner {
 
   static async create(task: TaskSpec, config: Partial<SacConfig> = {}, seed = 0, opts?: SessionOptions): Promise<SAC> {
     const l = new SAC(task, { ...SAC_DEFAULTS, ...config }, seed, opts);
-    const g = new Graph();
-    const s = buildSac(l, g, l.specs, l.cfg);
-    finishSac(g, s, s.tdLoss, l.cfg);
+    const g = l.updateGraph((g) => {
+      const s = buildSac(l, g, l.specs, l.cfg);
+      finishSac(g, s, s.tdLoss, l.cfg);
+    });
     initSacState(l, l.specs, l.cfg, seed);
     await l.compile(g, 'step');
     return l;

@@ -10,10 +10,12 @@
  */
 import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak, unflatten } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, actorMean, criticLayout, criticValues, minOf } from '../nn/index.js';
-import { GraphLearner, type StepGraph, type TaskSpec } from './learner.js';
+import { GraphLearner, LearnerError, type StepGraph, type TaskSpec } from './learner.js';
 
 export interface Td3BcConfig {
   batchSize: number;
+  /** Updates chained in one session.run (see Learner.updatesPerRun). */
+  updatesPerRun: number;
   discount: number;
   tau: number;
   actorLr: number;
@@ -29,6 +31,7 @@ export interface Td3BcConfig {
 
 export const TD3BC_DEFAULTS: Td3BcConfig = {
   batchSize: 256,
+  updatesPerRun: 1,
   discount: 0.99,
   tau: 0.005,
   actorLr: 3e-4,
@@ -58,7 +61,7 @@ export class TD3BC extends GraphLearner {
   }
 
   /** The critic update; returns the updated critic parameters for the actor loss. */
-  private criticUpdate(g: Graph): { critic: Tensor; obs: Tensor; act: Tensor } {
+  private criticUpdate(g: Graph): { critic: Tensor; obs: Tensor; act: Tensor; criticTarget: Tensor; actorTarget: Tensor } {
     const { cfg, task } = this;
     const aL = actorLayout(this.actorSpec);
     const cL = criticLayout(this.criticSpec);
@@ -83,19 +86,16 @@ export class TD3BC extends GraphLearner {
     g.output('q_mean', g.reduceMean(qs[0]!));
     const upd = adam(g, critic.flat, grad(g, criticLoss, [critic.flat])[0]!, { lr: cfg.criticLr });
     g.output('critic_grad_norm', upd.gradNorm);
-    return { critic: upd.params, obs, act };
+    return { critic: upd.params, obs, act, criticTarget: criticT.flat, actorTarget: actorT.flat };
   }
 
-  private async build(seed: number): Promise<void> {
+  /** One update: the critic's, and every `policyFreq`-th also the actor's and the targets'. */
+  private buildUpdate(g: Graph, withActor: boolean): void {
     const { cfg } = this;
+    const { critic: criticNew, obs, act, criticTarget, actorTarget } = this.criticUpdate(g);
+    if (!withActor) return;
     const aL = actorLayout(this.actorSpec);
     const cL = criticLayout(this.criticSpec);
-
-    const gc = new Graph();
-    this.criticUpdate(gc);
-
-    const g = new Graph();
-    const { critic: criticNew, obs, act } = this.criticUpdate(g);
     const actor = params(g, aL, 'actor');
     const pi = actorMean(g, this.actorSpec, actor.views, obs);
     const q1 = criticValues(g, { ...this.criticSpec, ensemble: 1 }, unflatten(g, cL, g.stopGradient(criticNew)), obs, pi)[0]!;
@@ -104,23 +104,43 @@ export class TD3BC extends GraphLearner {
     g.output('actor_loss', actorLoss);
     const aUpd = adam(g, actor.flat, grad(g, actorLoss, [actor.flat])[0]!, { lr: cfg.actorLr });
     g.output('actor_grad_norm', aUpd.gradNorm);
-    polyak(g, g.inputs.find((t) => t.name === 'critic_target')!, criticNew, cfg.tau);
-    polyak(g, g.inputs.find((t) => t.name === 'actor_target')!, aUpd.params, cfg.tau);
+    polyak(g, criticTarget, criticNew, cfg.tau);
+    polyak(g, actorTarget, aUpd.params, cfg.tau);
+  }
 
-    this.initGroup('actor', aL, seed);
-    this.initGroup('critic', cL, seed + 1);
+  private async build(seed: number): Promise<void> {
+    const { cfg } = this;
+    const K = this.updatesPerRun;
+    this.initGroup('actor', actorLayout(this.actorSpec), seed);
+    this.initGroup('critic', criticLayout(this.criticSpec), seed + 1);
     this.initTarget('actor_target', 'actor');
     this.initTarget('critic_target', 'critic');
-    await this.compile(gc, 'critic'); // graphs[0]
-    await this.compile(g, 'critic+actor'); // graphs[1]
+    if (K === 1) {
+      const gc = new Graph();
+      this.buildUpdate(gc, false);
+      const g = new Graph();
+      this.buildUpdate(g, true);
+      await this.compile(gc, 'critic'); // graphs[0]
+      await this.compile(g, 'critic+actor'); // graphs[1]
+      return;
+    }
+    // Chained: update k moves the actor when (k + 1) % policyFreq = 0 (runs start at multiples of it).
+    if (K % cfg.policyFreq !== 0) throw new LearnerError(`td3bc: updatesPerRun ${K} must be a multiple of policyFreq ${cfg.policyFreq}, so every run has the same critic/actor pattern`);
+    const g = this.updateGraph((g, k) => this.buildUpdate(g, (k + 1) % cfg.policyFreq === 0), cfg.policyFreq - 1);
+    await this.compile(g, `${K} updates`);
   }
 
   /** The actor and the targets move every `policyFreq` steps (critic+actor graph), else critic only. */
   protected override nextGraph(): StepGraph {
+    if (this.updatesPerRun > 1) {
+      if (this.t % this.cfg.policyFreq !== 0) throw new LearnerError(`td3bc: a chained run must start at a multiple of policyFreq (${this.cfg.policyFreq}); this learner is at update ${this.t}`);
+      return this.graphs[0]!;
+    }
     return this.graphs[(this.t + 1) % this.cfg.policyFreq === 0 ? 1 : 0]!;
   }
 
   override flopsPerUpdate(): number {
+    if (this.updatesPerRun > 1) return this.graphs[0]!.flops / this.updatesPerRun;
     return (this.graphs[0]!.flops * (this.cfg.policyFreq - 1) + this.graphs[1]!.flops) / this.cfg.policyFreq;
   }
 }

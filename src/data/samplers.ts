@@ -47,6 +47,13 @@ export function allocBatch(size: number, obsDim: number, actDim: number, info: R
   };
 }
 
+/** `n` more batches shaped like `b` (same size, dimensions and info columns), e.g. one per update of a chained run. */
+export function batchesLike(b: Batch, n: number): Batch[] {
+  const dims: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b.info)) dims[k] = v.length / b.size;
+  return Array.from({ length: n }, () => allocBatch(b.size, b.obsDim, b.actDim, dims));
+}
+
 export interface SamplerOptions {
   batchSize: number;
   seed: number;

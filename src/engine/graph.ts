@@ -39,6 +39,22 @@ export class GraphBuildError extends Error {
   override name = 'GraphBuildError';
 }
 
+/** Bookkeeping of GraphCore.unrolled(). */
+interface Chain {
+  k: number;
+  /** State name → its value at the start of update k. */
+  current: Map<string, Tensor>;
+  /** State name → its value after update k (applied when the update is built). */
+  pending: Map<string, Tensor>;
+  /** State name → the graph input holding it. */
+  roots: Map<string, Tensor>;
+  stateOf: Map<Tensor, string>;
+  /** Names declared as state. */
+  state: Set<string>;
+  /** Inputs made during the chain, by name. */
+  created: Map<string, Tensor>;
+}
+
 export function fmtShape(s: readonly number[]): string {
   return `[${s.map((d) => (d < 0 ? 'batch' : String(d))).join(',')}]`;
 }
@@ -54,6 +70,8 @@ export class GraphCore {
   private tensors = 0;
   private names = new Set<string>();
   private constCache = new Map<string, Tensor>();
+  /** Set while unrolled() builds chained updates (see there). */
+  private chain: Chain | null = null;
 
   constructor(readonly dtype: 'float32' | 'float64' = 'float32') {}
 
@@ -74,17 +92,76 @@ export class GraphCore {
     return new Tensor(this, id, this.uniqueName(name ?? `t${id}`), [...shape], dtype, producer);
   }
 
+  /**
+   * Builds `updates` chained copies of one training update in this graph, so a single run performs
+   * them all and the state (parameters, optimizer moments, targets) leaves the session once per run
+   * instead of once per update. `build(k)` writes update k exactly as a one-update graph would:
+   *  - an input that an earlier update bound (state) is that update's value, not a new input; so
+   *    is an input named in `state` (states some updates only read, e.g. TD3's actor on critic-only
+   *    updates): its latest value, or the one graph input holding it;
+   *  - any other input of update k ≥ 1 is a new input named `<name>@k` (batch, noise, schedules);
+   *  - outputs of update k ≥ 1 are named `<name>@k`;
+   *  - bind() inside the chain only records the next value; after the last update each state input
+   *    is bound to its final value.
+   */
+  unrolled(updates: number, build: (k: number) => void, state: Iterable<string> = []): void {
+    if (!(Number.isInteger(updates) && updates >= 1)) throw new GraphBuildError(`unrolled: updates must be an integer ≥ 1, got ${updates}`);
+    if (this.chain) throw new GraphBuildError('unrolled: already building an unrolled graph');
+    const chain: Chain = { k: 0, current: new Map(), pending: new Map(), roots: new Map(), stateOf: new Map(), state: new Set(state), created: new Map() };
+    this.chain = chain;
+    try {
+      for (let k = 0; k < updates; k++) {
+        chain.k = k;
+        build(k);
+        for (const [name, next] of chain.pending) {
+          chain.current.set(name, next);
+          chain.stateOf.set(next, name);
+        }
+        chain.pending.clear();
+      }
+    } finally {
+      this.chain = null;
+    }
+    for (const [name, root] of chain.roots) this.bind(root, chain.current.get(name)!);
+  }
+
+  /** Whether `t` is a state value: a graph input, or (in an unrolled build) a state's value carried from an earlier update. */
+  isState(t: Tensor): boolean {
+    return (t.producer === null && this.inputs.includes(t)) || (this.chain?.stateOf.has(t) ?? false);
+  }
+
+  /** The name of the state `t` holds (the input's name); see isState. */
+  stateName(t: Tensor): string {
+    return this.chain?.stateOf.get(t) ?? t.name;
+  }
+
   /** A graph input fed at run time (observations, flat parameters, noise, ...). */
   input(name: string, shape: readonly number[], dtype: DType = this.dtype): Tensor {
+    const chain = this.chain;
+    if (chain) {
+      const carried = chain.current.get(name);
+      if (carried) {
+        if (carried.dtype !== dtype || carried.shape.length !== shape.length || carried.shape.some((d, i) => d !== shape[i])) {
+          throw new GraphBuildError(`input '${name}': update ${chain.k} asks for ${fmtShape(shape)}:${dtype}, the state is ${carried}`);
+        }
+        return carried;
+      }
+      const declared = chain.state.has(name);
+      const existing = declared ? chain.created.get(name) : undefined;
+      if (existing) return existing;
+      if (chain.k > 0 && !declared) name = `${name}@${chain.k}`;
+    }
     if (this.names.has(name)) throw new GraphBuildError(`input '${name}': name already used in this graph`);
     if (shape.some((d) => d === 0)) throw new GraphBuildError(`input '${name}': invalid shape ${fmtShape(shape)}, dims must be positive`);
     const t = this.newTensor(shape, dtype, null, name);
     this.inputs.push(t);
+    chain?.created.set(name, t);
     return t;
   }
 
   /** Marks tensors as graph outputs under the given names. */
   output(name: string, t: Tensor): Tensor {
+    if (this.chain && this.chain.k > 0) name = `${name}@${this.chain.k}`;
     this.assertOwn(t, `output '${name}'`);
     if (this.outputs.some((o) => o.name === name)) throw new GraphBuildError(`output '${name}' declared twice`);
     let out = t;
@@ -107,6 +184,20 @@ export class GraphCore {
    * TrainingInfoProto's update_binding.
    */
   bind(input: Tensor, next: Tensor): void {
+    const chain = this.chain;
+    if (chain) {
+      // Inside unrolled(): record the state's next value; the real binding is made at the end.
+      const name = this.stateName(input);
+      const root = chain.roots.get(name) ?? input;
+      if (!this.inputs.includes(root)) throw new GraphBuildError(`bind: ${input} is not a graph input or a state carried from an earlier update`);
+      if (chain.pending.has(name)) throw new GraphBuildError(`bind: state '${name}' is bound twice in update ${chain.k}`);
+      if (next.dtype !== root.dtype || next.shape.length !== root.shape.length || next.shape.some((d, i) => d !== root.shape[i])) {
+        throw new GraphBuildError(`bind: ${next} does not match input ${root}`);
+      }
+      chain.roots.set(name, root);
+      chain.pending.set(name, next);
+      return;
+    }
     this.assertOwn(next, `bind(${input.name})`);
     if (!this.inputs.includes(input)) throw new GraphBuildError(`bind: ${input} is not a graph input`);
     if (this.bindings.has(input)) throw new GraphBuildError(`bind: input '${input.name}' is already bound`);

@@ -47,7 +47,8 @@ export interface AdamState {
 
 /** The graph inputs holding Adam's state for `param`: `<param>.t`, `<param>.m`, `<param>.v`. */
 export function adamInputs(g: Graph, param: Tensor): AdamState {
-  return { t: g.input(`${param.name}.t`, [], param.dtype), m: g.input(`${param.name}.m`, param.shape), v: g.input(`${param.name}.v`, param.shape) };
+  const name = g.stateName(param);
+  return { t: g.input(`${name}.t`, [], param.dtype), m: g.input(`${name}.m`, param.shape), v: g.input(`${name}.v`, param.shape) };
 }
 
 /**
@@ -58,7 +59,7 @@ export function adamInputs(g: Graph, param: Tensor): AdamState {
  * bound to their updated values, as is the parameter input itself.
  */
 export function adam(g: Graph, param: Tensor, grad: Tensor, cfg: AdamConfig): OptimizerStep {
-  if (param.producer !== null || !g.inputs.includes(param)) {
+  if (!g.isState(param)) {
     throw new GraphBuildError(`adam: ${param} must be a graph input (a flat parameter vector from params())`);
   }
   const state = adamInputs(g, param);

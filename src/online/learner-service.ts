@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { type Learner, NO_MC_BOUND } from '../algos/index.js';
-import { type Dataset, DatasetBuilder, MixSampler, type ObsStats, type RewardTransform, createStore, openStore, type SegmentAppender } from '../data/index.js';
+import { type Batch, batchesLike, type Dataset, DatasetBuilder, MixSampler, type ObsStats, type RewardTransform, createStore, openStore, type SegmentAppender } from '../data/index.js';
 import { encodePolicyUpdate, exportPolicy, type CardInput } from '../serve/index.js';
 import { policyTopic } from '../transport/index.js';
 import { readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
@@ -72,6 +72,7 @@ export class OnlineLearner {
   private ingest!: TransitionIngest;
   private online!: DatasetBuilder;
   private sampler!: MixSampler;
+  private batches!: Batch[];
   private updates = 0;
   private episodes = 0;
   private readonly published: string[] = [];
@@ -122,6 +123,7 @@ export class OnlineLearner {
       log: (l) => this.log(l),
     });
     this.sampler = new MixSampler(o.offline, this.online, { batchSize: o.learner.batchSize, seed: (o.seed ?? 0) + 101, offlineRatio: o.mixRatio ?? 0.5, info: this.withMc ? ['mc_return'] : [] });
+    this.batches = o.learner.updatesPerRun === 1 ? [this.sampler.batch] : batchesLike(this.sampler.batch, o.learner.updatesPerRun);
     o.learner.startOnline?.();
     if (o.checkpointDir) {
       mkdirSync(o.checkpointDir, { recursive: true });
@@ -214,19 +216,23 @@ export class OnlineLearner {
   private async trainLoop(): Promise<void> {
     const o = this.o;
     const utd = o.utd ?? 1;
+    // A learner chaining K updates per run trains in whole runs of K (once K are due).
+    const K = o.learner.updatesPerRun;
     for (;;) {
       const target = Math.floor(this.online.size * utd);
       const ready = this.online.size >= (o.warmup ?? o.learner.batchSize);
-      if (!ready || this.updates >= target) break;
-      const r = o.learner.update(this.sampler.sample());
+      if (!ready || this.updates + K > target) break;
+      for (const b of this.batches) this.sampler.sample(b);
+      const r = (K === 1 ? [o.learner.update(this.batches[0]!)] : o.learner.updateMany(this.batches)).at(-1)!;
       if (r.diverged) {
         this.log(`online learner: update diverged (${JSON.stringify(r.metrics)}); stopping with the last good policy`);
         await this.finish();
         return;
       }
-      this.updates++;
-      if (this.updates % o.publishEvery === 0) await this.publish();
-      if (this.updates % 4 === 0) await new Promise((r) => setImmediate(r)); // let MQTT and the robots in
+      const before = this.updates;
+      this.updates += K;
+      if (Math.floor(this.updates / o.publishEvery) > Math.floor(before / o.publishEvery)) await this.publish();
+      if (Math.floor(this.updates / 4) > Math.floor(before / 4)) await new Promise((r) => setImmediate(r)); // let MQTT and the robots in
     }
     if (this.budgetSpent()) await this.finish();
   }

@@ -7,6 +7,7 @@ import {
   type ObsStats,
   type RewardTransform,
   UniformSampler,
+  batchesLike,
   locomotionRewardTransform,
   monteCarloReturns,
   normalizeObservations,
@@ -152,20 +153,28 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (o.logPath) appendFileSync(o.logPath, `${JSON.stringify(rec)}\n`);
   };
   const every = o.checkpointEvery ?? 0;
+  // With updatesPerRun K > 1 each run performs K updates: evaluations, logs and checkpoints fall
+  // on the first run end at or past their step.
+  const K = learner.updatesPerRun;
+  if ((o.steps - learner.steps) % K !== 0) throw new TrainError(`steps (${o.steps}) must be a multiple of updatesPerRun (${K}) past the start (${learner.steps})`);
+  const batches = K === 1 ? [sampler.batch] : batchesLike(sampler.batch, K);
+  const crossed = (step: number, n: number): boolean => n > 0 && Math.floor(step / n) > Math.floor((step - K) / n);
   while (learner.steps < o.steps) {
-    const r = learner.update(sampler.sample());
+    for (const b of batches) sampler.sample(b);
+    const rs = K === 1 ? [learner.update(batches[0]!)] : learner.updateMany(batches);
+    const r = rs.at(-1)!;
     if (r.diverged) {
       log({ step: learner.steps + 1, diverged: true, ...r.metrics });
       return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
     }
     const step = learner.steps;
     let ev: EvalResult | undefined;
-    if (o.evaluate && (step % o.evaluate.every === 0 || step === o.steps)) {
+    if (o.evaluate && (crossed(step, o.evaluate.every) || step === o.steps)) {
       ev = await o.evaluate.run(view);
       evals.push({ step, result: ev });
     }
-    if (o.logPath && (step % 100 === 0 || ev || step === o.steps)) log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
-    if (every > 0 && step % every === 0) save();
+    if (o.logPath && (crossed(step, 100) || ev || step === o.steps)) log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
+    if (crossed(step, every)) save();
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }
   if (every > 0 && learner.steps % every !== 0) save();

@@ -148,6 +148,30 @@ describe('CQL online phase (cqlAlphaOnline)', () => {
   });
 });
 
+describe('updatesPerRun: several updates chained in one session.run', () => {
+  for (const algo of ALGOS) {
+    it(`${algo}: 4 updates as 2 chained runs of 2 equal 4 single updates (same seed, same batches)`, async () => {
+      const one = await createLearner(algo, task, small, 5, { threads: 1 });
+      const two = await createLearner(algo, task, { ...small, updatesPerRun: 2 }, 5, { threads: 1 });
+      expect(two.updatesPerRun).toBe(2);
+      const singles = [0, 1, 2, 3].map((i) => one.update(randomBatch(i, 1)));
+      const chained = [...two.updateMany([randomBatch(0, 1), randomBatch(1, 1)]), ...two.updateMany([randomBatch(2, 1), randomBatch(3, 1)])];
+      expect(two.steps).toBe(4);
+      chained.forEach((r, i) => {
+        expect(Object.keys(r.metrics).sort()).toEqual(Object.keys(singles[i]!.metrics).sort());
+        for (const [k, v] of Object.entries(singles[i]!.metrics)) expect(r.metrics[k]).toBeCloseTo(v, 4);
+      });
+      const [p1, p2] = [one.actor().params, two.actor().params];
+      const scale = Math.max(...Array.from(p1, Math.abs));
+      p1.forEach((v, i) => expect(Math.abs(v - p2[i]!)).toBeLessThan(1e-5 * scale));
+      expect(two.flopsPerUpdate()).toBeCloseTo(one.flopsPerUpdate(), 6);
+      expect(() => two.update(randomBatch(4, 1))).toThrow(/runs 2 updates per session.run/);
+      one.dispose();
+      two.dispose();
+    });
+  }
+});
+
 describe('checkpoints resume bit-for-bit', () => {
   for (const algo of ALGOS) {
     it(`${algo}: restore(checkpoint) then update == the uninterrupted next update`, async () => {

@@ -19,15 +19,23 @@ function refAdam(p: number[], gr: number[], m: number[], v: number[], t: number,
   }
 }
 
-async function compare(opt: { wd: number; maxNorm?: number }, unroll = 1) {
+async function compare(opt: { wd: number; maxNorm?: number }, unroll = 1, how: 'adamUpdate' | 'unrolled' = 'adamUpdate') {
   // loss = sum(c * p^2) + sum(p) with c fixed: gradient 2cp + 1, known in closed form.
   const c = [0.5, 2, 3, 0.1, 1];
   const layout = new ParamLayout('w', [{ name: 'a', shape: [2], init: { kind: 'constant', value: 1 } }, { name: 'b', shape: [3], init: { kind: 'constant', value: -2 } }]);
   const g = new Graph('float64');
-  const { flat } = params(g, layout);
+  const { flat } = how === 'unrolled' ? { flat: null as unknown as Tensor } : params(g, layout);
   const lossAt = (p: Tensor) => g.add(g.reduceSum(g.mul(g.constant(Float64Array.from(c), [5]), g.square(p))), g.reduceSum(p));
   const cfg = { lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: opt.wd, maxGradNorm: opt.maxNorm };
-  if (unroll === 1) {
+  if (how === 'unrolled') {
+    // The one-update code, written once; Graph.unrolled chains it and names update k's outputs '@k'.
+    g.unrolled(unroll, () => {
+      const p = params(g, layout).flat;
+      const loss = lossAt(p);
+      const { gradNorm } = adam(g, p, grad(g, loss, [p])[0]!, cfg);
+      g.output('grad_norm', gradNorm);
+    });
+  } else if (unroll === 1) {
     const loss = lossAt(flat);
     g.output('loss', loss);
     const [d] = grad(g, loss, [flat]);
@@ -63,7 +71,7 @@ async function compare(opt: { wd: number; maxNorm?: number }, unroll = 1) {
     const gr = p.map((x, i) => 2 * c[i]! * x + 1);
     const k = (t - 1) % unroll;
     if (k === 0 && t > 1) res = ts.step();
-    const norm = unroll === 1 ? res.metrics.grad_norm : res.metrics[`grad_norm@${k}`];
+    const norm = unroll === 1 || (how === 'unrolled' && k === 0) ? res.metrics.grad_norm : res.metrics[`grad_norm@${k}`];
     expect(norm).toBeCloseTo(Math.sqrt(gr.reduce((s, x) => s + x * x, 0)), 10);
     refAdam(p, gr, m, v, t, { lr: 0.05, b1: 0.9, b2: 0.99, eps: 1e-8, wd: opt.wd, maxNorm: opt.maxNorm });
   }
@@ -77,6 +85,7 @@ describe('optimizers in the graph match PyTorch semantics', () => {
   it('AdamW (decoupled weight decay)', () => compare({ wd: 0.1 }));
   it('global-norm gradient clipping', () => compare({ wd: 0, maxNorm: 0.5 }));
   it('five updates unrolled in one run (adamInputs + adamUpdate chained) equal five single-step runs', () => compare({ wd: 0.1, maxNorm: 2 }, 5));
+  it('Graph.unrolled: the one-update code chained five times per run equals five single-step runs', () => compare({ wd: 0.1, maxNorm: 2 }, 5, 'unrolled'));
 
   it('Polyak target update', async () => {
     const g = new Graph('float64');

@@ -31,6 +31,22 @@ describe('trainer refuses bad datasets before training', () => {
   });
 });
 
+describe('updatesPerRun', () => {
+  it('chained runs train like single updates; evaluations and checkpoints fall on the first run end past their step', async () => {
+    const ds = await generateRecipe('pendulum-medium');
+    const evalAt: number[] = [];
+    const evaluate = { every: 10, run: async () => ({ returns: [0], lengths: [1], mean: 0, std: 0, normalized: 0 }) };
+    const dir = tmp();
+    const four = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 4 }, evaluate, checkpointDir: dir, checkpointEvery: 10, onProgress: (p) => p.eval && evalAt.push(p.step), session: { threads: 1 } });
+    expect(evalAt).toEqual([12, 20, 32, 40]);
+    expect(readdirSync(dir).sort()).toEqual(['ckpt-12.o2o', 'ckpt-20.o2o', 'ckpt-32.o2o', 'ckpt-40.o2o']);
+    const one = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: small, session: { threads: 1 } });
+    const [a, b] = [one.learner.actor().params, four.learner.actor().params];
+    a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-4));
+    await expect(train({ algo: 'bc', dataset: ds, task, steps: 10, config: { ...small, updatesPerRun: 4 } })).rejects.toThrow(/steps \(10\) must be a multiple of updatesPerRun \(4\)/);
+  });
+});
+
 describe('checkpoints', () => {
   it('a run resumed from its checkpoint ends bit-identical to an uninterrupted run', async () => {
     const ds = await generateRecipe('pendulum-medium');
