@@ -1,4 +1,6 @@
 import { mkdtempSync } from 'node:fs';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { actorLayout, type ActorSpec } from '../../src/nn/index.js';
@@ -50,4 +52,34 @@ export function referenceAction(actor: { spec: ActorSpec; layout: ReturnType<typ
   return referenceHead(actor, obs, mean, std)
     .slice(0, actor.spec.actDim)
     .map((v) => Math.tanh(v) * actor.spec.maxAction);
+}
+
+/**
+ * Heap bytes per call that `act` allocates beyond `raw` (the bare ORT run it wraps): both warmed
+ * up, then 15 paired rounds of 1500 calls (inside V8's young generation, so no scavenge hides
+ * anything), and the least of the paired differences. ORT's binding builds its result objects per
+ * run (~400 bytes; both pay it); the same act() code measured +13–35 bytes per call in some rounds
+ * and +100–140 in others (V8 moving it between tiers, boxing doubles differently), while an
+ * allocation in our code is paid in every round: one Float32Array(4) slipped into act() measured
+ * +242 bytes per call.
+ */
+export function extraBytesPerCall(raw: () => void, act: (i: number) => void): number {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 2000; i++) {
+    act(i);
+    raw();
+  }
+  const grow = (fn: (i: number) => void): number => {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1500; i++) fn(i);
+    return (process.memoryUsage().heapUsed - before) / 1500;
+  };
+  const diffs: number[] = [];
+  for (let r = 0; r < 15; r++) {
+    const base = grow(raw);
+    diffs.push(grow(act) - base);
+  }
+  return Math.min(...diffs);
 }
