@@ -172,6 +172,22 @@ describe('updatesPerRun: several updates chained in one session.run', () => {
   }
 });
 
+describe('a NaN inside a chained run', () => {
+  it('drops the whole run: every result says diverged, steps and parameters stay at the last good run', async () => {
+    const l = await createLearner('td3bc', task, { ...small, updatesPerRun: 2 }, 1, { threads: 1 });
+    l.updateMany([randomBatch(0, 1), randomBatch(1, 1)]);
+    const before = Float32Array.from(l.actor().params);
+    const bad = randomBatch(3, 1);
+    bad.rewards[2] = Number.NaN;
+    const rs = l.updateMany([randomBatch(2, 1), bad]);
+    expect(rs.map((r) => r.diverged)).toEqual([true, true]);
+    expect(Number.isFinite(rs[1]!.metrics.critic_loss!)).toBe(false);
+    expect(l.steps).toBe(2);
+    expect(Array.from(l.actor().params)).toEqual(Array.from(before));
+    expect(() => l.updateMany([randomBatch(4, 1)])).toThrow(/got 1 batches, the learner runs 2 updates per run/);
+  });
+});
+
 describe('checkpoints resume bit-for-bit', () => {
   for (const algo of ALGOS) {
     it(`${algo}: restore(checkpoint) then update == the uninterrupted next update`, async () => {
