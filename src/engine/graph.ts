@@ -55,6 +55,11 @@ interface Chain {
   created: Map<string, Tensor>;
 }
 
+/** Whether `t` has exactly this shape and dtype. */
+function matches(t: Tensor, shape: readonly number[], dtype: DType): boolean {
+  return t.dtype === dtype && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+}
+
 export function fmtShape(s: readonly number[]): string {
   return `[${s.map((d) => (d < 0 ? 'batch' : String(d))).join(',')}]`;
 }
@@ -141,7 +146,7 @@ export class GraphCore {
     if (chain) {
       const carried = chain.current.get(name);
       if (carried) {
-        if (carried.dtype !== dtype || carried.shape.length !== shape.length || carried.shape.some((d, i) => d !== shape[i])) {
+        if (!matches(carried, shape, dtype)) {
           throw new GraphBuildError(`input '${name}': update ${chain.k} asks for ${fmtShape(shape)}:${dtype}, the state is ${carried}`);
         }
         return carried;
@@ -191,9 +196,7 @@ export class GraphCore {
       const root = chain.roots.get(name) ?? input;
       if (!this.inputs.includes(root)) throw new GraphBuildError(`bind: ${input} is not a graph input or a state carried from an earlier update`);
       if (chain.pending.has(name)) throw new GraphBuildError(`bind: state '${name}' is bound twice in update ${chain.k}`);
-      if (next.dtype !== root.dtype || next.shape.length !== root.shape.length || next.shape.some((d, i) => d !== root.shape[i])) {
-        throw new GraphBuildError(`bind: ${next} does not match input ${root}`);
-      }
+      if (!matches(next, root.shape, root.dtype)) throw new GraphBuildError(`bind: ${next} does not match input ${root}`);
       chain.roots.set(name, root);
       chain.pending.set(name, next);
       return;
@@ -201,9 +204,7 @@ export class GraphCore {
     this.assertOwn(next, `bind(${input.name})`);
     if (!this.inputs.includes(input)) throw new GraphBuildError(`bind: ${input} is not a graph input`);
     if (this.bindings.has(input)) throw new GraphBuildError(`bind: input '${input.name}' is already bound`);
-    if (next.dtype !== input.dtype || next.shape.length !== input.shape.length || next.shape.some((d, i) => d !== input.shape[i])) {
-      throw new GraphBuildError(`bind: ${next} does not match input ${input}`);
-    }
+    if (!matches(next, input.shape, input.dtype)) throw new GraphBuildError(`bind: ${next} does not match input ${input}`);
     this.bindings.set(input, this.output(`${input.name}.next`, next));
   }
 
