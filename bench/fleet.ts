@@ -44,7 +44,7 @@ export async function run(): Promise<void> {
       const env = await makeEnv('pendulum', { randomization: 'mild' });
       const link = await MqttLink.connect(broker.url, { clientId: `fleet-${i}` });
       const spool = new TransitionSpool({ dir: mkdtempSync(join(tmpdir(), `fleet-spool-${i}-`)), robotId: `r${i}`, obsDim: 3, actDim: 1, batchRows: 25 });
-      spool.attach(link);
+      await spool.attach(link);
       return { env, link, spool, obs: env.reset(i), rng: new Rng(i), sent: 0 };
     }),
   );

@@ -3,9 +3,15 @@
  *   robots ──TransitionBatch (QoS 1)──▶ ingest ──▶ online store (crash-safe) + online dataset
  *   offline ⊕ online (mixing ratio) ──▶ Cal-QL updates at `utd` updates per new transition
  *   every `publishEvery` updates: export + sign ──▶ retained PolicyUpdate ──▶ servers hot-swap
- * A budget (transitions, episodes, wall time) bounds the online experience. MQTT acks are sent
- * only after a message is stored, with a persistent session, so a learner killed mid-run gets the
- * unacknowledged messages again and loses nothing; checkpoints make its training resume.
+ * A budget (transitions, episodes, wall time) bounds the online experience.
+ * Delivery is end to end: after a batch is written and fsynced the learner publishes a
+ * TransitionAck (retained) on o2o/<fleet>/robots/<robot>/ack; robots delete spooled batches only
+ * then, and resend the rest (after a timeout, on reconnect, and when this learner announces
+ * itself RUNNING on o2o/<fleet>/learner/<id>/status). Nothing depends on the broker keeping
+ * messages. A storage failure (ENOSPC, EIO) stops ingesting: nothing more is acknowledged, the
+ * status goes to ERROR with the reason, and `done` resolves with `status().error` set (the CLI
+ * exits 75); the robots keep their spools until a learner can store again. Checkpoints make
+ * training resume after a restart.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,9 +20,9 @@ import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { type Learner, NO_MC_BOUND } from '../algos/index.js';
 import { type Batch, batchesLike, type Dataset, DatasetBuilder, MixSampler, type ObsStats, type RewardTransform, createStore, openStore, type SegmentAppender } from '../data/index.js';
 import { encodePolicyUpdate, exportPolicy, type CardInput } from '../serve/index.js';
-import { policyTopic } from '../transport/index.js';
+import { type AckResult, encodeAck, encodeStatusMessage, fleetTransitionsFilter, learnerStatusTopic, policyTopic, robotTopics } from '../transport/index.js';
 import { readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
-import { type IngestCounters, TransitionIngest } from './ingest.js';
+import { type IngestCounters, type IngestOutcome, type IngestResult, StorageError, TransitionIngest } from './ingest.js';
 
 /** Limits of the online phase. Checked per message: the last admitted batch may overshoot the
  * transition budget by less than one batch. */
@@ -30,6 +36,8 @@ export interface OnlineLearnerOptions {
   url: string;
   fleet?: string;
   clientId?: string;
+  /** Name on the status topic and in acks (default 'learner'). */
+  learnerId?: string;
   username?: string;
   password?: string;
   /** Pretrained learner (Cal-QL, or CQL/IQL/TD3+BC for comparison). */
@@ -64,7 +72,22 @@ export interface OnlineLearnerStatus {
   episodes: number;
   published: string[];
   done: boolean;
+  /** Why the learner stopped ingesting (a storage failure), if it did. */
+  error?: string;
 }
+
+/** What a robot is told for each ingest outcome (null: nothing, the sender is unknown). */
+const ACK_FOR: Record<IngestOutcome, AckResult | null> = {
+  accepted: 'STORED',
+  duplicates: 'DUPLICATE',
+  ahead: 'AHEAD',
+  badShape: 'REJECTED',
+  nonFinite: 'REJECTED',
+  malformed: 'REJECTED',
+  overBudget: 'OVER_BUDGET',
+  wrongRobot: null,
+  oversized: 'REJECTED',
+};
 
 export class OnlineLearner {
   private client!: MqttClient;
@@ -82,6 +105,8 @@ export class OnlineLearner {
   private queue: Promise<unknown> = Promise.resolve();
   private finished!: () => void;
   private withMc = false;
+  private failure: StorageError | null = null;
+  private closing: Promise<void> | null = null;
   readonly done: Promise<void>;
 
   private constructor(private readonly o: OnlineLearnerOptions) {
@@ -118,6 +143,7 @@ export class OnlineLearner {
       obsDim,
       actDim,
       nextSequence: prior.nextSequence,
+      nextEpisodeId: prior.nextEpisodeId,
       onRows: (s, e) => this.prepareRows(s, e),
       admit: () => !this.budgetSpent(),
       log: (l) => this.log(l),
@@ -158,25 +184,34 @@ export class OnlineLearner {
     if (this.withMc) this.online.info.mc_return!.data.fill(NO_MC_BOUND, start, end);
   }
 
+  private get learnerId(): string {
+    return this.o.learnerId ?? 'learner';
+  }
+
+  private get statusTopic(): string {
+    return learnerStatusTopic(this.o.fleet ?? 'default', this.learnerId);
+  }
+
   private async connect(): Promise<void> {
     const o = this.o;
     const fleet = o.fleet ?? 'default';
     this.client = mqtt.connect(o.url, {
       clientId: o.clientId ?? `o2o-learner-${fleet}`,
-      clean: false, // persistent session: QoS 1 messages wait for us while we are away
+      clean: false, // persistent session: QoS 1 messages wait for us while we are away (a bonus: robots resend anyway)
       protocolVersion: 4,
       reconnectPeriod: 500,
       username: o.username,
       password: o.password,
+      will: { topic: this.statusTopic, payload: Buffer.from(encodeStatusMessage({ id: this.learnerId, state: 'OFFLINE', message: 'connection lost' })), qos: 1, retain: true },
     });
-    // Acknowledge a transition batch only once it is stored: mqtt.js sends the PUBACK when
-    // handleMessage calls back, and reads the next packet only then (works on MQTT 3.1.1 and 5).
+    // Messages are handled one at a time, in order: store + fsync, then the robot's ack, then the
+    // broker's PUBACK (mqtt.js reads the next packet only when the callback runs).
     this.client.handleMessage = (packet, callback) => {
       if (packet.cmd !== 'publish') return callback();
       const topic = String(packet.topic);
       const payload = packet.payload as Buffer;
       this.queue = this.queue
-        .then(() => this.ingest.handle(topic, payload))
+        .then(() => this.receive(topic, payload))
         .catch((e) => this.log(`online learner: ingest failed on ${topic}: ${(e as Error).message}`))
         .then(() => {
           callback();
@@ -191,9 +226,55 @@ export class OnlineLearner {
       });
     });
     this.client.on('error', (e) => this.log(`online learner: MQTT error: ${e.message}`));
-    await this.client.subscribeAsync(`o2o/${fleet}/robots/+/transitions`, { qos: 1 });
-    this.log(`online learner: subscribed to o2o/${fleet}/robots/+/transitions`);
+    await this.client.subscribeAsync(fleetTransitionsFilter(fleet), { qos: 1 });
+    // announce ourselves (again after every reconnect): robots resend what is not acknowledged
+    this.client.on('connect', () => this.announce());
+    this.announce();
+    this.log(`online learner: subscribed to ${fleetTransitionsFilter(fleet)}`);
     this.kick();
+  }
+
+  private announce(): void {
+    const state = this.failure ? 'ERROR' : this.stopped ? 'IDLE' : 'RUNNING';
+    const message = this.failure ? this.failure.message : `${this.online.size} online transitions stored`;
+    this.client.publish(this.statusTopic, Buffer.from(encodeStatusMessage({ id: this.learnerId, state, message })), { qos: 1, retain: true });
+  }
+
+  /** One transition batch: store it (or not) and tell its robot what is durably stored. */
+  private async receive(topic: string, payload: Uint8Array): Promise<void> {
+    let r: IngestResult;
+    if (this.failure) {
+      const robot = topic.split('/')[3] ?? null;
+      r = { outcome: 'malformed', robot, firstSequence: 0, message: this.failure.message };
+      if (robot) this.ack(robot, 'STORAGE_FAILED', r);
+      return;
+    }
+    try {
+      r = await this.ingest.handle(topic, payload);
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      await this.storageFailed(e, topic);
+      return;
+    }
+    const result = ACK_FOR[r.outcome];
+    if (r.robot && result) this.ack(r.robot, result, r);
+  }
+
+  private ack(robot: string, result: AckResult, r: IngestResult): void {
+    const topic = robotTopics(this.o.fleet ?? 'default', robot).ack;
+    const bytes = encodeAck({ robotId: robot, nextSequence: this.ingest.nextSequenceOf(robot), result, batchFirstSequence: r.firstSequence, learnerId: this.learnerId, message: r.message });
+    this.client.publish(topic, Buffer.from(bytes), { qos: 1, retain: true });
+  }
+
+  private async storageFailed(e: StorageError, topic: string): Promise<void> {
+    this.failure = e;
+    const robot = topic.split('/')[3];
+    this.log(`online learner: STORAGE FAILURE (${e.code}): ${e.message}. Nothing more is acknowledged; the robots keep their spools. Free space or fix the disk, then restart the learner (it resumes from the store and its checkpoints).`);
+    if (robot) this.ack(robot, 'STORAGE_FAILED', { outcome: 'malformed', robot, firstSequence: 0, message: e.message });
+    this.announce();
+    await this.appender.abort().catch(() => {}); // the partial keeps every complete chunk; repair finalizes it on the next start
+    this.stopped = true;
+    this.finished();
   }
 
   budgetSpent(): boolean {
@@ -265,21 +346,31 @@ export class OnlineLearner {
   private async finish(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.announce();
     if (this.published.at(-1) !== `online-${this.updates}`) await this.publish();
     this.finished();
   }
 
   status(): OnlineLearnerStatus {
-    return { counters: { ...this.ingest.counters }, updates: this.updates, onlineTransitions: this.online.size, episodes: this.episodes, published: [...this.published], done: this.stopped };
+    return { counters: { ...this.ingest.counters }, updates: this.updates, onlineTransitions: this.online.size, episodes: this.episodes, published: [...this.published], done: this.stopped, ...(this.failure ? { error: this.failure.message } : {}) };
   }
 
   /** Stops training, finalizes the online segment and disconnects. */
   async close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopped = true;
     await this.training;
     await this.queue;
+    if (this.client.connected) {
+      await this.client.publishAsync(this.statusTopic, Buffer.from(encodeStatusMessage({ id: this.learnerId, state: this.failure ? 'ERROR' : 'OFFLINE', message: this.failure?.message ?? 'stopped' })), { qos: 1, retain: true }).catch(() => {});
+    }
     await this.client.endAsync();
-    await this.appender.close();
+    if (!this.failure) await this.appender.close();
   }
 }
 

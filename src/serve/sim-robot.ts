@@ -26,9 +26,15 @@ export interface SimRobotOptions {
   actionTimeoutMs?: number;
   protocolVersion?: 4 | 5;
   log?: (line: string) => void;
-  /** Also publish every transition (QoS 1, spooled on disk here until acknowledged) for online learning. */
+  /** Also send every transition to the online learner: journaled and spooled on disk here until the learner acknowledges that it stored it. */
   spoolDir?: string;
   spoolBatchRows?: number;
+  /** Keep acknowledged batches in <spoolDir>/acked/ (an audit trail) instead of deleting them. */
+  spoolKeepAcked?: boolean;
+  /** How long to wait at the end for the learner's acks (default 30 s); what is left stays spooled for the next run. */
+  drainTimeoutMs?: number;
+  /** Stops the robot at the next step (the spool keeps everything produced). */
+  signal?: AbortSignal;
 }
 
 export interface SimRobotResult {
@@ -80,9 +86,12 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   await link.subscribe(topics.action, 0);
   let lastVersion = '';
   const spool = opts.spoolDir
-    ? new TransitionSpool({ dir: opts.spoolDir, robotId: robot, fleet, obsDim: env.spec.obsDim, actDim, batchRows: opts.spoolBatchRows, policyVersion: () => lastVersion })
+    ? new TransitionSpool({ dir: opts.spoolDir, robotId: robot, fleet, obsDim: env.spec.obsDim, actDim, batchRows: opts.spoolBatchRows, policyVersion: () => lastVersion, keepAcked: opts.spoolKeepAcked, log: opts.log })
     : null;
-  spool?.attach(link);
+  if (spool) {
+    await spool.attach(link);
+    if (spool.pendingTransitions) opts.log?.(`o2o robot sim: ${spool.pendingTransitions} transitions of earlier runs are still spooled in ${opts.spoolDir}; sending them`);
+  }
 
   const returns: number[] = [];
   const lengths: number[] = [];
@@ -91,7 +100,7 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   let seq = 1;
   const fields = { robotId: robot, sequence: 0, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 };
   try {
-    for (let ep = 0; ep < episodes; ep++) {
+    for (let ep = 0; ep < episodes && !opts.signal?.aborted; ep++) {
       let obs = env.reset(seed + ep);
       let total = 0;
       let len = 0;
@@ -125,20 +134,27 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
           opts.log?.(`o2o robot sim: no action for observation ${seq - 1} within ${timeout} ms; applying zero`);
         }
         const r = env.step(action);
-        spool?.add(obs, action, r.reward, r.obs, r.terminated, r.truncated);
+        try {
+          spool?.add(obs, action, r.reward, r.obs, r.terminated, r.truncated);
+        } catch (e) {
+          opts.log?.(`o2o robot sim: transition not spooled: ${(e as Error).message}`); // e.g. a NaN from the simulator: never sent
+        }
         total += r.reward;
         len++;
         obs = r.obs;
         fields.reward = r.reward;
         fields.terminated = r.terminated;
         fields.truncated = r.truncated;
-        if (r.terminated || r.truncated) break;
+        if (r.terminated || r.truncated || opts.signal?.aborted) break;
       }
       returns.push(total);
       lengths.push(len);
       opts.log?.(`o2o robot sim: episode ${ep} (seed ${seed + ep}) return ${total.toFixed(2)} in ${len} steps`);
     }
-    if (spool && !(await spool.drain(30_000))) opts.log?.(`o2o robot sim: ${spool.pending().length} transition batches still spooled in ${opts.spoolDir} (broker unreachable); they are sent on the next run`);
+    if (spool && !(await spool.drain(opts.signal?.aborted ? 1500 : (opts.drainTimeoutMs ?? 30_000)))) {
+      const why = spool.lastError ? `the learner answered ${spool.lastError.result}: ${spool.lastError.message}` : 'no learner acknowledged them in time';
+      opts.log?.(`o2o robot sim: ${spool.pendingTransitions} transitions still spooled in ${opts.spoolDir} (${why}); they are sent on the next run with this --spool`);
+    }
   } finally {
     spool?.close();
     await link.close();

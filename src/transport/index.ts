@@ -4,3 +4,4 @@ export { startBroker, type EmbeddedBroker } from './broker.js';
 export * from './codec.js';
 export * from './topics.js';
 export { TransitionSpool, type SpoolOptions } from './spool.js';
+export * from './ack.js';

@@ -62,7 +62,7 @@ describe('o2o learn', () => {
     // A robot streams random transitions until the learner has its budget.
     const link = await MqttLink.connect(broker.url, { clientId: 'cli-robot' });
     const spool = new TransitionSpool({ dir: join(dir, 'spool'), robotId: 'cli-robot', obsDim: 3, actDim: 1, batchRows: 20 });
-    spool.attach(link);
+    await spool.attach(link);
     const env = await makeEnv('pendulum');
     let obs = env.reset(0);
     let settled = false;

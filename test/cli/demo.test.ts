@@ -14,7 +14,7 @@ describe('npm run demo -- --quick', () => {
     // one batch (64 rows) per robot.
     expect(s.online.onlineTransitions).toBeGreaterThanOrEqual(1200);
     expect(s.online.onlineTransitions).toBeLessThan(1200 + 3 * 64);
-    expect(s.online.counters).toMatchObject({ transitions: s.online.onlineTransitions, duplicates: 0, gaps: 0, malformed: 0 });
+    expect(s.online.counters).toMatchObject({ transitions: s.online.onlineTransitions, duplicates: 0, ahead: 0, malformed: 0 });
     expect(s.online.updates).toBe(s.online.onlineTransitions);
     expect(s.online.published.length).toBeGreaterThanOrEqual(2);
     // The policy server hot-swapped to the learner's last published version.

@@ -72,7 +72,7 @@ describe.runIf(requireOrSkip(missingMosquitto()))('a learner killed with SIGKILL
       ['robot-a', 'robot-b'].map(async (name) => {
         const link = await MqttLink.connect(broker.url, { clientId: name });
         const spool = new TransitionSpool({ dir: mkdtempSync(join(tmpdir(), `spool-${name}-`)), robotId: name, obsDim: 3, actDim: 1, batchRows: 20 });
-        spool.attach(link);
+        await spool.attach(link);
         return { link, spool };
       }),
     );

@@ -24,6 +24,15 @@ export interface SegmentEntry {
   compression: string;
   /** Next transition sequence number per robot after this segment. */
   nextSequence: Record<string, number>;
+  /** Episodes per robot (robot_id of the batches); absent in segments written before 2026-11-29. */
+  episodesByRobot?: Record<string, RobotEpisodes>;
+}
+
+/** A robot's episodes in one segment: ids of its first and last row, and how many start here. */
+export interface RobotEpisodes {
+  first: number;
+  last: number;
+  starts: number;
 }
 
 export interface Manifest {
@@ -63,10 +72,17 @@ export function recount(m: Manifest): void {
   let transitions = 0;
   let episodes = 0;
   let lastId = -1;
+  // per robot: an episode that continues into the next segment is counted once
+  const lastOf = new Map<string, number>();
   for (const s of m.segments) {
     transitions += s.transitions;
     if (s.transitions === 0) continue;
-    episodes += s.episodeStarts - (s.firstEpisodeId === lastId ? 1 : 0);
+    if (s.episodesByRobot) {
+      for (const [robot, e] of Object.entries(s.episodesByRobot)) {
+        episodes += e.starts - (lastOf.get(robot) === e.first ? 1 : 0);
+        lastOf.set(robot, e.last);
+      }
+    } else episodes += s.episodeStarts - (s.firstEpisodeId === lastId ? 1 : 0);
     lastId = s.lastEpisodeId;
   }
   m.counts = { transitions, episodes, segments: m.segments.length };

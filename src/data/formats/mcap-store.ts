@@ -18,6 +18,7 @@ import { DataError, type ProgressFn } from '../errors.js';
 import { ready, scanMcap } from './mcap-io.js';
 import { readManifest, recount, writeManifest, MANIFEST_FORMAT, type Manifest, type SegmentEntry } from './manifest.js';
 import { appendDecoded, decodeTransitionBatch } from './transition-codec.js';
+import { type BatchRun, assembleEpisodes } from './episode-assembly.js';
 import { type AppenderOptions, SegmentAppender, SegmentFile, TRANSITIONS_TOPIC, TRANSITION_SCHEMA, fsyncDir } from './segment-writer.js';
 
 export { SegmentAppender, TRANSITIONS_TOPIC, TRANSITION_SCHEMA, type AppenderOptions };
@@ -81,6 +82,10 @@ export interface StoreReadResult {
   nextEpisodeId: number;
   /** Batches skipped because their sequence numbers were already loaded. */
   duplicateBatches: number;
+  /** Robots (robot_id of the batches) and how many transitions each contributed. */
+  robots: Record<string, number>;
+  /** Episodes were reassembled: batches of several robots interleaved (a fleet's online store). */
+  assembled: boolean;
 }
 
 
@@ -124,13 +129,14 @@ export class DatasetStore {
       meta: storeMeta(m),
       validate: false,
     });
-    const res: StoreReadResult = { dataset: builder, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0 };
+    const res: StoreReadResult = { dataset: builder, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0, robots: {}, assembled: false };
+    const runs: BatchRun[] = [];
     const total = m.counts.transitions;
     for (const f of finalized) {
       const entry = m.segments.find((s) => s.file === f);
       if (opts.verifyChecksums && entry) this.verifySegment(entry);
       const before = builder.size;
-      this.readSegment(f, builder, res, false);
+      this.readSegment(f, builder, res, false, runs);
       if (entry && builder.size - before !== entry.transitions) {
         throw new DataError(`segment holds ${builder.size - before} transitions, manifest says ${entry.transitions}`, { file: join(this.dir, f) }, "the folder was modified by hand; run 'o2o dataset repair' to re-register segments");
       }
@@ -140,16 +146,22 @@ export class DatasetStore {
     if (opts.includePartials ?? true) {
       for (const f of partials) {
         const before = builder.size;
-        const scan = this.readSegment(f, builder, res, true);
+        const scan = this.readSegment(f, builder, res, true, runs);
         res.partials.push({ file: f, transitions: builder.size - before, chunks: scan.chunks, droppedBytes: scan.fileBytes - scan.goodBytes, ...(scan.stopReason ? { stopReason: scan.stopReason } : {}) });
       }
     }
     res.dataset = builder.build();
+    // a fleet's batches interleave: every (robot, episode) becomes one contiguous episode
+    const whole = assembleEpisodes(res.dataset, runs);
+    if (whole) {
+      res.dataset = whole;
+      res.assembled = true;
+    }
     res.nextEpisodeId = builder.size ? maxEpisodeId(res.dataset) + 1 : 0;
     return res;
   }
 
-  private readSegment(f: string, builder: DatasetBuilder, res: StoreReadResult, recover: boolean): ReturnType<typeof scanMcap> {
+  private readSegment(f: string, builder: DatasetBuilder, res: StoreReadResult, recover: boolean, runs?: BatchRun[]): ReturnType<typeof scanMcap> {
     const path = join(this.dir, f);
     return scanMcap(path, {
       recover,
@@ -162,8 +174,10 @@ export class DatasetStore {
           res.duplicateBatches++;
           return;
         }
+        runs?.push({ robot: d.robotId, start: builder.size, count: d.count });
         appendDecoded(builder, d, where);
         res.nextSequence[d.robotId] = d.firstSequence + d.count;
+        res.robots[d.robotId] = (res.robots[d.robotId] ?? 0) + d.count;
       },
     });
   }
@@ -298,7 +312,7 @@ export class DatasetStore {
 function summarizeSegment(dir: string, f: string, m: Manifest): SegmentEntry {
   const tmp = new DatasetStore(dir, m);
   const b = new DatasetBuilder(m.obsDim, m.actDim, { validate: false });
-  const res: StoreReadResult = { dataset: b, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0 };
+  const res: StoreReadResult = { dataset: b, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0, robots: {}, assembled: false };
   (tmp as unknown as { readSegment(f: string, b: DatasetBuilder, r: StoreReadResult, rec: boolean): unknown }).readSegment(f, b, res, false);
   let starts = 0;
   for (let i = 0; i < b.size; i++) if (i === 0 || b.episodeIds[i] !== b.episodeIds[i - 1]) starts++;

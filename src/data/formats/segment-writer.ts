@@ -12,7 +12,7 @@ import { checkNextObservations } from '../next-obs.js';
 import { DataError } from '../errors.js';
 import { o2oFileDescriptorSet } from '../schema/proto.js';
 import { FdWritable, compressChunkFn, type Compression } from './mcap-io.js';
-import type { Manifest, SegmentEntry } from './manifest.js';
+import type { Manifest, RobotEpisodes, SegmentEntry } from './manifest.js';
 import type { DatasetStore } from './mcap-store.js';
 import { appendDecoded, decodeTransitionBatch, encodeTransitionBatch } from './transition-codec.js';
 
@@ -67,15 +67,23 @@ export class SegmentFile {
     this.channel = await this.writer.registerChannel({ topic: TRANSITIONS_TOPIC, messageEncoding: 'protobuf', schemaId, metadata: meta });
   }
 
+  /** Episode ids per robot: first and last seen, and episode starts (id changes) in this segment. */
+  readonly episodesByRobot: Record<string, RobotEpisodes> = {};
+
   /** Write one encoded TransitionBatch as its own chunk; `ids` are its episode ids. */
   async add(data: Uint8Array, logTime: bigint, robotId: string, firstSequence: number, ids: ArrayLike<number>): Promise<void> {
     const n = ids.length;
+    // episodes are counted per robot: the batches of several robots interleave in a fleet's store
+    let r = this.episodesByRobot[robotId];
     for (let i = 0; i < n; i++) {
       const id = ids[i]!;
-      if (id !== this.lastEpisodeId || this.transitions + i === 0) this.episodeStarts++;
+      if (!r) r = this.episodesByRobot[robotId] = { first: id, last: id, starts: 1 };
+      else if (id !== r.last) r.starts++;
+      r.last = id;
       if (this.firstEpisodeId < 0) this.firstEpisodeId = id;
       this.lastEpisodeId = id;
     }
+    this.episodeStarts = Object.values(this.episodesByRobot).reduce((t, e) => t + e.starts, 0);
     await this.writer.addMessage({ channelId: this.channel, sequence: this.seq++, logTime, publishTime: logTime, data });
     this.transitions += n;
     this.nextSequence[robotId] = firstSequence + n;
@@ -103,6 +111,7 @@ export class SegmentFile {
       sha256: this.hash.digest('hex'),
       compression: 'zstd',
       nextSequence: this.nextSequence,
+      episodesByRobot: this.episodesByRobot,
     };
   }
 }
@@ -184,6 +193,12 @@ export class SegmentAppender {
     await this.seg.add(bytes, BigInt(Date.now()) * 1000000n, d.robotId, d.firstSequence, check.episodeIds.subarray(0, d.count));
     this.nextSeq[d.robotId] = d.firstSequence + d.count;
     return true;
+  }
+
+  /** fsync what was appended so far: after this returns, a crash or power loss keeps it. */
+  sync(): void {
+    if (this.closed) throw new DataError('appender is closed', { file: this.file }, 'open a new appender');
+    fsyncSync(this.seg.fd);
   }
 
   /** Finish the MCAP, fsync, rename the partial to seg-NNNN.mcap and register it. */

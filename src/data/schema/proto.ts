@@ -22,7 +22,7 @@ export function o2oRoot(): protobuf.Root {
   return cachedRoot;
 }
 
-export function o2oType(name: 'TransitionBatch' | 'RobotStatus' | 'PolicyUpdate' | 'InfoColumn' | 'Observation' | 'Action'): protobuf.Type {
+export function o2oType(name: 'TransitionBatch' | 'RobotStatus' | 'PolicyUpdate' | 'InfoColumn' | 'Observation' | 'Action' | 'TransitionAck'): protobuf.Type {
   return o2oRoot().lookupType(`o2o.${name}`);
 }
 
