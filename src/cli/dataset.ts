@@ -1,4 +1,4 @@
-import { datasetInfo, datasetStats, exportDataset, importDataset, repairDataset, createStore, episodes } from '../data/index.js';
+import { datasetInfo, datasetStats, exportDataset, formatRepairReport, importDataset, repairDataset, createStore, episodes } from '../data/index.js';
 import { RECIPE_KINDS, generateRecipe } from '../train/datasets.js';
 import { type Args, UsageError, bool, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
@@ -16,7 +16,9 @@ export const DATASET_USAGE = `o2o dataset <command>
   stats <dir> [--verify]                       episodes, returns, observation statistics
   import --format d4rl|minari|rosbag2 --input <file> --dir <dir> [--env <id>] [--mapping <yaml>]
   export --format d4rl|minari --dir <dir> --output <file> [--overwrite]
-  repair <dir>                                 finalize *.partial segments left by a crash
+  repair <dir> [--json]                        salvage damaged segments (intact chunks kept, originals
+                                               kept as *.damaged), finalize *.partial segments,
+                                               rebuild a lost or corrupt manifest.json
   generate <task>-<${RECIPE_KINDS.join('|')}> --dir <dir> [--seed N]`;
 
 export async function datasetCommand(a: Args): Promise<void> {
@@ -45,8 +47,9 @@ export async function datasetCommand(a: Args): Promise<void> {
       return;
     }
     case 'repair': {
-      if (!target) throw new UsageError('o2o dataset repair <dir>');
-      console.log(JSON.stringify(await repairDataset(target, progress('repairing')), null, 2));
+      if (!target) throw new UsageError('o2o dataset repair <dir> [--json]');
+      const rep = await repairDataset(target, progress('repairing'));
+      console.log(bool(a, 'json') ? JSON.stringify(rep, null, 2) : formatRepairReport(target, rep));
       return;
     }
     case 'generate': {

@@ -7,7 +7,9 @@ import { episodes, type Dataset } from './dataset.js';
 import { DataError, type ProgressFn } from './errors.js';
 import { exportD4rl, exportMinari, importD4rl, importMinari } from './formats/hdf5.js';
 import type { Manifest } from './formats/manifest.js';
+import { ready } from './formats/mcap-io.js';
 import { createStore, openStore, type PartialReport, type RepairReport } from './formats/mcap-store.js';
+import { type DroppedChunk, rebuildManifestIfNeeded } from './formats/salvage.js';
 import { importRosbag2 } from './formats/rosbag2.js';
 import { observationStats } from './normalization.js';
 
@@ -90,8 +92,48 @@ export async function exportDataset(o: ExportOptions): Promise<{ transitions: nu
   return { transitions: r.dataset.size, episodes: episodes(r.dataset).length, notes };
 }
 
+/** `o2o dataset repair`: rebuild a lost/corrupt manifest from the segments, then salvage damaged
+ * segments and finalize partials (DatasetStore.repair). */
 export async function repairDataset(dir: string, progress?: ProgressFn): Promise<RepairReport> {
-  return openStore(dir).repair(progress);
+  await ready();
+  const manifest = rebuildManifestIfNeeded(dir);
+  const rep = await openStore(dir).repair(progress);
+  return manifest ? { ...rep, manifest } : rep;
+}
+
+/** The repair report as lines for people (the CLI prints it; --json prints the object). */
+export function formatRepairReport(dir: string, r: RepairReport): string {
+  const out: string[] = [];
+  const batch = (d: DroppedChunk): string => {
+    const what = d.chunkIndex >= 0 ? `chunk ${d.chunkIndex}` : 'a non-chunk record';
+    const lost =
+      d.known === 'unknown'
+        ? 'its batch is unreadable'
+        : `${d.transitions ?? '?'} transitions of robot '${d.robotId}'${d.firstSequence !== undefined && d.transitions !== undefined ? `, sequence ${d.firstSequence}–${d.firstSequence + d.transitions - 1}` : d.firstSequence !== undefined ? `, from sequence ${d.firstSequence}` : ''}${d.known === 'sequence gap' ? ' (from the sequence gap)' : ''}`;
+    return `    dropped ${what} at byte ${d.offset} (${d.bytes} bytes${d.resynced ? ', framing broken: resynced at the next valid chunk' : ''}): ${d.reason}; ${lost}`;
+  };
+  if (r.manifest) {
+    out.push(`${r.manifest.reason}: rebuilt it from the segments${r.manifest.keptAs ? ` (the old one is kept as ${r.manifest.keptAs})` : ''}`);
+    for (const n of r.manifest.notes) out.push(`    ${n}`);
+  }
+  for (const s of r.salvaged) {
+    out.push(`${s.segment}: damaged; kept ${s.keptTransitions} transitions in ${s.keptBatches} intact batches${s.lostTransitions !== undefined ? `, lost ${s.lostTransitions}` : ''} (original kept as ${s.keptAs})`);
+    for (const d of s.dropped) out.push(batch(d));
+  }
+  for (const p of r.repaired) {
+    out.push(`${p.partial} → ${p.segment}: ${p.transitions} transitions recovered${p.droppedBytes ? `, ${p.droppedBytes} bytes at the end dropped` : ''}${p.keptAs ? ` (damaged partial kept as ${p.keptAs})` : ''}`);
+    for (const d of p.dropped) out.push(batch(d));
+  }
+  for (const f of r.removedEmpty) out.push(`${f}: no complete chunk; removed`);
+  for (const f of r.removedStale) out.push(`${f}: stale (its segment exists); removed`);
+  for (const f of r.registered) out.push(`${f}: registered in the manifest`);
+  for (const f of r.recounted) out.push(`${f}: episodes recounted per robot (written before episodes were counted per robot)`);
+  if (out.length === 0) out.push(`${dir}: nothing to repair`);
+  else {
+    const m = openStore(dir).manifest;
+    out.push(`${dir}: ${m.counts.transitions} transitions, ${m.counts.episodes} episodes in ${m.counts.segments} segments`);
+  }
+  return out.join('\n');
 }
 
 export interface DatasetStats {

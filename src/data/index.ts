@@ -9,6 +9,7 @@ export * from './samplers.js';
 export * from './commands.js';
 export { createStore, openStore, DatasetStore, SegmentAppender, TRANSITIONS_TOPIC, TRANSITION_SCHEMA } from './formats/mcap-store.js';
 export type { StoreSpec, StoreReadResult, AppenderOptions, RepairReport, PartialReport } from './formats/mcap-store.js';
+export type { DroppedChunk, SalvagedSegment, ManifestRebuild } from './formats/salvage.js';
 export type { Manifest, SegmentEntry } from './formats/manifest.js';
 export { encodeTransitionBatch, decodeTransitionBatch, appendDecoded } from './formats/transition-codec.js';
 export { importD4rl, exportD4rl, importMinari, exportMinari } from './formats/hdf5.js';

@@ -27,7 +27,7 @@ describe('dataset commands', () => {
     const ex = await exportDataset({ format: 'minari', dir: join(root, 'ds'), output: join(root, 'out.hdf5') });
     expect(ex.transitions).toBe(400);
     expect(ex.notes[0]).toMatch(/next_observation != following observation/);
-    expect(await repairDataset(join(root, 'ds'))).toEqual({ repaired: [], removedEmpty: [], removedStale: [], registered: [] });
+    expect(await repairDataset(join(root, 'ds'))).toEqual({ repaired: [], removedEmpty: [], removedStale: [], registered: [], salvaged: [], recounted: [] });
     writeFileSync(join(root, 'empty.hdf5'), '');
     await expect(importDataset({ format: 'd4rl', input: join(root, 'empty.hdf5'), dir: join(root, 'ds') })).rejects.toThrow(/empty\.hdf5/);
     expect(datasetInfo(join(root, 'ds')).manifest.counts.transitions).toBe(400);

@@ -8,6 +8,7 @@
  */
 import { DatasetBuilder } from '../builder.js';
 import type { Dataset } from '../dataset.js';
+import type { RobotEpisodes } from './manifest.js';
 
 /** Rows [start, start + count) of the loaded dataset came from one batch of `robot`. */
 export interface BatchRun {
@@ -23,16 +24,17 @@ interface Piece {
 
 /**
  * Returns the dataset with every (robot, episode) contiguous and ids 0, 1, ... in order of first
- * appearance, or null when it is already so (one source whose episodes never interleave: imports,
- * single robots) — then nothing is copied.
+ * appearance, or null when every episode is already contiguous and no two robots share an
+ * episode id (imports, single robots, appends that shifted their ids) — then nothing is copied.
  */
 export function assembleEpisodes(ds: Dataset, runs: readonly BatchRun[]): Dataset | null {
-  const robots = new Set(runs.map((r) => r.robot));
   // an episode continues only while its robot stays on that id; an id a robot returns to later
   // (a robot restarted without its spool state, an append that reused ids) is a new episode
   const current = new Map<string, { id: number; pieces: Piece[] }>();
   const episodes: Piece[][] = [];
   let contiguous = true;
+  let shared = false; // two robots use the same episode id
+  const owner = new Map<number, string>();
   let lastPieces: Piece[] | null = null;
   for (const r of runs) {
     let s = r.start;
@@ -49,6 +51,9 @@ export function assembleEpisodes(ds: Dataset, runs: readonly BatchRun[]): Datase
         else cur.pieces.push({ start: s, end: e });
         lastPieces = cur.pieces;
       } else {
+        const o = owner.get(id);
+        if (o === undefined) owner.set(id, r.robot);
+        else if (o !== r.robot) shared = true;
         const pieces = [{ start: s, end: e }];
         episodes.push(pieces);
         current.set(r.robot, { id, pieces });
@@ -57,7 +62,7 @@ export function assembleEpisodes(ds: Dataset, runs: readonly BatchRun[]): Datase
       s = e;
     }
   }
-  if (contiguous && robots.size <= 1) return null;
+  if (contiguous && !shared) return null;
   const out = new DatasetBuilder(ds.obsDim, ds.actDim, {
     capacity: Math.max(1, ds.size),
     infoDims: Object.fromEntries(Object.entries(ds.info).map(([k, c]) => [k, c.dim])),
@@ -74,4 +79,19 @@ export function assembleEpisodes(ds: Dataset, runs: readonly BatchRun[]): Datase
     id++;
   }
   return out.build();
+}
+
+/** Per robot: ids of its first and last row and its episode starts (id changes) — the manifest's counts. */
+export function robotEpisodes(ds: Dataset, runs: readonly BatchRun[]): Record<string, RobotEpisodes> {
+  const out: Record<string, RobotEpisodes> = {};
+  for (const r of runs) {
+    let e = out[r.robot];
+    for (let i = r.start; i < r.start + r.count; i++) {
+      const id = ds.episodeIds[i]!;
+      if (!e) e = out[r.robot] = { first: id, last: id, starts: 1 };
+      else if (id !== e.last) e.starts++;
+      e.last = id;
+    }
+  }
+  return out;
 }

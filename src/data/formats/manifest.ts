@@ -3,7 +3,7 @@
  * segment with its sha256. Written atomically (temp file, fsync, rename): a crash leaves either
  * the old or the new manifest, never a torn one.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
 
@@ -52,14 +52,21 @@ export interface Manifest {
 
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST);
+  const rebuild = `run 'o2o dataset repair ${dir}' to rebuild it from the segments (the damaged file is kept as ${MANIFEST}.damaged)`;
   if (!existsSync(path)) {
+    const segs = existsSync(dir) ? readdirSync(dir).filter((f) => /^seg-\d{4,}\.mcap(\.partial)?$/.test(f)).length : 0;
+    if (segs > 0) throw new DataError(`no ${MANIFEST}, but the folder holds ${segs} segment file(s)`, { file: dir }, `run 'o2o dataset repair ${dir}' to rebuild it from the segments`);
     throw new DataError(`no ${MANIFEST} here; this is not an o2o dataset folder`, { file: dir }, "create one with 'o2o dataset import' or createStore()");
   }
   let m: Manifest;
   try {
     m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
   } catch (e) {
-    throw new DataError(`manifest is not valid JSON (${(e as Error).message})`, { file: path }, 'restore it from a backup, or delete it and run repair to rebuild it from the segments');
+    throw new DataError(`manifest is not valid JSON (${(e as Error).message})`, { file: path }, rebuild);
+  }
+  if (m === null || typeof m !== 'object') throw new DataError('manifest is not a JSON object', { file: path }, rebuild);
+  if (m.format === MANIFEST_FORMAT && (m.version !== 1 || !(m.obsDim > 0) || !(m.actDim > 0) || !Array.isArray(m.segments))) {
+    throw new DataError(`manifest lacks a valid version, obsDim, actDim or segments`, { file: path }, rebuild);
   }
   if (m.format !== MANIFEST_FORMAT || m.version !== 1 || !(m.obsDim > 0) || !(m.actDim > 0) || !Array.isArray(m.segments)) {
     throw new DataError(`manifest has format '${String(m.format)}' version ${String(m.version)}; expected ${MANIFEST_FORMAT} v1 with obsDim, actDim, segments`, { file: path }, 'this folder was written by another tool or version');

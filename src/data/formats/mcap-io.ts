@@ -4,17 +4,21 @@
  *   soon as McapWriter finalizes it, so a killed writer leaves whole chunks behind);
  * - `scanMcap`: a sequential record reader that names the byte offset of every problem, checks
  *   chunk CRCs, and in `recover` mode stops cleanly at the first incomplete or corrupt record of a
- *   file cut by a crash (reporting what it kept and what it dropped).
+ *   file cut by a crash (reporting what it kept and what it dropped), and in `salvage` mode skips
+ *   every damaged chunk (bad CRC, bad zstd data, broken inner records: continue at the next record
+ *   when the chunk's own length is intact, else resync by searching for the next valid chunk
+ *   record) and reports each damaged byte range through `onDamage`.
  * Record layouts follow the MCAP spec (mcap.dev/spec): opcode u8, length u64, then the content.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { IWritable } from '@mcap/core';
 import * as zstd from '@foxglove/wasm-zstd';
 import { DataError } from '../errors.js';
 
 export const MCAP_MAGIC = Uint8Array.from([0x89, 0x4d, 0x43, 0x41, 0x50, 0x30, 0x0d, 0x0a]);
-const OP = { HEADER: 1, FOOTER: 2, SCHEMA: 3, CHANNEL: 4, MESSAGE: 5, CHUNK: 6, METADATA: 0x0c, DATA_END: 0x0f } as const;
+const OP = { HEADER: 1, FOOTER: 2, SCHEMA: 3, CHANNEL: 4, MESSAGE: 5, CHUNK: 6, MESSAGE_INDEX: 7, METADATA: 0x0c, DATA_END: 0x0f } as const;
 
 export type Compression = 'zstd' | 'none';
 
@@ -77,6 +81,26 @@ export interface ScanResult {
   fileBytes: number;
   /** In recover mode: why scanning stopped early (absent if the file was complete). */
   stopReason?: string;
+  /** In salvage mode: every damaged byte range that was skipped, in file order. */
+  damaged: McapDamage[];
+}
+
+/** A byte range that salvage mode skipped. */
+export interface McapDamage {
+  /** Position of the damaged chunk among the file's chunks (-1: not a chunk record). After a
+   * resync, chunks that were inside the skipped range are not counted. */
+  chunkIndex: number;
+  /** File offset of the first skipped byte (the damaged record's opcode). */
+  offset: number;
+  /** Bytes skipped. */
+  bytes: number;
+  reason: string;
+  /** The record framing was broken: the next chunk was found by searching (else the damaged
+   * record's own length was used to step over it). */
+  resynced: boolean;
+  /** Message payloads still readable inside the damaged chunk (e.g. an uncompressed chunk with a
+   * CRC mismatch), for reporting what was in it; never trusted as data. */
+  messages: Uint8Array[];
 }
 
 export interface ScanOptions {
@@ -86,6 +110,13 @@ export interface ScanOptions {
   onMessage: (m: McapMessageRec) => void;
   /** Called after all messages of a chunk were delivered (a unit that is either kept or not). */
   onChunkEnd?: (chunkIndex: number) => void;
+  /** Skip damaged chunks and records instead of stopping (see McapDamage); the result lists them. */
+  salvage?: boolean;
+  /** Salvage mode: called for each skipped byte range. */
+  onDamage?: (d: McapDamage) => void;
+  /** Salvage mode: channel (and schema) to assume for messages on a channel whose Channel record
+   * was lost (it is written once, in the first chunk). */
+  fallbackChannel?: { channel: McapChannelRec; schema?: McapSchemaRec };
 }
 
 class View {
@@ -147,11 +178,12 @@ class StopScan extends Error {}
 
 function scanFd(fd: number, file: string, opts: ScanOptions): ScanResult {
   const size = fstatSync(fd).size;
-  const res: ScanResult = { profile: '', complete: false, chunks: 0, messages: 0, metadata: new Map(), goodBytes: 0, fileBytes: size };
+  const res: ScanResult = { profile: '', complete: false, chunks: 0, messages: 0, metadata: new Map(), goodBytes: 0, fileBytes: size, damaged: [] };
   const schemas = new Map<number, McapSchemaRec>();
   const channels = new Map<number, McapChannelRec>();
-  const repairFix = "the file was cut or damaged during a write — run 'o2o dataset repair' to keep every complete chunk";
+  const repairFix = repairFixFor(file);
   const stop = (offset: number, what: string, fix = repairFix): never => {
+    if (opts.salvage) throw new Damage(offset, what);
     if (opts.recover) {
       res.stopReason = `byte ${offset}: ${what}`;
       throw new StopScan();
@@ -168,83 +200,151 @@ function scanFd(fd: number, file: string, opts: ScanOptions): ScanResult {
     }
     return got;
   };
+  const damage = (d: Omit<McapDamage, 'messages'> & { messages?: Uint8Array[] }): void => {
+    const full: McapDamage = { ...d, messages: d.messages ?? [] };
+    res.damaged.push(full);
+    opts.onDamage?.(full);
+  };
+  /** A record header that could start at `at` (salvage: is the length of a skipped record sane?). */
+  const plausibleAt = (at: number): boolean => {
+    if (at === size) return true;
+    if (at + 9 > size) return false;
+    readAt(head, at);
+    return isOpcode(head[0]!) && head.readBigUInt64LE(1) <= BigInt(size - at - 9);
+  };
   try {
     const magic = new Uint8Array(8);
     if (readAt(magic, 0) < 8 || !MCAP_MAGIC.every((v, i) => magic[i] === v)) {
-      stop(0, size < 8 ? `file is ${size} bytes, too short for an MCAP header` : 'not an MCAP file (bad magic)', size < 8 ? repairFix : 'check the path; this command reads MCAP files');
+      try {
+        stop(0, size < 8 ? `file is ${size} bytes, too short for an MCAP header` : 'not an MCAP file (bad magic)', size < 8 ? repairFix : 'check the path; this command reads MCAP files');
+      } catch (e) {
+        if (!(e instanceof Damage)) throw e;
+        damage({ chunkIndex: -1, offset: 0, bytes: Math.min(8, size), reason: e.what, resynced: false });
+        if (size < 8) return res;
+      }
     }
     let off = 8;
     res.goodBytes = 8;
     for (;;) {
-      if (off + 9 > size) {
-        if (off === size) stop(off, `file ends after ${res.chunks} chunks without a DataEnd record`);
-        stop(off, `record header at byte ${off} is cut off (${size - off} bytes left)`);
-      }
-      readAt(head, off);
-      const op = head[0]!;
-      const lenBig = head.readBigUInt64LE(1);
-      if (lenBig > BigInt(size - off - 9)) stop(off, `record (opcode 0x${op.toString(16)}) of ${lenBig} bytes runs past the end of the file (${size} bytes)`);
-      const len = Number(lenBig);
-      const body = off + 9;
-      const failAt = (what: string): never => stop(off, what);
-      if (op === OP.DATA_END) {
-        res.complete = true;
-        res.goodBytes = body + len;
-        break;
-      }
-      if (op === OP.HEADER || op === OP.SCHEMA || op === OP.CHANNEL || op === OP.MESSAGE || op === OP.CHUNK || op === OP.METADATA) {
-        const content = new Uint8Array(len);
-        readAt(content, body);
-        const v = new View(content, failAt);
-        if (op === OP.HEADER) {
-          res.profile = v.str();
-        } else if (op === OP.METADATA) {
-          const name = v.str();
-          res.metadata.set(name, v.map());
-        } else if (op === OP.CHUNK) {
-          v.u64();
-          v.u64();
-          const usize = Number(v.u64());
-          const crc = v.u32();
-          const comp = v.str();
-          const rlen = Number(v.u64());
-          const records = v.bytes(rlen);
-          let data: Uint8Array;
-          if (comp === '') data = records;
-          else if (comp === 'zstd') {
-            try {
-              data = zstd.decompress(records, usize);
-            } catch (e) {
-              data = failAt(`chunk ${res.chunks}: zstd decompression failed (${(e as Error).message})`);
-            }
-          } else {
-            data = stop(off, `chunk ${res.chunks} uses compression '${comp}', which o2o cannot read`, "recompress the file with zstd or none (e.g. 'mcap compress --compression zstd')");
-          }
-          if (data.length !== usize) failAt(`chunk ${res.chunks}: decompressed to ${data.length} bytes, header says ${usize}`);
-          if (crc !== 0 && crc32(data) !== crc) failAt(`chunk ${res.chunks}: CRC mismatch`);
-          const inner = new View(data, failAt);
-          const chunkIndex = res.chunks;
-          while (inner.p < data.length) {
-            const iop = inner.bytes(1)[0]!;
-            const ilen = Number(inner.u64());
-            const sub = new View(inner.bytes(ilen), failAt);
-            handleRecord(iop, sub, chunkIndex, off);
-          }
-          res.chunks++;
-          opts.onChunkEnd?.(chunkIndex);
-        } else {
-          handleRecord(op, v, -1, off);
+      let op = -1;
+      let len = 0;
+      try {
+        if (off + 9 > size) {
+          if (off === size) stop(off, `file ends after ${res.chunks} chunks without a DataEnd record`);
+          stop(off, `record header at byte ${off} is cut off (${size - off} bytes left)`);
         }
+        readAt(head, off);
+        op = head[0]!;
+        const lenBig = head.readBigUInt64LE(1);
+        if (opts.salvage && !isOpcode(op)) stop(off, `no MCAP record starts here (opcode 0x${op.toString(16)})`);
+        if (lenBig > BigInt(size - off - 9)) stop(off, `record (opcode 0x${op.toString(16)}${op === OP.CHUNK ? `, chunk ${res.chunks}` : ''}) of ${lenBig} bytes runs past the end of the file (${size} bytes)`);
+        len = Number(lenBig);
+        if (op === OP.DATA_END) {
+          res.complete = true;
+          res.goodBytes = off + 9 + len;
+          break;
+        }
+        readRecord(op, off, len);
+      } catch (e) {
+        if (!(e instanceof Damage)) throw e;
+        if (off >= size) break; // clean end of a file without DataEnd: nothing was skipped
+        // Step over the damaged record by its own length when that leads (past message indexes)
+        // to a valid chunk or the DataEnd; else search for the next valid chunk record.
+        const framed = len > 0 && plausibleAt(off + 9 + len);
+        let next = framed ? nextByFraming(off + 9 + len) : -1;
+        if (next < 0) next = findChunk(off + 1);
+        const isChunk = op === OP.CHUNK || !framed;
+        const bytes = framed ? 9 + len : (next < 0 ? size : next) - off;
+        damage({ chunkIndex: isChunk ? res.chunks : -1, offset: off, bytes, reason: e.what, resynced: !framed, messages: e.messages });
+        if (isChunk) res.chunks++;
+        if (next < 0) break;
+        off = next;
+        continue;
       }
-      off = body + len;
+      off = off + 9 + len;
       res.goodBytes = off;
     }
   } catch (e) {
     if (!(e instanceof StopScan)) throw e;
   }
+  if (opts.salvage && !res.complete && !res.stopReason) res.stopReason = `file ends after ${res.chunks} chunks without a DataEnd record`;
   return res;
 
-  function handleRecord(op: number, v: View, chunkIndex: number, chunkOffset: number): void {
+  /** Parse one record at `off` (content `len` bytes) and deliver its messages. */
+  function readRecord(op: number, off: number, len: number): void {
+    if (!(op === OP.HEADER || op === OP.SCHEMA || op === OP.CHANNEL || op === OP.MESSAGE || op === OP.CHUNK || op === OP.METADATA)) return;
+    const content = new Uint8Array(len);
+    readAt(content, off + 9);
+    const failAt = (what: string): never => stop(off, what);
+    const v = new View(content, failAt);
+    if (op === OP.HEADER) {
+      res.profile = v.str();
+    } else if (op === OP.METADATA) {
+      const name = v.str();
+      res.metadata.set(name, v.map());
+    } else if (op === OP.CHUNK) {
+      const chunkIndex = res.chunks;
+      const data = chunkData(v, chunkIndex, failAt, (comp) => stop(off, `chunk ${chunkIndex} uses compression '${comp}', which o2o cannot read`, "recompress the file with zstd or none (e.g. 'mcap compress --compression zstd')"));
+      const recs = innerRecords(data.data, failAt);
+      if (data.crcError) {
+        if (!opts.salvage) failAt(data.crcError);
+        // Keep the readable payloads only as evidence of what was lost.
+        const messages = recs.ok ? recs.list.filter((r) => r.op === OP.MESSAGE).map((r) => r.v.b.subarray(Math.min(r.v.b.length, 22))) : [];
+        throw new Damage(off, data.crcError, messages);
+      }
+      if (!recs.ok) failAt(recs.error);
+      // Validate every record of the chunk before delivering any (a chunk is kept whole or not).
+      const msgs: McapMessageRec[] = [];
+      for (const r of recs.list) handleRecord(r.op, r.v, chunkIndex, off, msgs);
+      for (const m of msgs) {
+        res.messages++;
+        opts.onMessage(m);
+      }
+      res.chunks++;
+      opts.onChunkEnd?.(chunkIndex);
+    } else {
+      const msgs: McapMessageRec[] = [];
+      handleRecord(op, v, -1, off, msgs);
+      for (const m of msgs) {
+        res.messages++;
+        opts.onMessage(m);
+      }
+    }
+  }
+
+  /** Salvage: from a record boundary `at`, skip message indexes; the offset of the valid chunk
+   * or DataEnd found there, or -1. */
+  function nextByFraming(at: number): number {
+    for (let q = at; q + 9 <= size; ) {
+      readAt(head, q);
+      const op = head[0]!;
+      const len = head.readBigUInt64LE(1);
+      if (len > BigInt(size - q - 9)) return -1;
+      if (op === OP.MESSAGE_INDEX) {
+        q += 9 + Number(len);
+        continue;
+      }
+      if (op === OP.DATA_END) return q;
+      if (op !== OP.CHUNK) return -1;
+      const rec = Buffer.alloc(9 + Number(len));
+      readAt(rec, q);
+      return validChunkAt(rec, 0) ? q : -1;
+    }
+    return -1;
+  }
+
+  /** Salvage: the offset of the next valid chunk record at or after `from` (-1: none). */
+  function findChunk(from: number): number {
+    if (from >= size) return -1;
+    const rest = Buffer.alloc(size - from);
+    readAt(rest, from);
+    for (let p = rest.indexOf(OP.CHUNK, 0); p >= 0; p = rest.indexOf(OP.CHUNK, p + 1)) {
+      if (validChunkAt(rest, p)) return from + p;
+    }
+    return -1;
+  }
+
+  function handleRecord(op: number, v: View, chunkIndex: number, chunkOffset: number, out: McapMessageRec[]): void {
     if (op === OP.SCHEMA) {
       const id = v.u16();
       const name = v.str();
@@ -263,10 +363,97 @@ function scanFd(fd: number, file: string, opts: ScanOptions): ScanResult {
       const logTime = v.u64();
       v.u64();
       const data = v.bytes(v.b.length - v.p);
-      const channel = channels.get(channelId);
+      const fb = opts.salvage ? opts.fallbackChannel : undefined;
+      const channel = channels.get(channelId) ?? fb?.channel;
       if (!channel) v.fail(`message on unknown channel ${channelId}`);
-      res.messages++;
-      opts.onMessage({ channel, schema: schemas.get(channel.schemaId), sequence, logTime, data, chunkIndex, chunkOffset });
+      const schema = channels.has(channelId) ? schemas.get(channel.schemaId) : fb?.schema;
+      out.push({ channel, schema, sequence, logTime, data, chunkIndex, chunkOffset });
     }
+  }
+}
+
+/** Decompress and check a Chunk record's content; a CRC/size/zstd problem is returned, not thrown. */
+function chunkData(v: View, chunkIndex: number, failAt: (w: string) => never, badComp: (c: string) => never): { data: Uint8Array; crcError?: string } {
+  v.u64();
+  v.u64();
+  const usize = Number(v.u64());
+  const crc = v.u32();
+  const comp = v.str();
+  const rlen = Number(v.u64());
+  const records = v.bytes(rlen);
+  if (v.p !== v.b.length) failAt(`chunk ${chunkIndex}: ${v.b.length - v.p} bytes after the compressed records`);
+  let data: Uint8Array;
+  if (comp === '') data = records;
+  else if (comp === 'zstd') {
+    try {
+      data = zstd.decompress(records, usize);
+    } catch (e) {
+      return { data: new Uint8Array(0), crcError: `chunk ${chunkIndex}: zstd decompression failed (${(e as Error).message})` };
+    }
+  } else return badComp(comp);
+  if (data.length !== usize) return { data, crcError: `chunk ${chunkIndex}: decompressed to ${data.length} bytes, header says ${usize}` };
+  if (crc !== 0 && crc32(data) !== crc) return { data, crcError: `chunk ${chunkIndex}: CRC mismatch` };
+  return { data };
+}
+
+/** Split a chunk's decompressed records (opcode, length, content). */
+function innerRecords(data: Uint8Array, failAt: (w: string) => never): { ok: true; list: { op: number; v: View }[] } | { ok: false; error: string; list: [] } {
+  const list: { op: number; v: View }[] = [];
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let p = 0;
+  while (p < data.length) {
+    if (p + 9 > data.length) return { ok: false, error: `record header cut off at chunk byte ${p}`, list: [] };
+    const op = data[p]!;
+    const len = dv.getBigUint64(p + 1, true);
+    if (len > BigInt(data.length - p - 9)) return { ok: false, error: `record (opcode 0x${op.toString(16)}) at chunk byte ${p} runs past the end of the chunk`, list: [] };
+    list.push({ op, v: new View(data.subarray(p + 9, p + 9 + Number(len)), failAt) });
+    p += 9 + Number(len);
+  }
+  return { ok: true, list };
+}
+
+/** Does a whole, valid Chunk record (framing, compression, CRC, inner records) start at `p`? */
+function validChunkAt(buf: Buffer, p: number): boolean {
+  if (buf[p] !== OP.CHUNK || p + 9 > buf.length) return false;
+  const len = buf.readBigUInt64LE(p + 1);
+  if (len > BigInt(buf.length - p - 9) || len < 40n) return false;
+  const content = buf.subarray(p + 9, p + 9 + Number(len));
+  const fail = (w: string): never => {
+    throw new Damage(0, w);
+  };
+  try {
+    const v = new View(content, fail);
+    v.p = 28;
+    const clen = v.u32();
+    if (clen > 16) return false;
+    v.p = 28;
+    const comp = v.str();
+    if (comp !== '' && comp !== 'zstd') return false;
+    if (Number(v.u64()) !== content.length - v.p) return false;
+    v.p = 0;
+    const d = chunkData(v, 0, fail, fail);
+    return !d.crcError && innerRecords(d.data, fail).ok;
+  } catch (e) {
+    if (e instanceof Damage) return false;
+    throw e;
+  }
+}
+
+/** MCAP opcodes defined by the spec (0x01–0x0F) and the user range (0x80–0xFF). */
+function isOpcode(op: number): boolean {
+  return (op >= 0x01 && op <= 0x0f) || op >= 0x80;
+}
+
+/** How to fix a damaged file: a store segment is repaired in its folder, anything else re-copied. */
+export function repairFixFor(file: string): string {
+  if (/^seg-\d{4,}\.mcap(\.partial)?$/.test(basename(file))) {
+    return `the file was cut or damaged — run 'o2o dataset repair ${dirname(file)}' to keep every intact chunk (the damaged file is kept as *.damaged)`;
+  }
+  return 'the file was cut or damaged; copy it again from its source';
+}
+
+class Damage extends Error {
+  constructor(readonly offset: number, readonly what: string, readonly messages: Uint8Array[] = []) {
+    super(what);
   }
 }

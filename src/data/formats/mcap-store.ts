@@ -5,7 +5,8 @@
  *   append → seg-NNNN.mcap.partial (one chunk per batch, each reaches the OS when written)
  *   close  → end the MCAP, fsync, rename to seg-NNNN.mcap, then update the manifest.
  * A reader keeps every complete chunk of a partial left by a crash; `repair` rewrites a partial
- * into a finalized segment (new file, fsync, rename) and removes the partial only afterwards.
+ * into a finalized segment (new file, fsync, rename) and removes the partial only afterwards, and
+ * rewrites a damaged finalized segment with its intact chunks (the original kept as *.damaged).
  * Batches carry (robot_id, first_sequence): a batch whose sequence was already stored is skipped
  * on read and refused on append, so nothing is ever stored or loaded twice.
  */
@@ -18,8 +19,9 @@ import { DataError, type ProgressFn } from '../errors.js';
 import { ready, scanMcap } from './mcap-io.js';
 import { readManifest, recount, writeManifest, MANIFEST_FORMAT, type Manifest, type SegmentEntry } from './manifest.js';
 import { appendDecoded, decodeTransitionBatch } from './transition-codec.js';
-import { type BatchRun, assembleEpisodes } from './episode-assembly.js';
-import { type AppenderOptions, SegmentAppender, SegmentFile, TRANSITIONS_TOPIC, TRANSITION_SCHEMA, fsyncDir } from './segment-writer.js';
+import { type BatchRun, assembleEpisodes, robotEpisodes } from './episode-assembly.js';
+import { type DroppedChunk, type ManifestRebuild, type SalvagedSegment, freeName, replaceKeepingOriginal, salvageSegment, writeSalvaged } from './salvage.js';
+import { type AppenderOptions, SegmentAppender, TRANSITIONS_TOPIC, TRANSITION_SCHEMA, fsyncDir } from './segment-writer.js';
 
 export { SegmentAppender, TRANSITIONS_TOPIC, TRANSITION_SCHEMA, type AppenderOptions };
 
@@ -90,10 +92,18 @@ export interface StoreReadResult {
 
 
 export interface RepairReport {
-  repaired: { partial: string; segment: string; transitions: number; droppedBytes: number }[];
+  /** Partials finalized; `dropped` lists damaged ranges skipped (a crash's cut-off tail included),
+   * `keptAs` the name the partial was kept under if it was damaged before its end. */
+  repaired: { partial: string; segment: string; transitions: number; droppedBytes: number; dropped: DroppedChunk[]; keptAs?: string }[];
+  /** Finalized segments rewritten with their intact chunks. */
+  salvaged: SalvagedSegment[];
+  /** Set by repairDataset when manifest.json was rebuilt from the segments. */
+  manifest?: ManifestRebuild;
   removedEmpty: string[];
   removedStale: string[];
   registered: string[];
+  /** Segments whose episode counts were recomputed per robot (stores written before 2026-11-29). */
+  recounted: string[];
 }
 
 const openAppenders = new Set<string>();
@@ -253,9 +263,14 @@ export class DatasetStore {
   }
 
   /**
-   * Finalize leftover partials: each is rewritten with its recovered chunks to a new file, which
-   * is fsynced and renamed to seg-NNNN.mcap and registered; only then is the partial removed.
-   * Also removes stale partials and registers finalized segments missing from the manifest.
+   * Repair the folder; nothing is rewritten in place (new file, fsync, rename):
+   * - a finalized segment with damaged chunks (bad CRC, bad zstd data, broken framing) is rewritten
+   *   with every intact chunk; the original is kept as seg-NNNN.mcap.damaged; the manifest entry is
+   *   replaced; each dropped chunk is reported (index, byte offset, bytes, batch when knowable);
+   * - leftover partials are finalized the same way (every intact chunk, also after damage in the
+   *   middle) and removed only afterwards (kept as *.damaged if damaged before their end);
+   * - stale partials are removed; finalized segments the manifest does not list (or lists with
+   *   another count) are (re-)registered. See rebuildManifestIfNeeded for a lost manifest.
    */
   async repair(progress?: ProgressFn): Promise<RepairReport> {
     await ready();
@@ -264,48 +279,88 @@ export class DatasetStore {
       const pid = Number(readFileSync(lock, 'utf8'));
       if (pidAlive(pid)) throw new DataError(`process ${pid} is appending to this dataset`, { file: lock }, 'repair after the writer has stopped');
     }
-    const rep: RepairReport = { repaired: [], removedEmpty: [], removedStale: [], registered: [] };
+    const rep: RepairReport = { repaired: [], removedEmpty: [], removedStale: [], registered: [], salvaged: [], recounted: [] };
     const { finalized, partials, stale } = this.files();
+    const total = finalized.length + partials.length;
+    let done = 0;
     for (const f of finalized) {
-      if (this.manifest.segments.some((s) => s.file === f)) continue;
-      this.register(summarizeSegment(this.dir, f, this.manifest));
-      rep.registered.push(f);
+      const s = salvageSegment(this.dir, f);
+      const entry = this.manifest.segments.find((e) => e.file === f);
+      if (s.dropped.length === 0) {
+        if (!entry || entry.transitions !== s.kept.reduce((a, k) => a + k.count, 0)) {
+          this.register(summarizeSegment(this.dir, f, this.manifest));
+          rep.registered.push(f);
+        } else if (!entry.episodesByRobot) {
+          // written before episodes were counted per robot (a fleet's interleaved batches were miscounted)
+          this.register(summarizeSegment(this.dir, f, this.manifest));
+          rep.recounted.push(f);
+        }
+        progress?.(++done, total, 'repair');
+        continue;
+      }
+      const { tmp, entry: fresh } = await writeSalvaged(this.dir, f, this.manifest, s.kept);
+      const keptAs = replaceKeepingOriginal(this.dir, f, tmp);
+      if (fresh.transitions > 0) this.register(fresh);
+      else this.unregister(f);
+      rep.salvaged.push({
+        segment: f,
+        keptAs,
+        keptTransitions: fresh.transitions,
+        keptBatches: s.kept.length,
+        ...(entry ? { lostTransitions: entry.transitions - fresh.transitions } : {}),
+        dropped: s.dropped,
+      });
+      progress?.(++done, total, 'repair');
     }
     for (const f of stale) {
       unlinkSync(join(this.dir, f));
       rep.removedStale.push(f);
     }
-    let done = 0;
     for (const f of partials) {
       const src = join(this.dir, f);
       const target = f.replace(/\.partial$/, '');
-      const tmp = join(this.dir, `${target}.repair`);
-      const fd = openSync(tmp, 'w');
-      const out = new SegmentFile(fd, this.manifest);
-      await out.start();
-      const kept: { data: Uint8Array; logTime: bigint }[] = [];
-      const scan = scanMcap(src, {
-        recover: true,
-        onMessage: (msg) => {
-          if (msg.channel.topic === TRANSITIONS_TOPIC && msg.schema?.name === TRANSITION_SCHEMA) kept.push({ data: msg.data, logTime: msg.logTime });
-        },
-      });
-      for (const k of kept) await out.addDecoding(k.data, k.logTime);
-      const entry = await out.finish(target);
-      if (entry.transitions === 0) {
-        unlinkSync(tmp);
-        unlinkSync(src);
+      const s = salvageSegment(this.dir, f, { partial: true });
+      const keepOriginal = (): string | undefined => {
+        if (!s.midFileDamage) return undefined;
+        const keptAs = freeName(this.dir, `${f}.damaged`);
+        renameSync(src, join(this.dir, keptAs));
+        return keptAs;
+      };
+      if (s.kept.length === 0) {
+        const keptAs = keepOriginal();
+        if (!keptAs) unlinkSync(src);
+        fsyncDir(this.dir);
         rep.removedEmpty.push(f);
+        progress?.(++done, total, 'repair');
         continue;
       }
+      const { tmp, entry } = await writeSalvaged(this.dir, target, this.manifest, s.kept);
       renameSync(tmp, join(this.dir, target));
       fsyncDir(this.dir);
       this.register(entry);
-      unlinkSync(src);
-      rep.repaired.push({ partial: f, segment: target, transitions: entry.transitions, droppedBytes: scan.fileBytes - scan.goodBytes });
-      progress?.(++done, partials.length, 'repair');
+      const keptAs = keepOriginal();
+      if (!keptAs) unlinkSync(src);
+      fsyncDir(this.dir);
+      rep.repaired.push({
+        partial: f,
+        segment: target,
+        transitions: entry.transitions,
+        droppedBytes: s.scan.fileBytes - s.scan.goodBytes,
+        dropped: s.dropped,
+        ...(keptAs ? { keptAs } : {}),
+      });
+      progress?.(++done, total, 'repair');
     }
     return rep;
+  }
+
+  /** @internal Remove a segment from the manifest (repair of a segment with nothing left). */
+  private unregister(file: string): void {
+    const m: Manifest = JSON.parse(JSON.stringify(this.manifest)) as Manifest;
+    m.segments = m.segments.filter((s) => s.file !== file);
+    recount(m);
+    writeManifest(this.dir, m);
+    this.manifest = m;
   }
 }
 
@@ -313,16 +368,17 @@ function summarizeSegment(dir: string, f: string, m: Manifest): SegmentEntry {
   const tmp = new DatasetStore(dir, m);
   const b = new DatasetBuilder(m.obsDim, m.actDim, { validate: false });
   const res: StoreReadResult = { dataset: b, segments: [], partials: [], nextSequence: {}, nextEpisodeId: 0, duplicateBatches: 0, robots: {}, assembled: false };
-  (tmp as unknown as { readSegment(f: string, b: DatasetBuilder, r: StoreReadResult, rec: boolean): unknown }).readSegment(f, b, res, false);
-  let starts = 0;
-  for (let i = 0; i < b.size; i++) if (i === 0 || b.episodeIds[i] !== b.episodeIds[i - 1]) starts++;
+  const runs: BatchRun[] = [];
+  (tmp as unknown as { readSegment(f: string, b: DatasetBuilder, r: StoreReadResult, rec: boolean, runs: BatchRun[]): unknown }).readSegment(f, b, res, false, runs);
+  const episodesByRobot = robotEpisodes(b, runs);
   const path = join(dir, f);
   return {
     file: f,
     transitions: b.size,
     firstEpisodeId: b.size ? b.episodeIds[0]! : 0,
     lastEpisodeId: b.size ? b.episodeIds[b.size - 1]! : 0,
-    episodeStarts: starts,
+    episodeStarts: Object.values(episodesByRobot).reduce((t, e) => t + e.starts, 0),
+    episodesByRobot,
     bytes: statSync(path).size,
     sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
     compression: 'zstd',
