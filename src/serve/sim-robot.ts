@@ -29,6 +29,9 @@ export interface SimRobotOptions {
   /** Also publish every transition (QoS 1, spooled on disk here until acknowledged) for online learning. */
   spoolDir?: string;
   spoolBatchRows?: number;
+  /** MQTT credentials (a user:password in the URL works too). */
+  username?: string;
+  password?: string;
 }
 
 export interface SimRobotResult {
@@ -53,7 +56,7 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   const timeout = opts.actionTimeoutMs ?? 1000;
   const env = await makeEnv(opts.task, { randomization: opts.profile, maxEpisodeSteps: opts.maxEpisodeSteps });
   const topics = robotTopics(fleet, robot);
-  const link = await MqttLink.connect(opts.url, { clientId: `o2o-sim-${robot}-${process.pid}`, protocolVersion: opts.protocolVersion });
+  const link = await MqttLink.connect(opts.url, { clientId: `o2o-sim-${robot}-${process.pid}`, protocolVersion: opts.protocolVersion, username: opts.username, password: opts.password });
   const actDim = env.spec.actDim;
   const decoder = new ActionDecoder(actDim);
   const action = new Float32Array(actDim);
