@@ -157,7 +157,7 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
       return r;
     }
     if (runtimes.size >= maxRobots) {
-      // The robot silent the longest (the map keeps first-seen order; refresh moves to the end).
+      // The robot silent the longest gives up its slot if it has been silent for a while.
       let oldest: string | null = null;
       let oldestAt = Infinity;
       for (const [name, s] of runtimes) {
