@@ -99,6 +99,12 @@ export async function serveCommand(a: Args): Promise<void> {
   if (bool(a, 'ros')) {
     const { main } = await import('../../ros/main.js');
     await main(a.rest);
+    // The node spins in the background and stops (exiting) on SIGINT/SIGTERM by itself; this
+    // command stays until then.
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
     return;
   }
   // Everything is checked before a broker starts or a policy loads.
