@@ -106,3 +106,17 @@ describe('o2o flag checking', () => {
     expect(closest('frobnicate', ['episodes', 'seed'])).toBeNull();
   });
 });
+
+describe('usage texts', () => {
+  it('name every declared flag, and declare every flag they name', () => {
+    for (const [words, spec] of ALL) {
+      const usage = COMMANDS[words[0]!]!.usage;
+      for (const f of Object.keys(spec.flags)) expect(usage, `${spec.name} --${f}`).toContain(`--${f}`);
+    }
+    for (const [name, c] of Object.entries(COMMANDS)) {
+      const declared = new Set(ALL.filter(([w]) => w[0] === name).flatMap(([, s]) => Object.keys(s.flags)));
+      const named = [...c.usage.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]!).filter((f) => f !== 'ros-args' && f !== 'params-file' && f !== 'help');
+      for (const f of named) expect(declared.has(f), `o2o ${name} usage names --${f}`).toBe(true);
+    }
+  });
+});
