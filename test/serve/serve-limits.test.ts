@@ -56,7 +56,7 @@ describe('serveMqtt limits (embedded broker)', () => {
     const pub = await MqttLink.connect(broker.url);
     // sha256 matches the bytes: the update is intact, only unsigned.
     await pub.publishAsync(policyTopic('unsigned'), encodePolicyUpdate({ version: 'v2', bytes: v2.bytes, sha256: createHash('sha256').update(v2.bytes).digest('hex') }), { retain: true });
-    for (let i = 0; i < 60 && !logs.some((l) => l.includes('refused')); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 60 && !(logs.some((l) => l.includes('refused')) && status.some((m) => m.includes('refused'))); i++) await new Promise((r) => setTimeout(r, 50));
     expect(logs.find((l) => l.includes('refused'))).toMatch(/unsigned, and this server has no trusted key.*--trusted-key/);
     expect(status.some((m) => /refused update: unsigned/.test(m))).toBe(true);
     const r = await robot(broker.url, 'unsigned', 'r1');
