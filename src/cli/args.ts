@@ -1,30 +1,162 @@
-/** A small argument parser: positionals, `--flag value`, `--flag=value`, boolean `--flag`. */
+import { urlCredentials } from '../transport/client.js';
+
+/**
+ * The argument parser of the `o2o` command. Each command declares its flags (a FlagTable next to
+ * its usage text); the parser refuses what is not declared, a number flag given a non-number, a
+ * boolean flag given something other than true/false and a flag without its value — before the
+ * command does any work. Forms: positionals, `--flag value`, `--flag=value`, boolean `--flag`.
+ */
 export interface Args {
   positionals: string[];
   flags: Map<string, string | true>;
+  /** Tokens after a raw separator (e.g. `--ros-args ...`), the separator first; not parsed. */
+  rest: string[];
 }
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export function parseArgs(argv: string[]): Args {
+/**
+ * A flag's kind: free text, a finite number, an integer, a boolean (`--x`, `--x=true|false`), a
+ * comma-separated list of strings or numbers (repeatable: `--k a --k b` is `a,b`), or one of
+ * a set of choices.
+ */
+export type FlagKind = 'string' | 'number' | 'int' | 'bool' | 'list' | 'numbers' | readonly string[];
+export type FlagTable = Readonly<Record<string, FlagKind>>;
+
+export interface CommandSpec {
+  /** How the command is named in messages ('o2o eval', 'o2o dataset info'). */
+  name: string;
+  flags: FlagTable;
+  /** Most positionals after the command words (default 0). */
+  positionals?: number;
+  /** Everything from this token on is passed through unparsed (Args.rest). */
+  rawAfter?: string;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+export function closest(name: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dd = c.startsWith(name) || name.startsWith(c) ? Math.min(distance(name, c), 2) : distance(name, c);
+    if (dd < bestD) {
+      bestD = dd;
+      best = c;
+    }
+  }
+  return best !== null && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
+}
+
+function checkValue(cmd: string, name: string, kind: FlagKind, v: string): void {
+  const bad = (what: string) => new UsageError(`--${name} must be ${what}, got '${v}' (in '${cmd}')`);
+  if (typeof kind !== 'string') {
+    if (!kind.includes(v)) throw bad(`one of ${kind.join('|')}`);
+    return;
+  }
+  switch (kind) {
+    case 'number':
+      if (v.trim() === '' || !Number.isFinite(Number(v))) throw bad('a number');
+      return;
+    case 'int':
+      if (v.trim() === '' || !Number.isInteger(Number(v))) throw bad('an integer');
+      return;
+    case 'bool':
+      if (v !== 'true' && v !== 'false') throw bad('true or false (or the flag alone)');
+      return;
+    case 'numbers':
+      if (v.split(',').some((x) => x.trim() === '' || !Number.isFinite(Number(x)))) throw bad('comma-separated numbers');
+      return;
+    case 'list':
+      if (v.split(',').some((x) => x.trim() === '')) throw bad('a comma-separated list');
+      return;
+    case 'string':
+      return;
+  }
+}
+
+/**
+ * Parses argv. With `spec`, refuses unknown flags (naming the closest declared one), malformed
+ * values, missing values and extra positionals with a UsageError; `--help` is always accepted.
+ * Without it (only to find the command), every flag is accepted as text.
+ */
+export function parseArgs(argv: string[], spec?: CommandSpec, commandWords = 0): Args {
   const positionals: string[] = [];
   const flags = new Map<string, string | true>();
+  let rest: string[] = [];
+  const cmd = spec?.name ?? 'o2o';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (spec?.rawAfter !== undefined && a === spec.rawAfter) {
+      rest = argv.slice(i);
+      break;
+    }
     if (a === '--') {
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-      else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) flags.set(a.slice(2), argv[++i]!);
-      else flags.set(a.slice(2), true);
-    } else positionals.push(a);
+    if (!a.startsWith('--') || a === '--') {
+      positionals.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    let value: string | undefined = eq > 0 ? a.slice(eq + 1) : undefined;
+    if (!spec) {
+      if (value === undefined && i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) value = argv[++i]!;
+      flags.set(name, value ?? true);
+      continue;
+    }
+    if (name === 'help') {
+      flags.set('help', true);
+      continue;
+    }
+    const kind = spec.flags[name];
+    if (kind === undefined) {
+      const near = closest(name, Object.keys(spec.flags));
+      throw new UsageError(`unknown flag --${name} for '${cmd}'${near ? `; did you mean --${near}?` : ''}`);
+    }
+    if (kind === 'bool') {
+      // A bare boolean flag takes the next token only when it is true or false.
+      if (value === undefined && (argv[i + 1] === 'true' || argv[i + 1] === 'false')) value = argv[++i]!;
+      if (value !== undefined) checkValue(cmd, name, kind, value);
+      flags.set(name, value ?? true);
+      continue;
+    }
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value (in '${cmd}')`);
+      value = next;
+      i++;
+    }
+    checkValue(cmd, name, kind, value);
+    const prev = flags.get(name);
+    if (typeof prev === 'string') {
+      if (kind !== 'list' && kind !== 'numbers') throw new UsageError(`--${name} is given twice (in '${cmd}')`);
+      value = `${prev},${value}`;
+    }
+    flags.set(name, value);
   }
-  return { positionals, flags };
+  if (spec && !flags.has('help')) {
+    const extra = positionals.slice(commandWords + (spec.positionals ?? 0));
+    if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}' for '${cmd}'`);
+  }
+  return { positionals, flags, rest };
 }
 
 export function str(a: Args, name: string, fallback?: string): string {
@@ -50,8 +182,23 @@ export function num(a: Args, name: string, fallback?: number): number {
   return n;
 }
 
+/** A number flag when given, else undefined. */
+export function optNum(a: Args, name: string): number | undefined {
+  return a.flags.has(name) ? num(a, name) : undefined;
+}
+
 export function bool(a: Args, name: string): boolean {
   return a.flags.has(name) && a.flags.get(name) !== 'false';
+}
+
+/** A comma-separated (or repeated) list flag, or undefined. */
+export function list(a: Args, name: string): string[] | undefined {
+  return optStr(a, name)?.split(',').map((s) => s.trim());
+}
+
+/** A comma-separated (or repeated) number list flag, or undefined. */
+export function numbers(a: Args, name: string): number[] | undefined {
+  return list(a, name)?.map(Number);
 }
 
 /** `--config '{"key": value}'`: algorithm settings as a JSON object ({} when absent). */
@@ -66,4 +213,19 @@ export function configFlag(a: Args): Record<string, unknown> {
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--config must be a JSON object such as '{"cqlAlpha": 5}', got ${v}`);
   return parsed as Record<string, unknown>;
+}
+
+/** MQTT credential flags every MQTT command takes. */
+export const MQTT_AUTH_FLAGS = { username: 'string', password: 'string' } as const satisfies FlagTable;
+
+/**
+ * The MQTT URL and credentials of a command: --username/--password first, then a user:password
+ * in the URL (mqtt://u:p@host:1883), then O2O_MQTT_USERNAME / O2O_MQTT_PASSWORD. The URL returned
+ * carries no credentials (so no library message can print the password).
+ */
+export function mqttAuth(a: Args, url: string, env: NodeJS.ProcessEnv = process.env): { url: string; username?: string; password?: string } {
+  const fromUrl = urlCredentials(url);
+  const username = optStr(a, 'username') ?? fromUrl.username ?? (env.O2O_MQTT_USERNAME || undefined);
+  const password = optStr(a, 'password') ?? fromUrl.password ?? (env.O2O_MQTT_PASSWORD || undefined);
+  return { url: fromUrl.url, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
 }

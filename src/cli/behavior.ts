@@ -1,5 +1,5 @@
 import { trainBehaviorPolicies } from '../train/behavior.js';
-import { type Args, UsageError, num, str } from './args.js';
+import { type Args, type CommandSpec, UsageError, num, str } from './args.js';
 
 export const BEHAVIOR_USAGE = `o2o behavior train --task <env id> --steps N --medium-return R [--method sac|ars] [--out policies]
     [--stop-return R] [--hidden 256,256] [--seed N] [--eval-every N] [--eval-episodes N]
@@ -7,6 +7,24 @@ export const BEHAVIOR_USAGE = `o2o behavior train --task <env id> --steps N --me
   artifacts, + .card.json) and the <task>-medium-replay dataset folder. --steps counts environment
   steps. sac (default): D4RL's recipe, one gradient update per step. ars: random search on a
   linear policy, simulator steps only (minutes per task on a 2-core machine).`;
+
+export const BEHAVIOR_SPECS: Record<string, CommandSpec> = {
+  train: {
+    name: 'o2o behavior train',
+    flags: {
+      task: 'string',
+      steps: 'int',
+      'medium-return': 'number',
+      method: ['sac', 'ars'],
+      out: 'string',
+      'stop-return': 'number',
+      hidden: 'numbers',
+      seed: 'int',
+      'eval-every': 'int',
+      'eval-episodes': 'int',
+    },
+  },
+};
 
 export async function behaviorCommand(a: Args): Promise<void> {
   if (a.positionals[1] !== 'train') throw new UsageError(BEHAVIOR_USAGE);

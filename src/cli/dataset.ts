@@ -1,6 +1,6 @@
 import { datasetInfo, datasetStats, exportDataset, formatRepairReport, importDataset, repairDataset, createStore, episodes } from '../data/index.js';
 import { RECIPE_KINDS, generateRecipe } from '../train/datasets.js';
-import { type Args, UsageError, bool, num, optStr, str } from './args.js';
+import { type Args, type CommandSpec, UsageError, bool, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 const progress = (label: string) => {
@@ -20,6 +20,15 @@ export const DATASET_USAGE = `o2o dataset <command>
                                                kept as *.damaged), finalize *.partial segments,
                                                rebuild a lost or corrupt manifest.json
   generate <task>-<${RECIPE_KINDS.join('|')}> --dir <dir> [--seed N]`;
+
+export const DATASET_SPECS: Record<string, CommandSpec> = {
+  info: { name: 'o2o dataset info', flags: {}, positionals: 1 },
+  stats: { name: 'o2o dataset stats', flags: { verify: 'bool' }, positionals: 1 },
+  import: { name: 'o2o dataset import', flags: { format: ['d4rl', 'minari', 'rosbag2'], input: 'string', dir: 'string', env: 'string', mapping: 'string' } },
+  export: { name: 'o2o dataset export', flags: { format: ['d4rl', 'minari'], dir: 'string', output: 'string', overwrite: 'bool' } },
+  repair: { name: 'o2o dataset repair', flags: {}, positionals: 1 },
+  generate: { name: 'o2o dataset generate', flags: { dir: 'string', seed: 'int' }, positionals: 1 },
+};
 
 export async function datasetCommand(a: Args): Promise<void> {
   const [, sub, target] = a.positionals;

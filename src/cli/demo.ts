@@ -17,7 +17,7 @@ import { exportPolicy, generateSigningKey, runSimRobot, serveMqtt } from '../ser
 import { type EvalResult, evaluateLearner, train } from '../train/index.js';
 import { generateRecipe } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
-import { type Args, bool, configFlag, num, str } from './args.js';
+import { type Args, type CommandSpec, bool, configFlag, num, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const DEMO_USAGE = `o2o demo [--quick] [--task hopper] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
@@ -26,6 +26,24 @@ export const DEMO_USAGE = `o2o demo [--quick] [--task hopper] [--out demo-out] [
   the end-to-end loop: dataset → offline Cal-QL → signed policy → broker + server + simulated
   robots → online Cal-QL fine-tuning → before/after evaluation and report
   (robots collect with actions sampled from the served policy; --no-explore serves its mode)`;
+
+export const DEMO_SPEC: CommandSpec = {
+  name: 'o2o demo',
+  flags: {
+    quick: 'bool',
+    task: 'string',
+    out: 'string',
+    robots: 'int',
+    seed: 'int',
+    algo: 'string',
+    pretrain: 'int',
+    online: 'int',
+    'publish-every': 'int',
+    'eval-episodes': 'int',
+    'no-explore': 'bool',
+    config: 'string',
+  },
+};
 
 interface Phase {
   name: string;

@@ -1,7 +1,7 @@
 /** `o2o eval`: sim-to-real evaluation of a policy with an HTML + JSON report (logic in src/eval). */
 import { loadProfiles, type RandomizationProfile } from '../../simulators/index.js';
 import { evaluatePolicy, writeReport } from '../eval/index.js';
-import { type Args, UsageError, num, optStr, str } from './args.js';
+import { type Args, type CommandSpec, UsageError, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const EVAL_USAGE = `o2o eval --policy <file.onnx> --task <env id> [--profiles nominal,mild,harsh] [--episodes 20]
@@ -9,6 +9,25 @@ export const EVAL_USAGE = `o2o eval --policy <file.onnx> --task <env id> [--prof
   [--out eval-report] [--resamples 2000] [--level 0.95] [--bins 20] [--threads 1]
   Rolls the policy out under each randomization profile (same reset seeds for all), compares with
   logged real runs, and writes <out>/report.html (inline SVG charts) and <out>/summary.json.`;
+
+export const EVAL_SPEC: CommandSpec = {
+  name: 'o2o eval',
+  flags: {
+    policy: 'string',
+    task: 'string',
+    profiles: 'list',
+    episodes: 'int',
+    seed: 'int',
+    'profile-file': 'string',
+    real: 'string',
+    curve: 'string',
+    out: 'string',
+    resamples: 'int',
+    level: 'number',
+    bins: 'int',
+    threads: 'int',
+  },
+};
 
 export async function evalCommand(a: Args): Promise<void> {
   const profiles = (optStr(a, 'profiles') ?? 'nominal,mild,harsh').split(',').map((p) => p.trim()).filter(Boolean);

@@ -11,7 +11,7 @@ import { OnlineLearner } from '../online/index.js';
 import { train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
-import { type Args, configFlag, num, optStr, str } from './args.js';
+import { type Args, type CommandSpec, MQTT_AUTH_FLAGS, configFlag, mqttAuth, num, optNum, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const BROKER_USAGE = `o2o broker [--port 1883] [--host 127.0.0.1]   embedded MQTT broker (aedes) until Ctrl-C`;
@@ -19,30 +19,93 @@ export const BROKER_USAGE = `o2o broker [--port 1883] [--host 127.0.0.1]   embed
 export const LEARN_USAGE = `o2o learn --mqtt <url> --task <env id> --dataset <dir|file.hdf5|recipe> --store <online dataset dir>
   [--pretrain-steps 20000] [--budget-transitions N] [--budget-episodes N] [--budget-seconds N] [--utd 1]
   [--mix 0.5] [--publish-every 1000] [--sign <private key>] [--fleet default] [--username U --password P]
-  [--checkpoints <dir>] [--config '{"cqlAlpha": 5}'] [--seed 0]`;
+  [--checkpoints <dir>] [--config '{"cqlAlpha": 5}'] [--seed 0]
+  credentials: --username/--password, a user:password in the URL, or O2O_MQTT_USERNAME/O2O_MQTT_PASSWORD.
+  Ctrl-C (SIGINT) or SIGTERM stops it: pretraining at the next update (a checkpoint is kept), then the learner.`;
 
-const untilSignal = () =>
-  new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+export const BROKER_SPEC: CommandSpec = { name: 'o2o broker', flags: { port: 'int', host: 'string' } };
+
+export const LEARN_SPEC: CommandSpec = {
+  name: 'o2o learn',
+  flags: {
+    mqtt: 'string',
+    task: 'string',
+    dataset: 'string',
+    store: 'string',
+    'pretrain-steps': 'int',
+    'budget-transitions': 'int',
+    'budget-episodes': 'int',
+    'budget-seconds': 'number',
+    utd: 'int',
+    mix: 'number',
+    'publish-every': 'int',
+    sign: 'string',
+    fleet: 'string',
+    checkpoints: 'string',
+    config: 'string',
+    seed: 'int',
+    ...MQTT_AUTH_FLAGS,
+  },
+};
+
+/**
+ * Resolves when SIGINT or SIGTERM arrives (and aborts `controller`); `dispose` removes the
+ * handlers. While it is installed the signals do not kill the process: the command stops itself.
+ */
+export function onStopSignal(controller = new AbortController()): { stopped: Promise<NodeJS.Signals>; signal: AbortSignal; dispose: () => void } {
+  let resolve!: (s: NodeJS.Signals) => void;
+  const stopped = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const handler = (s: NodeJS.Signals) => {
+    controller.abort();
+    resolve(s);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return {
+    stopped,
+    signal: controller.signal,
+    dispose: () => {
+      process.removeListener('SIGINT', handler);
+      process.removeListener('SIGTERM', handler);
+    },
+  };
+}
 
 export async function brokerCommand(a: Args): Promise<void> {
-  const b = await startBroker({ port: num(a, 'port', 1883), host: optStr(a, 'host') });
-  console.log(`o2o broker: MQTT on ${b.url} (Ctrl-C stops it)`);
-  await untilSignal();
-  await b.close();
+  const stop = onStopSignal();
+  try {
+    const b = await startBroker({ port: num(a, 'port', 1883), host: optStr(a, 'host') });
+    console.log(`o2o broker: MQTT on ${b.url} (Ctrl-C stops it)`);
+    const s = await stop.stopped;
+    console.log(`o2o broker: ${s}, stopping`);
+    await b.close();
+  } finally {
+    stop.dispose();
+  }
 }
 
 export async function learnCommand(a: Args): Promise<void> {
+  // Required flags first: a missing one fails before anything is loaded or trained.
   const task = str(a, 'task');
+  const store = str(a, 'store');
+  const mqttUrl = str(a, 'mqtt');
+  const datasetArg = str(a, 'dataset');
+  const stop = onStopSignal();
+  try {
+    await learn(a, task, store, mqttUrl, datasetArg, stop);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function learn(a: Args, task: string, store: string, mqttUrl: string, datasetArg: string, stop: ReturnType<typeof onStopSignal>): Promise<void> {
   const seed = num(a, 'seed', 0);
   const env = await makeEnv(task);
   const spec = env.spec;
   env.close();
-  const { dataset, id } = await loadDataset(str(a, 'dataset'), seed);
+  const { dataset, id } = await loadDataset(datasetArg, seed);
   const steps = num(a, 'pretrain-steps', 20_000);
-  const checkpoints = optStr(a, 'checkpoints') ?? join(str(a, 'store'), 'checkpoints');
+  const checkpoints = optStr(a, 'checkpoints') ?? join(store, 'checkpoints');
   const bar = new ProgressBar('offline Cal-QL', steps);
   const pre = await train({
     algo: 'calql',
@@ -56,7 +119,13 @@ export async function learnCommand(a: Args): Promise<void> {
     checkpointEvery: Math.max(1, Math.floor(steps / 10)),
     resume: true,
     onProgress: (p) => bar.update(p.step),
+    signal: stop.signal,
   });
+  if (pre.aborted) {
+    console.error(`\no2o learn: stopped during pretraining at step ${pre.steps} (checkpoint in ${join(checkpoints, 'offline')}; run again to resume)`);
+    pre.learner.dispose();
+    return;
+  }
   bar.done();
   const budget = {
     ...(a.flags.has('budget-transitions') ? { transitions: num(a, 'budget-transitions') } : {}),
@@ -64,30 +133,39 @@ export async function learnCommand(a: Args): Promise<void> {
     ...(a.flags.has('budget-seconds') ? { wallSeconds: num(a, 'budget-seconds') } : {}),
   };
   const key = optStr(a, 'sign');
+  const signingKey = key ? readFileSync(key, 'utf8') : undefined;
+  const mqtt = mqttAuth(a, mqttUrl);
   const learner = await OnlineLearner.start({
-    url: str(a, 'mqtt'),
+    ...mqtt,
     fleet: optStr(a, 'fleet'),
-    username: optStr(a, 'username'),
-    password: optStr(a, 'password'),
     learner: pre.learner,
     offline: pre.prepared,
     obsStats: pre.obsStats,
     rewardTransform: pre.rewardTransform,
-    storeDir: str(a, 'store'),
+    storeDir: store,
     envId: task,
     mixRatio: num(a, 'mix', 0.5),
     utd: num(a, 'utd', 1),
     budget,
     publishEvery: num(a, 'publish-every', 1000),
     card: { name: `${task}-calql`, task, algorithm: 'calql', datasetId: id, seed },
-    signingKey: key ? readFileSync(key, 'utf8') : undefined,
+    signingKey,
     checkpointDir: join(checkpoints, 'online'),
     seed,
     log: (l) => console.log(l),
   });
   console.log(`o2o learn: fine-tuning on o2o/${optStr(a, 'fleet') ?? 'default'}/robots/+/transitions, budget ${JSON.stringify(budget)}`);
-  await Promise.race([learner.done, untilSignal()]);
+  const how = await Promise.race([learner.done.then(() => null), stop.stopped]);
+  if (how) console.log(`o2o learn: ${how}, stopping`);
   const st = learner.status();
   await learner.close();
   console.log(JSON.stringify(st, null, 2));
+  if (st.error) {
+    // a storage failure: nothing more was acknowledged, the robots keep their spools
+    console.error(`o2o learn: stopped on a storage failure: ${st.error}\nfree space or fix the disk under ${str(a, 'store')}, then run the same command again: it resumes and the robots resend what is not stored`);
+    process.exitCode = EXIT_STORAGE_FAILED;
+  }
 }
+
+/** Exit status of `o2o learn` after a storage failure (EX_TEMPFAIL: try again once the disk is fixed). */
+export const EXIT_STORAGE_FAILED = 75;

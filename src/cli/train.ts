@@ -4,13 +4,37 @@ import { makeEnv } from '../../simulators/index.js';
 import { exportPolicy } from '../serve/index.js';
 import { evaluateLearner, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
-import { type Args, UsageError, bool, configFlag, num, optStr, str } from './args.js';
+import { type Args, type CommandSpec, UsageError, bool, configFlag, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const TRAIN_USAGE = `o2o train --algo <${ALGOS.join('|')}> --dataset <dir|file.hdf5|recipe> --task <env id> --steps N
   [--seed N] [--batch N] [--hidden 256,256] [--eval-every N] [--eval-episodes N]
   [--log metrics.jsonl] [--checkpoints <dir>] [--checkpoint-every N] [--resume] [--out policy.onnx]
   [--config '{"alpha": 2.5}'] [--reward-norm auto|none|episode-return-range] [--threads N] [--ep cpu|cuda|webgpu]`;
+
+export const TRAIN_SPEC: CommandSpec = {
+  name: 'o2o train',
+  flags: {
+    algo: 'string',
+    dataset: 'string',
+    task: 'string',
+    steps: 'int',
+    seed: 'int',
+    batch: 'int',
+    hidden: 'numbers',
+    'eval-every': 'int',
+    'eval-episodes': 'int',
+    log: 'string',
+    checkpoints: 'string',
+    'checkpoint-every': 'int',
+    resume: 'bool',
+    out: 'string',
+    config: 'string',
+    'reward-norm': ['auto', 'none', 'episode-return-range'],
+    threads: 'int',
+    ep: ['cpu', 'cuda', 'webgpu'],
+  },
+};
 
 export async function trainCommand(a: Args): Promise<void> {
   const algo = str(a, 'algo');

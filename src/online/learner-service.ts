@@ -20,7 +20,7 @@ import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { type Learner, NO_MC_BOUND } from '../algos/index.js';
 import { type Batch, batchesLike, type Dataset, DatasetBuilder, MixSampler, type ObsStats, type RewardTransform, createStore, openStore, type SegmentAppender } from '../data/index.js';
 import { encodePolicyUpdate, exportPolicy, type CardInput } from '../serve/index.js';
-import { type AckResult, encodeAck, encodeStatusMessage, fleetTransitionsFilter, learnerStatusTopic, policyTopic, robotTopics } from '../transport/index.js';
+import { type AckResult, encodeAck, redactUrl, encodeStatusMessage, fleetTransitionsFilter, learnerStatusTopic, policyTopic, robotTopics } from '../transport/index.js';
 import { readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
 import { type IngestCounters, type IngestOutcome, type IngestResult, StorageError, TransitionIngest } from './ingest.js';
 
@@ -219,7 +219,7 @@ export class OnlineLearner {
         });
     };
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`online learner: cannot connect to ${o.url}; check that the broker runs`)), 10_000);
+      const t = setTimeout(() => reject(new Error(`online learner: cannot connect to ${redactUrl(o.url)}; check that the broker runs`)), 10_000);
       this.client.once('connect', () => {
         clearTimeout(t);
         resolve();

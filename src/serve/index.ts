@@ -6,7 +6,7 @@ export { SafetyFilter, SafetyConfigError, type SafetyConfig, type SafeActionMode
 export { ActionSampler, ExplorationConfigError, robotSeed, type ExplorationConfig } from './exploration.js';
 export { PolicyRuntime, type RuntimeOptions, type RuntimeEvent, type RuntimeStatus, type SwapResult } from './runtime.js';
 export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type ActorLike, type CardInput, type ExportOptions, type ExportResult } from './export.js';
-export { serveMqtt, encodePolicyUpdate, policyUpdateToArtifact, type ServeMqttOptions, type MqttServer } from './serve-mqtt.js';
+export { serveMqtt, decodeRobotStatus, encodePolicyUpdate, policyUpdateToArtifact, type ServeMqttOptions, type MqttServer } from './serve-mqtt.js';
 export { runSimRobot, type SimRobotOptions, type SimRobotResult } from './sim-robot.js';
 export { exportPolicyFile, writeSigningKey, type ExportFileOptions } from './commands.js';
 export { Recorder, type RecorderOptions } from './recorder.js';

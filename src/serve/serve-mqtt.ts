@@ -7,11 +7,19 @@
  * whose observations stopped. New policies arrive as signed PolicyUpdates on
  * o2o/<fleet>/policy/current (retained) or by rewriting the policy file; either is verified and
  * test-run before it replaces the running one, and a refusal is logged and published in the
- * server's status while the old policy keeps serving.
+ * server's status while the old policy keeps serving. Updates from the topic must be signed by a
+ * trusted key (trust.publicKeys): without one, unsigned updates are refused unless
+ * trust.allowUnverified is set (development only) — anyone who can publish to the topic could
+ * otherwise replace the policy.
+ *
+ * Per-robot state (a runtime each) expires after robotIdleMs without observations; when
+ * maxRobots are served, the robot silent the longest gives its slot to a new one. A robot whose
+ * observations have the wrong size gets a RobotStatus with state ERROR and the reason, once,
+ * on the server's status topic (not retained; robot_id names the robot) and one server log line.
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import { o2oType } from '../data/schema/proto.js';
-import { MqttLink } from '../transport/client.js';
+import { MqttLink, redactUrl } from '../transport/client.js';
 import { CodecError, encodeAction, nowUnixNs, ObservationDecoder } from '../transport/codec.js';
 import { fleetObsFilter, policyTopic, robotOf, robotTopics, serverStatusTopic } from '../transport/topics.js';
 import { type ArtifactInput, readArtifactFile, type SignatureSidecar } from './artifact.js';
@@ -31,6 +39,10 @@ export interface ServeMqttOptions extends Omit<RuntimeOptions, 'onEvent'> {
   watchFile?: boolean;
   /** Most robots served at once (default 64): a runtime is made per robot on its first observation. */
   maxRobots?: number;
+  /** A robot without observations for this long loses its runtime (default 10000 ms). */
+  robotIdleMs?: number;
+  username?: string;
+  password?: string;
   log?: (line: string) => void;
   protocolVersion?: 4 | 5;
 }
@@ -52,7 +64,14 @@ function encodeStatus(robotId: string, state: number, version: string, message: 
   return T.encode(T.fromObject({ robot_id: robotId, state, policy_version: version, time_unix_ns: Math.floor(nowUnixNs()), message })).finish();
 }
 
-const STATE = { RUNNING: 2, SAFE_STOP: 3, OFFLINE: 4 };
+const STATE = { RUNNING: 2, SAFE_STOP: 3, OFFLINE: 4, ERROR: 5 };
+
+/** Decodes a RobotStatus (e.g. a server status or a per-robot error from the server). */
+export function decodeRobotStatus(payload: Uint8Array): { robotId: string; state: number; policyVersion: string; message: string } {
+  const T = RobotStatusType();
+  const m = T.toObject(T.decode(payload), { longs: Number, enums: Number }) as { robot_id?: string; state?: number; policy_version?: string; message?: string };
+  return { robotId: m.robot_id ?? '', state: m.state ?? 0, policyVersion: m.policy_version ?? '', message: m.message ?? '' };
+}
 
 /** A PolicyUpdate message → artifact input (signature sidecar from its signature/key_id). */
 export function policyUpdateToArtifact(payload: Uint8Array, source: string): ArtifactInput {
@@ -87,37 +106,92 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const statusTopic = serverStatusTopic(fleet, serverId);
   let current: ArtifactInput = typeof opts.policy === 'string' ? readArtifactFile(opts.policy) : opts.policy;
-  // The first runtime verifies the policy before anything connects: a bad file fails fast.
+  // The template verifies the policy before anything connects (a bad file fails fast); it serves
+  // no robot, so it always holds the running version, and it verifies each update first.
   const template = PolicyRuntime.open(current, opts);
   const obsDim = template.obsDim;
-  const runtimes = new Map<string, { rt: PolicyRuntime; topic: string }>();
-  let spare: PolicyRuntime | null = template;
+  interface Slot {
+    rt: PolicyRuntime;
+    topic: string;
+    lastSeen: number;
+  }
+  const runtimes = new Map<string, Slot>();
   const maxRobots = opts.maxRobots ?? 64;
+  const idleMs = opts.robotIdleMs ?? 10_000;
+  if (!(idleMs > 0)) throw new RangeError(`serveMqtt: robotIdleMs is ${idleMs}; it must be > 0`);
+  // Robots told about a wrong observation size, and robots refused for lack of a slot: one
+  // message each (bounded: a flood of junk ids cannot grow these without limit).
+  const reported = new Set<string>();
+  const refused = new Set<string>();
+  const remember = (set: Set<string>, robot: string): boolean => {
+    if (set.has(robot)) return false;
+    if (set.size >= 4 * maxRobots) set.delete(set.values().next().value as string);
+    set.add(robot);
+    return true;
+  };
+  const shownUrl = redactUrl(opts.url);
+  const allowUnsigned = opts.trust?.allowUnverified === true;
+  const trusted = (opts.trust?.publicKeys ?? []).length > 0;
 
   const link = await MqttLink.connect(opts.url, {
+    username: opts.username,
+    password: opts.password,
     clientId: `o2o-serve-${fleet}-${serverId}-${process.pid}`, // unique per fleet: a second server in this process must not take over the first one's session
     protocolVersion: opts.protocolVersion,
     will: { topic: statusTopic, payload: encodeStatus(serverId, STATE.OFFLINE, '', 'connection lost'), retain: true },
   });
   const publishStatus = (message: string) => link.publish(statusTopic, encodeStatus(serverId, STATE.RUNNING, template.version, message), { qos: 1, retain: true });
 
-  const runtimeFor = (robot: string): { rt: PolicyRuntime; topic: string } | null => {
+  const release = (robot: string, why: string) => {
+    const r = runtimes.get(robot);
+    if (!r) return;
+    runtimes.delete(robot);
+    r.rt.dispose();
+    log(`o2o serve: robot '${robot}' ${why}; its slot is freed (${runtimes.size} of ${maxRobots} in use)`);
+  };
+
+  const runtimeFor = (robot: string, now: number): Slot | null => {
     let r = runtimes.get(robot);
-    if (r) return r;
-    if (runtimes.size >= maxRobots) return null;
-    const rt = spare ?? PolicyRuntime.open(current, opts);
-    spare = null;
+    if (r) {
+      r.lastSeen = now;
+      return r;
+    }
+    if (runtimes.size >= maxRobots) {
+      // The robot silent the longest gives up its slot if it has been silent for a while.
+      let oldest: string | null = null;
+      let oldestAt = Infinity;
+      for (const [name, s] of runtimes) {
+        if (s.lastSeen < oldestAt) {
+          oldestAt = s.lastSeen;
+          oldest = name;
+        }
+      }
+      if (oldest === null || now - oldestAt < Math.min(1000, idleMs)) {
+        if (remember(refused, robot)) log(`o2o serve: robot '${robot}' refused: ${maxRobots} robots are active (maxRobots); it is served when one goes silent`);
+        return null;
+      }
+      release(oldest, `silent for ${((now - oldestAt) / 1000).toFixed(1)} s, making room for '${robot}'`);
+    }
+    refused.delete(robot);
+    const rt = PolicyRuntime.open(current, opts);
     // Each robot draws its own exploration noise.
     if (opts.exploration) rt.setExploration({ ...opts.exploration, seed: robotSeed(opts.exploration.seed ?? 0, robot) });
-    r = { rt, topic: robotTopics(fleet, robot).action };
+    r = { rt, topic: robotTopics(fleet, robot).action, lastSeen: now };
     runtimes.set(robot, r);
     log(`o2o serve: serving robot '${robot}' with policy ${rt.version}`);
     return r;
   };
 
+  const reportBadSize = (robot: string, n: number) => {
+    if (!remember(reported, robot)) return;
+    const message = `robot '${robot}': observation has ${n} values, policy ${template.version} expects ${obsDim}; check the robot's task/observation layout against the policy card — it gets safe actions until it sends ${obsDim} values`;
+    log(`o2o serve: ${message}`);
+    link.publish(statusTopic, encodeStatus(robot, STATE.ERROR, template.version, message), { qos: 1 });
+  };
+
   const decoder = new ObservationDecoder(obsDim);
   const actionFields = { robotId: '', sequence: 0, timeUnixNs: 0, policyVersion: '', safe: false, faults: 0 };
-  const send = (robot: string, r: { rt: PolicyRuntime; topic: string }, action: Float32Array, sequence: number, replacedBefore: number) => {
+  const send = (robot: string, r: Slot, action: Float32Array, sequence: number, replacedBefore: number) => {
     actionFields.robotId = robot;
     actionFields.sequence = sequence;
     actionFields.timeUnixNs = nowUnixNs();
@@ -128,8 +202,7 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   };
 
   const swapAll = (input: ArtifactInput): SwapResult => {
-    const all = [...runtimes.values()].map((r) => r.rt);
-    if (spare) all.push(spare);
+    const all = [template, ...[...runtimes.values()].map((r) => r.rt)];
     let res: SwapResult = { ok: true, version: template.version };
     for (const rt of all) {
       res = rt.swap(input);
@@ -159,12 +232,20 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
         return;
       }
       if (input.sha256 && input.sha256 === template.status().sha256) return; // the retained copy of what runs
+      if (!input.signature && !allowUnsigned) {
+        const reason = trusted
+          ? 'unsigned; this server requires an ed25519 signature by a trusted key'
+          : "unsigned, and this server has no trusted key; give it the publisher's public key (o2o serve --trusted-key <file.pub>) or, for development only, allowUnverified (--allow-unverified)";
+        log(`o2o serve: refused policy from ${input.source}: ${reason}; still serving ${template.version}`);
+        publishStatus(`refused update: ${reason}`);
+        return;
+      }
       swapAll(input);
       return;
     }
     const robot = robotOf(topic);
     if (!robot) return;
-    const r = runtimeFor(robot);
+    const r = runtimeFor(robot, performance.now());
     if (!r) return;
     const before = r.rt.filter.replaced;
     let n: number;
@@ -177,6 +258,7 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
     }
     const seq = decoder.fields.sequence;
     if (n !== obsDim) {
+      reportBadSize(robot, n);
       send(robot, r, r.rt.reject('obsLength'), seq, before);
       return;
     }
@@ -188,8 +270,16 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   await link.subscribe(obsFilter, 0);
   if (opts.updatesFromTopic ?? true) await link.subscribe(updates, 1);
   publishStatus(`serving ${template.version}`);
-  log(`o2o serve: policy ${template.version} (${template.status().verifiedBy}) on ${opts.url}, fleet '${fleet}', observations on ${obsFilter}`);
+  log(`o2o serve: policy ${template.version} (${template.status().verifiedBy}) on ${shownUrl}, fleet '${fleet}', observations on ${obsFilter}`);
 
+  const sweeper = setInterval(
+    () => {
+      const now = performance.now();
+      for (const [robot, r] of runtimes) if (now - r.lastSeen > idleMs) release(robot, `sent no observation for ${(idleMs / 1000).toFixed(1)} s`);
+    },
+    Math.max(10, Math.min(1000, idleMs / 2)),
+  );
+  sweeper.unref();
   let watchdog: NodeJS.Timeout | null = null;
   const stale = template.filter.staleAfterMs;
   if (Number.isFinite(stale)) {
@@ -216,19 +306,21 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   }
 
   return {
-    url: opts.url,
+    url: shownUrl,
     get version() {
       return template.version;
     },
     status: () => Object.fromEntries([...runtimes].map(([k, r]) => [k, r.rt.status()])),
     swap: swapAll,
     close: async () => {
+      clearInterval(sweeper);
       if (watchdog) clearInterval(watchdog);
       if (watching) unwatchFile(file);
       link.publish(statusTopic, encodeStatus(serverId, STATE.OFFLINE, template.version, 'stopped'), { qos: 1, retain: true });
       await link.close();
       for (const r of runtimes.values()) r.rt.dispose();
-      spare?.dispose();
+      runtimes.clear();
+      template.dispose();
     },
   };
 }

@@ -22,6 +22,8 @@ export interface SimRobotOptions {
   /** Episode e resets with seed + e. */
   seed?: number;
   maxEpisodeSteps?: number;
+  /** Control rate: each step starts 1/rateHz after the previous one (default: as fast as actions arrive). */
+  rateHz?: number;
   /** How long to wait for each action (default 1000 ms). */
   actionTimeoutMs?: number;
   protocolVersion?: 4 | 5;
@@ -35,6 +37,9 @@ export interface SimRobotOptions {
   drainTimeoutMs?: number;
   /** Stops the robot at the next step (the spool keeps everything produced). */
   signal?: AbortSignal;
+  /** MQTT credentials (a user:password in the URL works too). */
+  username?: string;
+  password?: string;
 }
 
 export interface SimRobotResult {
@@ -59,7 +64,7 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   const timeout = opts.actionTimeoutMs ?? 1000;
   const env = await makeEnv(opts.task, { randomization: opts.profile, maxEpisodeSteps: opts.maxEpisodeSteps });
   const topics = robotTopics(fleet, robot);
-  const link = await MqttLink.connect(opts.url, { clientId: `o2o-sim-${robot}-${process.pid}`, protocolVersion: opts.protocolVersion });
+  const link = await MqttLink.connect(opts.url, { clientId: `o2o-sim-${robot}-${process.pid}`, protocolVersion: opts.protocolVersion, username: opts.username, password: opts.password });
   const actDim = env.spec.actDim;
   const decoder = new ActionDecoder(actDim);
   const action = new Float32Array(actDim);
@@ -98,6 +103,7 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   const rtts: number[] = [];
   let timeouts = 0;
   let seq = 1;
+  let nextTick = performance.now();
   const fields = { robotId: robot, sequence: 0, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 };
   try {
     for (let ep = 0; ep < episodes && !opts.signal?.aborted; ep++) {
@@ -111,6 +117,11 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
       for (;;) {
         fields.sequence = seq;
         fields.timeUnixNs = nowUnixNs();
+        if (opts.rateHz) {
+          const wait = nextTick - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          nextTick = Math.max(nextTick + 1000 / opts.rateHz, performance.now());
+        }
         const t0 = performance.now();
         // The timer compares with this step's number (not the loop variable): a late timer from
         // an earlier step must never cancel the wait of the current one.

@@ -43,6 +43,8 @@ export interface TrainOptions {
   resume?: boolean;
   onProgress?: (p: Progress) => void;
   session?: SessionOptions;
+  /** Stops the run at the next update boundary (a checkpoint is written when checkpointDir is set). */
+  signal?: AbortSignal;
 }
 
 export interface Progress {
@@ -64,6 +66,8 @@ export interface TrainResult extends TrainedPolicyView {
   /** Set when the run stopped on a NaN/Inf loss: nothing after the last good step was kept. */
   diverged?: { step: number; metrics: Record<string, number>; lastCheckpoint: string | null };
   rewardTransform: RewardTransform | null;
+  /** Set when `signal` stopped the run before `steps`. */
+  aborted?: boolean;
   /** The data as the learner saw it (normalized, reward-scaled, with mc_return for Cal-QL): the
    * offline half of online fine-tuning. */
   prepared: Dataset;
@@ -159,7 +163,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if ((o.steps - learner.steps) % K !== 0) throw new TrainError(`steps (${o.steps}) must be a multiple of updatesPerRun (${K}) past the start (${learner.steps})`);
   const batches = K === 1 ? [sampler.batch] : batchesLike(sampler.batch, K);
   const crossed = (step: number, n: number): boolean => n > 0 && Math.floor(step / n) > Math.floor((step - K) / n);
+  // With a signal, the loop yields to the event loop every ~50 ms so that an abort (e.g. from a
+  // SIGTERM handler) is seen at the next update boundary.
+  let yieldedAt = Date.now();
   while (learner.steps < o.steps) {
+    if (o.signal) {
+      if (Date.now() - yieldedAt > 50) {
+        await new Promise((r) => setImmediate(r));
+        yieldedAt = Date.now();
+      }
+      if (o.signal.aborted) {
+        if (learner.steps > 0 && !lastCheckpoint?.endsWith(`ckpt-${learner.steps}.o2o`)) save();
+        return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data, aborted: true };
+      }
+    }
     for (const b of batches) sampler.sample(b);
     const rs = K === 1 ? [learner.update(batches[0]!)] : learner.updateMany(batches);
     const r = rs.at(-1)!;

@@ -1,5 +1,5 @@
 // Public API of src/transport: MQTT link, embedded broker, control-path codecs, topic tree.
-export { MqttLink, type LinkOptions, type MessageHandler } from './client.js';
+export { MqttLink, type LinkOptions, type MessageHandler, redactUrl, urlCredentials } from './client.js';
 export { startBroker, type EmbeddedBroker } from './broker.js';
 export * from './codec.js';
 export * from './topics.js';

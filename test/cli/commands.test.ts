@@ -45,7 +45,7 @@ describe('o2o command line', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/missing --task <value>/);
     const bad = await capture(['train', '--algo', 'bc', '--task', 'pendulum', '--steps', 'ten', '--dataset', 'pendulum-expert']);
-    expect(bad.err).toMatch(/--steps must be a number, got 'ten'/);
+    expect(bad.err).toMatch(/--steps must be an integer, got 'ten'/);
     const recipe = await capture(['dataset', 'generate', 'pendulum-mediocre', '--dir', '/tmp/none']);
     expect(recipe.code).toBe(1);
     expect(recipe.err).toMatch(/'pendulum-mediocre' is not a recipe; use <task>-<random\|medium\|expert\|medium-replay\|medium-expert>/);

@@ -116,3 +116,19 @@ describe('recipes from shipped ONNX behaviour policies', () => {
     }
   });
 });
+
+describe('stopping a run', () => {
+  it('an aborted signal stops the run at the next update boundary and keeps a checkpoint to resume from', async () => {
+    const ds = await generateRecipe('pendulum-random');
+    const dir = tmp();
+    const ctl = new AbortController();
+    const r = await train({ algo: 'bc', dataset: ds, task, steps: 1000, seed: 1, config: small, checkpointDir: dir, signal: ctl.signal, onProgress: (p) => p.step === 7 && ctl.abort(), session: { threads: 1 } });
+    expect(r.aborted).toBe(true);
+    expect(r.steps).toBe(7);
+    expect(readdirSync(dir)).toContain('ckpt-7.o2o');
+    const resumed = await train({ algo: 'bc', dataset: ds, task, steps: 10, seed: 1, config: small, checkpointDir: dir, resume: true, session: { threads: 1 } });
+    expect([resumed.aborted, resumed.steps]).toEqual([undefined, 10]);
+    r.learner.dispose();
+    resumed.learner.dispose();
+  });
+});
