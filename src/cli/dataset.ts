@@ -26,7 +26,7 @@ export const DATASET_SPECS: Record<string, CommandSpec> = {
   stats: { name: 'o2o dataset stats', flags: { verify: 'bool' }, positionals: 1 },
   import: { name: 'o2o dataset import', flags: { format: ['d4rl', 'minari', 'rosbag2'], input: 'string', dir: 'string', env: 'string', mapping: 'string' } },
   export: { name: 'o2o dataset export', flags: { format: ['d4rl', 'minari'], dir: 'string', output: 'string', overwrite: 'bool' } },
-  repair: { name: 'o2o dataset repair', flags: {}, positionals: 1 },
+  repair: { name: 'o2o dataset repair', flags: { json: 'bool' }, positionals: 1 },
   generate: { name: 'o2o dataset generate', flags: { dir: 'string', seed: 'int' }, positionals: 1 },
 };
 
