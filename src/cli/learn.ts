@@ -36,7 +36,7 @@ export const LEARN_SPEC: CommandSpec = {
     'budget-transitions': 'int',
     'budget-episodes': 'int',
     'budget-seconds': 'number',
-    utd: 'int',
+    utd: 'number',
     mix: 'number',
     'publish-every': 'int',
     sign: 'string',

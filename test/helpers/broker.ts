@@ -22,6 +22,8 @@ export interface Broker {
   port: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGKILL (a crash: nothing flushed), then start again on the same port after `downMs`. */
+  crash(downMs?: number): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -78,11 +80,11 @@ export async function startBrokerProcess(o: BrokerOptions = {}): Promise<Broker>
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  const halt = async () => {
+  const halt = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const p = proc as ChildProcess | null;
     if (p && p.exitCode === null) {
       const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
+      p.kill(signal);
       await exited;
     }
   };
@@ -92,6 +94,11 @@ export async function startBrokerProcess(o: BrokerOptions = {}): Promise<Broker>
     port,
     restart: async () => {
       await halt();
+      await launch();
+    },
+    crash: async (downMs = 0) => {
+      await halt('SIGKILL');
+      await new Promise((r) => setTimeout(r, downMs));
       await launch();
     },
     stop: async () => {

@@ -18,7 +18,7 @@ import type { Dataset, DatasetMeta } from '../dataset.js';
 import { DataError, type ProgressFn } from '../errors.js';
 import { ready, scanMcap } from './mcap-io.js';
 import { readManifest, recount, writeManifest, MANIFEST_FORMAT, type Manifest, type SegmentEntry } from './manifest.js';
-import { appendDecoded, decodeTransitionBatch } from './transition-codec.js';
+import { type DecodedBatch, appendDecoded, decodeTransitionBatch } from './transition-codec.js';
 import { type BatchRun, assembleEpisodes, robotEpisodes } from './episode-assembly.js';
 import { type DroppedChunk, type ManifestRebuild, type SalvagedSegment, freeName, replaceKeepingOriginal, salvageSegment, writeSalvaged } from './salvage.js';
 import { type AppenderOptions, SegmentAppender, TRANSITIONS_TOPIC, TRANSITION_SCHEMA, fsyncDir } from './segment-writer.js';
@@ -169,6 +169,24 @@ export class DatasetStore {
     }
     res.nextEpisodeId = builder.size ? maxEpisodeId(res.dataset) + 1 : 0;
     return res;
+  }
+
+  /**
+   * Every stored TransitionBatch as written, segment by segment (complete chunks of partials
+   * too), duplicates not skipped: what an audit compares, batch by batch, with what robots sent.
+   */
+  async forEachBatch(fn: (batch: DecodedBatch, file: string) => void, opts: { includePartials?: boolean } = {}): Promise<void> {
+    await ready();
+    const { finalized, partials } = this.files();
+    for (const f of [...finalized, ...(opts.includePartials ?? true ? partials : [])]) {
+      const path = join(this.dir, f);
+      scanMcap(path, {
+        recover: f.endsWith('.partial'),
+        onMessage: (msg) => {
+          if (msg.channel.topic === TRANSITIONS_TOPIC && msg.schema?.name === TRANSITION_SCHEMA) fn(decodeTransitionBatch(msg.data, `${path} (chunk ${msg.chunkIndex})`), f);
+        },
+      });
+    }
   }
 
   private readSegment(f: string, builder: DatasetBuilder, res: StoreReadResult, recover: boolean, runs?: BatchRun[]): ReturnType<typeof scanMcap> {
