@@ -6,11 +6,12 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   algos: () => import('./algos.js'),
   serve: () => import('./serve.js'),
   fleet: () => import('./fleet.js'),
+  chaos: () => import('./chaos.js'),
   results: () => import('./results.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const chosen = names.length ? names : Object.keys(suites).filter((n) => n !== 'results');
+const chosen = names.length ? names : Object.keys(suites).filter((n) => n !== 'results' && n !== 'chaos');
 for (const n of chosen) {
   const load = suites[n];
   if (!load) {

@@ -160,7 +160,10 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
   const st = learner.status();
   await learner.close();
   console.log(JSON.stringify(st, null, 2));
-  if (st.error) {
+  if (st.errorCode === 'ETRAIN') {
+    console.error(`o2o learn: training failed: ${st.error}`);
+    process.exitCode = 1;
+  } else if (st.error) {
     // a storage failure: nothing more was acknowledged, the robots keep their spools
     console.error(`o2o learn: stopped on a storage failure: ${st.error}\nfree space or fix the disk under ${str(a, 'store')}, then run the same command again: it resumes and the robots resend what is not stored`);
     process.exitCode = EXIT_STORAGE_FAILED;

@@ -74,6 +74,8 @@ export interface OnlineLearnerStatus {
   done: boolean;
   /** Why the learner stopped ingesting (a storage failure), if it did. */
   error?: string;
+  /** errno code of a storage failure (ENOSPC, EIO, ...), or 'ETRAIN' when training itself failed. */
+  errorCode?: string;
 }
 
 /** What a robot is told for each ingest outcome (null: nothing, the sender is unknown). */
@@ -289,9 +291,21 @@ export class OnlineLearner {
   /** Starts the training loop if there is work and it is not running. */
   private kick(): void {
     if (this.training || this.stopped) return;
-    this.training = this.trainLoop().finally(() => {
-      this.training = null;
-    });
+    this.training = this.trainLoop()
+      .catch(async (e: NodeJS.ErrnoException) => {
+        // a checkpoint or export that cannot be written (ENOSPC, EIO) is a storage failure too
+        if (typeof e.code === 'string') await this.storageFailed(new StorageError(`cannot write a checkpoint or policy: ${e.message}`, e.code), '');
+        else {
+          this.log(`online learner: training failed: ${e.stack ?? e.message}`);
+          this.failure = new StorageError(`training failed: ${e.message}`, 'ETRAIN');
+          this.announce();
+          this.stopped = true;
+          this.finished();
+        }
+      })
+      .finally(() => {
+        this.training = null;
+      });
   }
 
   private async trainLoop(): Promise<void> {
@@ -352,7 +366,7 @@ export class OnlineLearner {
   }
 
   status(): OnlineLearnerStatus {
-    return { counters: { ...this.ingest.counters }, updates: this.updates, onlineTransitions: this.online.size, episodes: this.episodes, published: [...this.published], done: this.stopped, ...(this.failure ? { error: this.failure.message } : {}) };
+    return { counters: { ...this.ingest.counters }, updates: this.updates, onlineTransitions: this.online.size, episodes: this.episodes, published: [...this.published], done: this.stopped, ...(this.failure ? { error: this.failure.message, errorCode: this.failure.code } : {}) };
   }
 
   /** Stops training, finalizes the online segment and disconnects. */
