@@ -1,9 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { openStore } from '../../src/data/index.js';
+import { OnlineLearner } from '../../src/online/index.js';
 import { runSimRobot, serveMqtt } from '../../src/serve/index.js';
+import { train } from '../../src/train/index.js';
+import { generateRecipe } from '../../src/train/datasets.js';
 import { type Broker, startBrokerProcess } from '../helpers/broker.js';
 import { missingMosquitto } from '../helpers/mosquitto.js';
 import { requireOrSkip } from '../helpers/python.js';
@@ -116,6 +122,27 @@ describe.runIf(requireOrSkip(missingMosquitto()))('mosquitto with passwords and 
     } finally {
       await server.close();
     }
+  }, 60_000);
+
+  it('delivers a robot\'s spooled transitions to the learner through the ACL: acks reach the robot, its spool empties', async () => {
+    const pre = await train({ algo: 'iql', dataset: await generateRecipe('pendulum-medium', 0), task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 }, steps: 4, config: { actorHidden: [8], criticHidden: [8], batchSize: 16 }, session: { threads: 1 } });
+    const store = mkdtempSync(join(tmpdir(), 'o2o-acl-store-'));
+    const learner = await OnlineLearner.start({ url: broker.url, username: 'learner', password: 'lpw', fleet: FLEET, learnerId: 'learner-1', learner: pre.learner, offline: pre.prepared, obsStats: pre.obsStats, rewardTransform: pre.rewardTransform, storeDir: store, envId: 'pendulum', budget: {}, warmup: 1e9, publishEvery: 1e9, card: { name: 'x', task: 'pendulum', algorithm: 'iql' } });
+    const server = await serveMqtt({ url: broker.url, username: 'policy-server', password: 'spw', policy: POLICY, fleet: FLEET, watchFile: false, log: () => {} });
+    const spool = mkdtempSync(join(tmpdir(), 'o2o-acl-spool-'));
+    try {
+      const logs: string[] = [];
+      const res = await runSimRobot({ url: broker.url, username: 'robot-b', password: 'bpw', task: 'pendulum', fleet: FLEET, robot: 'robot-b', episodes: 2, maxEpisodeSteps: 30, spoolDir: spool, drainTimeoutMs: 15_000, log: (l) => logs.push(l) });
+      expect(res.steps).toBe(60);
+      expect(logs.join('\n')).not.toMatch(/still spooled/);
+      expect(readdirSync(spool).filter((f) => f.endsWith('.pb'))).toEqual([]);
+      expect(learner.status().counters).toMatchObject({ transitions: 60, accepted: 2 });
+    } finally {
+      await server.close();
+      await learner.close();
+    }
+    const stored = await openStore(store).read();
+    expect(stored.nextSequence).toEqual({ 'robot-b': 60 });
   }, 60_000);
 
   it('o2o robot sim with a wrong password exits 1 with the reason, and never prints the password', async () => {
