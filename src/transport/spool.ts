@@ -80,6 +80,7 @@ export class TransitionSpool {
   published = 0;
   /** The learner's last refusal (REJECTED, STORAGE_FAILED, OVER_BUDGET), if any. */
   lastError: TransitionAck | null = null;
+  private lastErrorAt = 0;
 
   constructor(private readonly o: SpoolOptions) {
     mkdirSync(o.dir, { recursive: true });
@@ -325,6 +326,7 @@ export class TransitionSpool {
     if (a.result === 'AHEAD' && this.files[0]?.first === a.nextSequence && Date.now() - this.lastGoBack > 200) this.goBack(`learner expects seq ${a.nextSequence}`);
     else if (a.result === 'REJECTED' || a.result === 'STORAGE_FAILED' || a.result === 'OVER_BUDGET') {
       this.lastError = a;
+      this.lastErrorAt = Date.now();
       const key = `${a.result}:${a.message}`;
       if (key !== this.lastRefusal) this.log(`learner ${a.learnerId} did not store seq ${a.batchFirstSequence} (${a.result}): ${a.message}; kept spooled`);
       this.lastRefusal = key;
@@ -339,14 +341,20 @@ export class TransitionSpool {
       return;
     }
     this.resendMs = this.o.resendAfterMs ?? 3000;
+    this.lastError = null;
     this.goBack('a learner is running');
   }
 
-  /** Cuts the current rows and waits until the learner has acknowledged every spooled batch (or timeout). */
+  /**
+   * Cuts the current rows and waits until the learner has acknowledged every spooled batch, the
+   * timeout passes, or the learner refuses to take more now (over budget, storage failure,
+   * rejected): what is left stays spooled either way.
+   */
   async drain(timeoutMs = 10_000): Promise<boolean> {
     this.cut();
     const end = Date.now() + timeoutMs;
-    while (this.files.length > 0 && Date.now() < end && !this.closed) {
+    const since = Date.now();
+    while (this.files.length > 0 && Date.now() < end && !this.closed && !(this.lastError && this.lastErrorAt >= since)) {
       this.pump();
       await new Promise((r) => setTimeout(r, 20));
     }
