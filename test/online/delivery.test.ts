@@ -5,12 +5,12 @@
  * back whole.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeEnv } from '../../simulators/index.js';
-import { datasetStats, episodes, nextObservationsOf, openStore } from '../../src/data/index.js';
+import { DatasetBuilder, createStore, datasetStats, encodeTransitionBatch, episodes, nextObservationsOf, openStore, repairDataset } from '../../src/data/index.js';
 import { OnlineLearner, type OnlineLearnerOptions } from '../../src/online/index.js';
 import { train } from '../../src/train/index.js';
 import { generateRecipe } from '../../src/train/datasets.js';
@@ -175,6 +175,39 @@ describe('end-to-end delivery', () => {
     expect(s3.episode).toBe(2);
     expect(s3.pendingTransitions).toBe(101);
     s3.close();
+  });
+
+  it('reads spools written before counts were in file names, and stores written before per-robot episode counts are recounted by repair', async () => {
+    // an old spool: <first>.pb files and a state.json with nextSequence only
+    const dir = tmp('spool-old-');
+    const b = new DatasetBuilder(3, 1);
+    for (let t = 0; t < 30; t++) b.add({ obs: [t, 0, 0], action: [0], reward: 1, nextObs: [t + 1, 0, 0], timeout: t === 29 });
+    writeFileSync(join(dir, '000000000000.pb'), encodeTransitionBatch(b, 0, 30, { robotId: 'old', firstSequence: 0 }));
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ nextSequence: 30 }));
+    const sp = new TransitionSpool({ dir, robotId: 'old', obsDim: 3, actDim: 1 });
+    expect(sp.pendingTransitions).toBe(30);
+    expect(sp.nextSequence).toBe(30);
+    sp.close();
+    // an old fleet store: two robots' batches interleaved, manifest without episodesByRobot
+    const store = tmp('o2o-old-store-');
+    const st = createStore(store, { obsDim: 3, actDim: 1 });
+    const app = await st.openAppender({ robotId: 'learner' });
+    const part = (robot: string, first: number, n: number, end: boolean) => {
+      const x = new DatasetBuilder(3, 1);
+      for (let t = 0; t < n; t++) x.add({ obs: [first + t, robot.length, 0], action: [0], reward: 1, nextObs: [first + t + 1, robot.length, 0], timeout: end && t === n - 1, episodeId: 0 });
+      return encodeTransitionBatch(x, 0, n, { robotId: robot, firstSequence: first });
+    };
+    for (const [robot, first, end] of [['a', 0, false], ['bb', 0, false], ['a', 10, true], ['bb', 10, true]] as const) expect(await app.appendEncoded(part(robot, first, 10, end))).toBe(true);
+    await app.close();
+    const m = JSON.parse(readFileSync(join(store, 'manifest.json'), 'utf8'));
+    delete m.segments[0].episodesByRobot;
+    m.segments[0].episodeStarts = 4; // what the old writer counted for a, bb, a, bb
+    m.counts.episodes = 4;
+    writeFileSync(join(store, 'manifest.json'), JSON.stringify(m));
+    expect(episodes((await openStore(store).read()).dataset).map((e) => e.length)).toEqual([20, 20]);
+    const rep = await repairDataset(store);
+    expect(rep.recounted).toEqual(['seg-0000.mcap']);
+    expect(openStore(store).manifest.counts.episodes).toBe(2);
   });
 
   it.runIf(canMountTmpfs())('a full disk is a storage failure: nothing acknowledged, status ERROR, robots keep their spools; a restarted learner takes everything', async () => {
