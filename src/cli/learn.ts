@@ -11,7 +11,7 @@ import { OnlineLearner } from '../online/index.js';
 import { train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
-import { type Args, type CommandSpec, MQTT_AUTH_FLAGS, configFlag, mqttAuth, num, optNum, optStr, str } from './args.js';
+import { type Args, type CommandSpec, MQTT_AUTH_FLAGS, configFlag, mqttAuth, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const BROKER_USAGE = `o2o broker [--port 1883] [--host 127.0.0.1]   embedded MQTT broker (aedes) until Ctrl-C`;

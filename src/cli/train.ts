@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { ALGOS, type AlgoConfig } from '../algos/index.js';
 import { makeEnv } from '../../simulators/index.js';
 import { exportPolicy } from '../serve/index.js';

@@ -3,8 +3,7 @@
  * deterministic action, observation normalization and action scaling baked in), its card in
  * metadata_props, its sha256, and optionally an ed25519 signature beside it.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeFileDurably } from '../util/durable.js';
 import type { KeyObject } from 'node:crypto';
 import { serialize, type ParamLayout } from '../engine/index.js';
 import { type ActorSpec, distributionOutputNames, policyGraph } from '../nn/index.js';
@@ -91,12 +90,9 @@ export function makeCard(c: CardInput, obsDim: number, actDim: number, maxAction
   };
 }
 
-/** Writes bytes atomically (tmp + rename), creating the folder. */
+/** Writes bytes atomically and durably (tmp + fsync + rename), creating the folder. */
 export function writeAtomic(file: string, bytes: Uint8Array | string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.partial`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, file);
+  writeFileDurably(file, bytes, { tmp: `${file}.partial` });
 }
 
 export function exportPolicy(opts: ExportOptions): ExportResult {

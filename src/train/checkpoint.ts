@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../util/durable.js';
 import type { Checkpoint } from '../algos/index.js';
 
 /**
@@ -43,15 +44,7 @@ export function writeCheckpoint(path: string, c: TrainCheckpoint): void {
   );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const part of [Buffer.from(MAGIC, 'ascii'), len, header, payload]) writeSync(fd, part);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileDurably(path, [Buffer.from(MAGIC, 'ascii'), len, header, payload]);
 }
 
 export class CheckpointError extends Error {

@@ -11,8 +11,9 @@
  * batch when the spool is opened again, and its interrupted episode stays unfinished (the store
  * reads it as truncated); the next episode gets the next id (state.json keeps the counters).
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurably } from '../util/durable.js';
 import { DataError, DatasetBuilder, decodeTransitionBatch, encodeTransitionBatch } from '../data/index.js';
 import { type TransitionAck, decodeAck, decodeStatusMessage } from './ack.js';
 import type { MqttLink } from './client.js';
@@ -126,9 +127,7 @@ export class TransitionSpool {
   }
 
   private writeState(): void {
-    const p = join(this.o.dir, STATE);
-    writeDurably(`${p}.tmp`, new TextEncoder().encode(JSON.stringify(this.st)));
-    renameSync(`${p}.tmp`, p);
+    writeFileDurably(join(this.o.dir, STATE), JSON.stringify(this.st), { tmp: join(this.o.dir, `${STATE}.tmp`) });
   }
 
   /** Rows journaled by a process that died before it cut them become a batch now. */
@@ -234,9 +233,7 @@ export class TransitionSpool {
     const first = this.st.nextSequence;
     const bytes = encodeTransitionBatch(this.rows, 0, n, { robotId: this.o.robotId, firstSequence: first, policyVersion: this.o.policyVersion?.() ?? '', timeUnixNs: Date.now() * 1e6 });
     const name = `${String(first).padStart(12, '0')}-${n}.pb`;
-    const tmp = join(this.o.dir, `${name}.tmp`);
-    writeDurably(tmp, bytes);
-    renameSync(tmp, join(this.o.dir, name));
+    writeFileDurably(join(this.o.dir, name), bytes, { tmp: join(this.o.dir, `${name}.tmp`) });
     this.st.nextSequence = first + n;
     this.writeState();
     ftruncateSync(this.journal, 0);
@@ -368,16 +365,5 @@ export class TransitionSpool {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     closeSync(this.journal);
-  }
-}
-
-function writeDurably(path: string, bytes: Uint8Array): void {
-  const fd = openSync(path, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

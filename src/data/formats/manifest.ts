@@ -3,9 +3,10 @@
  * segment with its sha256. Written atomically (temp file, fsync, rename): a crash leaves either
  * the old or the new manifest, never a torn one.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
+import { writeFileDurably } from '../../util/durable.js';
 
 export const MANIFEST = 'manifest.json';
 export const MANIFEST_FORMAT = 'o2o-dataset';
@@ -97,14 +98,5 @@ export function recount(m: Manifest): void {
 }
 
 export function writeManifest(dir: string, m: Manifest): void {
-  const path = join(dir, MANIFEST);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, JSON.stringify(m, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileDurably(join(dir, MANIFEST), JSON.stringify(m, null, 2) + '\n');
 }

@@ -11,7 +11,7 @@
  * on read and refused on append, so nothing is ever stored or loaded twice.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetBuilder } from '../builder.js';
 import type { Dataset, DatasetMeta } from '../dataset.js';

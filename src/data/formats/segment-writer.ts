@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { McapWriter } from '@mcap/core';
+import { fsyncDir } from '../../util/durable.js';
 import { DatasetBuilder } from '../builder.js';
 import { checkFinite, type Dataset, sliceDataset } from '../dataset.js';
 import { checkNextObservations } from '../next-obs.js';
@@ -253,15 +254,4 @@ function validateRows(ds: Dataset, s: number, e: number, where: string): void {
   }
 }
 
-export function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    /* not supported on every platform */
-  }
-}
+export { fsyncDir };
