@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { makeEnv } from '../simulators/index.js';
 import { episodes, type Dataset } from '../src/data/index.js';
-import { evaluateLearner, normalizedScore, train } from '../src/train/index.js';
+import { evaluateLearner, normalizedScore, taskOf, train } from '../src/train/index.js';
 import { generateRecipe } from '../src/train/datasets.js';
 import { machine } from './stats.js';
 
@@ -37,7 +37,7 @@ export async function run(): Promise<void> {
   for (const task of tasks) {
     const evalEnv = await makeEnv(task);
     const spec = evalEnv.spec;
-    const taskSpec = { obsDim: spec.obsDim, actDim: spec.actDim, maxAction: Math.max(...Array.from(spec.actHigh).map(Math.abs)), maxEpisodeSteps: spec.maxEpisodeSteps };
+    const taskSpec = taskOf(spec);
     for (const kind of kinds) {
       const name = `${task}-${kind}`;
       const dataset: Dataset = await generateRecipe(name, 0, { transitions });

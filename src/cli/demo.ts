@@ -14,7 +14,7 @@ import { makeEnv } from '../../simulators/index.js';
 import { evaluatePolicy, writeReport } from '../eval/index.js';
 import { OnlineLearner } from '../online/index.js';
 import { exportPolicy, generateSigningKey, runSimRobot, serveMqtt } from '../serve/index.js';
-import { type EvalResult, evaluateLearner, train } from '../train/index.js';
+import { type EvalResult, evaluateLearner, taskOf, train } from '../train/index.js';
 import { generateRecipe } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
 import { type Args, type CommandSpec, bool, configFlag, num, str } from './args.js';
@@ -81,13 +81,12 @@ export async function demoCommand(a: Args): Promise<void> {
   const env = await makeEnv(task);
   const mild = await makeEnv(task, { randomization: 'mild' });
   const spec = env.spec;
-  const maxAction = Math.max(...Array.from(spec.actHigh).map(Math.abs));
   const bar = new ProgressBar(`offline ${algo}`, sizes.pretrain);
   const pre = await train({
     algo,
     dataset,
     datasetId: recipe,
-    task: { obsDim: spec.obsDim, actDim: spec.actDim, maxAction, maxEpisodeSteps: spec.maxEpisodeSteps },
+    task: taskOf(spec),
     steps: sizes.pretrain,
     seed,
     // Small networks and 4 sampled actions (CORL: 3x256, 10) keep the demo within minutes on 2 cores.

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeEnv } from '../../simulators/index.js';
 import { OnlineLearner } from '../online/index.js';
-import { train } from '../train/index.js';
+import { taskOf, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
 import { type Args, type CommandSpec, MQTT_AUTH_FLAGS, configFlag, mqttAuth, num, optStr, str } from './args.js';
@@ -111,7 +111,7 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     algo: 'calql',
     dataset,
     datasetId: id,
-    task: { obsDim: spec.obsDim, actDim: spec.actDim, maxAction: Math.max(...Array.from(spec.actHigh).map(Math.abs)), maxEpisodeSteps: spec.maxEpisodeSteps },
+    task: taskOf(spec),
     steps,
     seed,
     config: configFlag(a),

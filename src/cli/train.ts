@@ -1,7 +1,7 @@
 import { ALGOS, type AlgoConfig } from '../algos/index.js';
 import { makeEnv } from '../../simulators/index.js';
 import { exportPolicy } from '../serve/index.js';
-import { evaluateLearner, train } from '../train/index.js';
+import { evaluateLearner, taskOf, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { type Args, type CommandSpec, UsageError, bool, configFlag, num, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
@@ -49,7 +49,6 @@ export async function trainCommand(a: Args): Promise<void> {
     if (h.some((v) => !Number.isInteger(v) || v <= 0)) throw new UsageError(`--hidden must be a comma-separated list of widths, got '${str(a, 'hidden')}'`);
     Object.assign(config, { hidden: h, actorHidden: h, criticHidden: h });
   }
-  const high = Math.max(...Array.from(env.spec.actHigh).map(Math.abs));
   const bar = new ProgressBar(`train ${algo}`, steps);
   const evalEvery = num(a, 'eval-every', Math.max(1, Math.floor(steps / 10)));
   const evalEpisodes = num(a, 'eval-episodes', 10);
@@ -57,7 +56,7 @@ export async function trainCommand(a: Args): Promise<void> {
     algo,
     dataset,
     datasetId: id,
-    task: { obsDim: env.spec.obsDim, actDim: env.spec.actDim, maxAction: high, maxEpisodeSteps: env.spec.maxEpisodeSteps },
+    task: taskOf(env.spec),
     steps,
     seed,
     config,

@@ -43,16 +43,6 @@ export function newNativeSession(): NativeSession {
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 
-/** Execution providers this onnxruntime-node build can load (CUDA only after a CUDA install). */
-export function availableProviders(): ExecutionProvider[] {
-  const names = ort.listSupportedBackends().map((b) => b.name);
-  const out: ExecutionProvider[] = ['cpu'];
-  if (names.includes('webgpu')) out.push('webgpu');
-  // 'cuda' is listed as not bundled: the binaries exist only after ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci.
-  if (names.includes('cuda')) out.push('cuda');
-  return out;
-}
-
 /** Why a provider cannot load here (null if it may): CUDA needs its binaries next to the binding. */
 export function providerMissing(ep: ExecutionProvider): string | null {
   if (ep !== 'cuda') return null;
@@ -61,6 +51,41 @@ export function providerMissing(ep: ExecutionProvider): string | null {
   return existsSync(join(dir, 'libonnxruntime_providers_cuda.so'))
     ? null
     : `CUDA binaries not installed; on a CUDA 12 machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`;
+}
+
+export interface OpenOptions {
+  executionProvider?: ExecutionProvider;
+  /** ORT session options besides the provider (threads, optimization level, profiling, config entries). */
+  options: Record<string, unknown>;
+  /** Where the fallback warning goes (default console.warn). */
+  warn?: (message: string) => void;
+}
+
+/**
+ * The one way o2o opens an ORT session: on the wanted execution provider, or on the CPU with a
+ * one-line warning that says why (binaries missing, or the provider failed to load). `open` turns
+ * the native session into what the caller needs; its errors on the CPU propagate.
+ */
+export function openSession<T>(bytes: Uint8Array, source: string, o: OpenOptions, open: (native: NativeSession, ep: ExecutionProvider) => T): T {
+  const wanted = o.executionProvider ?? 'cpu';
+  const warn = o.warn ?? console.warn;
+  const load = (ep: ExecutionProvider): T => {
+    const s = newNativeSession();
+    s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...o.options, executionProviders: [ep] });
+    return open(s, ep);
+  };
+  if (wanted !== 'cpu') {
+    const missing = providerMissing(wanted);
+    if (missing) warn(`o2o: execution provider '${wanted}' unavailable for ${source} (${missing}); running on cpu`);
+    else {
+      try {
+        return load(wanted);
+      } catch (e) {
+        warn(`o2o: execution provider '${wanted}' unavailable for ${source} (${(e as Error).message.split('\n')[0]}); running on cpu`);
+      }
+    }
+  }
+  return load('cpu');
 }
 
 export { ort };

@@ -1,6 +1,6 @@
 import { type AnyTypedArray, type DType, allocate, dtypeOfArray, sizeOf } from './dtype.js';
 import type { GraphCore } from './graph.js';
-import { type ExecutionProvider, type NativeSession, newNativeSession, type ort, providerMissing } from './ort-binding.js';
+import { type ExecutionProvider, type NativeSession, openSession, type ort } from './ort-binding.js';
 import { serialize } from './serialize.js';
 import { StateStore, makeTensor } from './state.js';
 
@@ -135,10 +135,9 @@ export class Session {
 
   private static async load(bytes: Uint8Array, signature: (native: NativeSession) => Signature, opts: SessionOptions): Promise<Session> {
     const name = opts.name ?? 'graph';
-    const wanted = opts.executionProvider ?? 'cpu';
     const store = opts.store ?? new StateStore();
     const profile = opts.profile ?? process.env.O2O_ORT_PROFILE;
-    const base = {
+    const options = {
       graphOptimizationLevel: opts.optimization ?? 'all',
       intraOpNumThreads: opts.threads ?? 2,
       interOpNumThreads: 1,
@@ -146,27 +145,12 @@ export class Session {
       ...(opts.ortConfig ? { extra: opts.ortConfig } : {}),
       ...(profile ? { enableProfiling: true, profileFilePrefix: `${profile}-${name}` } : {}),
     };
-    const open = (ep: ExecutionProvider): Session => {
-      const s = newNativeSession();
-      s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...base, executionProviders: [ep] });
-      const session = new Session(s, signature(s), ep, name, store);
-      session.profiling = !!profile;
-      return session;
-    };
-    const warn = opts.warn ?? console.warn;
-    if (wanted !== 'cpu') {
-      const missing = providerMissing(wanted);
-      if (missing) warn(`o2o: execution provider '${wanted}' unavailable for ${name} (${missing}); running on cpu`);
-      else {
-        try {
-          return open(wanted);
-        } catch (e) {
-          warn(`o2o: execution provider '${wanted}' unavailable for ${name} (${(e as Error).message.split('\n')[0]}); running on cpu`);
-        }
-      }
-    }
     try {
-      return open('cpu');
+      return openSession(bytes, name, { executionProvider: opts.executionProvider, options, warn: opts.warn }, (native, ep) => {
+        const session = new Session(native, signature(native), ep, name, store);
+        session.profiling = !!profile;
+        return session;
+      });
     } catch (e) {
       if (e instanceof SessionRunError) throw e;
       throw new SessionRunError(`${name}: onnxruntime rejected the graph: ${(e as Error).message}`);

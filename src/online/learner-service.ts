@@ -13,15 +13,15 @@
  * exits 75); the robots keep their spools until a learner can store again. Checkpoints make
  * training resume after a restart.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import mqtt from 'mqtt';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { type Learner, NO_MC_BOUND } from '../algos/index.js';
 import { type Batch, batchesLike, type Dataset, DatasetBuilder, MixSampler, type ObsStats, type RewardTransform, createStore, openStore, type SegmentAppender } from '../data/index.js';
 import { encodePolicyUpdate, exportPolicy, type CardInput } from '../serve/index.js';
 import { type AckResult, encodeAck, redactUrl, encodeStatusMessage, fleetTransitionsFilter, learnerStatusTopic, policyTopic, robotTopics } from '../transport/index.js';
-import { readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
+import { newestCheckpoint, readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
 import { type IngestCounters, type IngestOutcome, type IngestResult, StorageError, TransitionIngest } from './ingest.js';
 
 /** Limits of the online phase. Checked per message: the last admitted batch may overshoot the
@@ -155,13 +155,13 @@ export class OnlineLearner {
     o.learner.startOnline?.();
     if (o.checkpointDir) {
       mkdirSync(o.checkpointDir, { recursive: true });
-      const last = readdirSync(o.checkpointDir).filter((f) => /^online-\d+\.o2o$/.test(f)).sort((a, b) => Number(a.slice(7, -4)) - Number(b.slice(7, -4))).at(-1);
+      const last = newestCheckpoint(o.checkpointDir, 'online');
       if (last) {
-        const c = readCheckpoint(join(o.checkpointDir, last));
+        const c = readCheckpoint(last);
         o.learner.restore(c.learner);
         this.sampler.setRngState(c.samplerRng);
         this.updates = Number(c.meta.updates ?? 0);
-        this.log(`resumed from ${last}: ${this.updates} updates, ${this.online.size} online transitions on disk`);
+        this.log(`resumed from ${basename(last)}: ${this.updates} updates, ${this.online.size} online transitions on disk`);
       }
     }
     await this.connect();

@@ -4,7 +4,7 @@
  * The batch is fixed to 1 and both tensors are preallocated, so infer() allocates nothing in
  * our code (ORT's binding still builds its small result object).
  */
-import { type ExecutionProvider, type NativeSession, newNativeSession, ort, providerMissing } from '../engine/ort-binding.js';
+import { type ExecutionProvider, type NativeSession, openSession, ort } from '../engine/ort-binding.js';
 import { ArtifactError } from './onnx-meta.js';
 
 export interface ModelOptions {
@@ -107,34 +107,13 @@ export class PolicyModel {
 
   /** Loads ONNX bytes into an ORT session (with provider fallback) and preallocates batch-1 buffers. */
   static load(bytes: Uint8Array, source: string, opts: ModelOptions = {}): PolicyModel {
-    const wanted = opts.executionProvider ?? 'cpu';
-    const warn = opts.warn ?? console.warn;
-    const base = { graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential' };
-    const open = (ep: ExecutionProvider): NativeSession => {
-      const s = newNativeSession();
-      s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { ...base, executionProviders: [ep] });
-      return s;
-    };
-    let native: NativeSession | null = null;
-    let provider: ExecutionProvider = 'cpu';
-    if (wanted !== 'cpu') {
-      const missing = providerMissing(wanted);
-      if (missing) warn(`o2o: execution provider '${wanted}' unavailable for ${source} (${missing}); running on cpu`);
-      else {
-        try {
-          native = open(wanted);
-          provider = wanted;
-        } catch (e) {
-          warn(`o2o: execution provider '${wanted}' unavailable for ${source} (${(e as Error).message.split('\n')[0]}); running on cpu`);
-        }
-      }
-    }
-    if (!native) {
-      try {
-        native = open('cpu');
-      } catch (e) {
-        throw new ArtifactError(`${source}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]}); check it with python -c "import onnx; onnx.checker.check_model('${source}')"`);
-      }
+    const options = { graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential' };
+    let native: NativeSession;
+    let provider: ExecutionProvider;
+    try {
+      [native, provider] = openSession(bytes, source, { executionProvider: opts.executionProvider, options, warn: opts.warn }, (n, ep) => [n, ep] as const);
+    } catch (e) {
+      throw new ArtifactError(`${source}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]}); check it with python -c "import onnx; onnx.checker.check_model('${source}')"`);
     }
     try {
       return new PolicyModel(native, provider, source, opts);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFileDurably } from '../util/durable.js';
 import type { Checkpoint } from '../algos/index.js';
 
@@ -84,4 +85,16 @@ export function readCheckpoint(path: string): TrainCheckpoint {
     state[t.name] = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }
   return { learner: { algo: h.algo, steps: h.steps, rng: h.rng, config: h.config, state }, samplerRng: h.samplerRng, meta: h.meta };
+}
+
+/** The checkpoint `<prefix>-<N>.o2o` with the largest N in `dir`, or null. */
+export function newestCheckpoint(dir: string, prefix: string): string | null {
+  if (!existsSync(dir)) return null;
+  const re = new RegExp(`^${prefix}-(\\d+)\\.o2o$`);
+  let best: { n: number; f: string } | null = null;
+  for (const f of readdirSync(dir)) {
+    const m = re.exec(f);
+    if (m && (!best || Number(m[1]) > best.n)) best = { n: Number(m[1]), f };
+  }
+  return best ? join(dir, best.f) : null;
 }

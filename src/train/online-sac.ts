@@ -10,6 +10,7 @@ import { SAC, type SacConfig } from '../algos/index.js';
 import type { Env } from '../../simulators/index.js';
 import { Rng } from '../util/rng.js';
 import { type EvalResult, evaluate } from './evaluate.js';
+import { taskOf } from './task.js';
 
 export interface OnlineSacOptions {
   env: Env;
@@ -55,8 +56,7 @@ export async function trainOnlineSac(o: OnlineSacOptions): Promise<{ sac: SAC; r
   const { env } = o;
   const seed = o.seed ?? 0;
   const spec = env.spec;
-  const maxAction = Math.max(...Array.from(spec.actHigh).map(Math.abs));
-  const sac = await SAC.create({ obsDim: spec.obsDim, actDim: spec.actDim, maxAction }, o.config ?? {}, seed, { threads: o.threads ?? 2 });
+  const sac = await SAC.create(taskOf(spec), o.config ?? {}, seed, { threads: o.threads ?? 2 });
   const actor = await actingSession(sac, 1);
   const rng = new Rng(seed + 17);
   const replay = new DatasetBuilder(spec.obsDim, spec.actDim, { capacity: Math.min(o.steps, 1_000_000), meta: { envId: spec.id, behaviorPolicy: 'sac-replay' } });

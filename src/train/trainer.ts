@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AlgoConfig, type Learner, createLearner, defaultRewardNormalization, needsMcReturns } from '../algos/index.js';
 import {
@@ -17,7 +17,7 @@ import {
   withScaledRewards,
 } from '../data/index.js';
 import type { SessionOptions } from '../engine/index.js';
-import { type CheckpointError, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { type CheckpointError, newestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { EvalResult } from './evaluate.js';
 
 export interface TrainOptions {
@@ -91,14 +91,6 @@ export function checkTrainable(ds: Dataset, task: TrainOptions['task'], source: 
   }
 }
 
-function newestCheckpoint(dir: string): string | null {
-  if (!existsSync(dir)) return null;
-  const files = readdirSync(dir).filter((f) => /^ckpt-\d+\.o2o$/.test(f));
-  if (!files.length) return null;
-  files.sort((a, b) => Number(a.slice(5, -4)) - Number(b.slice(5, -4)));
-  return join(dir, files.at(-1)!);
-}
-
 /**
  * Offline training loop: validate, normalize, sample, update, evaluate, log, checkpoint.
  * A step whose metrics are NaN/Inf stops the run; the learner keeps its last good parameters
@@ -131,7 +123,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let lastCheckpoint: string | null = null;
   if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
   if (o.resume && o.checkpointDir) {
-    const path = newestCheckpoint(o.checkpointDir);
+    const path = newestCheckpoint(o.checkpointDir, 'ckpt');
     if (path) {
       let c;
       try {
