@@ -98,8 +98,8 @@ export class TransitionIngest {
     }
     const expected = this.next[robot] ?? 0;
     if (d.firstSequence < expected) return this.drop('duplicates', robot, d.firstSequence, `${robot} seq ${d.firstSequence} < ${expected}: stored already`);
-    if (d.firstSequence > expected) return this.drop('ahead', robot, d.firstSequence, `${robot} seq ${d.firstSequence} > ${expected}: an earlier batch is missing; the robot resends from ${expected}`);
     if (this.o.admit && !this.o.admit(d.count)) return this.drop('overBudget', robot, d.firstSequence, `${robot} seq ${d.firstSequence}: online budget spent`);
+    if (d.firstSequence > expected) return this.drop('ahead', robot, d.firstSequence, `${robot} seq ${d.firstSequence} > ${expected}: an earlier batch is missing; the robot resends from ${expected}`);
     let stored: boolean;
     try {
       stored = await this.o.appender.appendEncoded(payload);

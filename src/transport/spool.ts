@@ -82,6 +82,8 @@ export class TransitionSpool {
   /** The learner's last refusal (REJECTED, STORAGE_FAILED, OVER_BUDGET), if any. */
   lastError: TransitionAck | null = null;
   private lastErrorAt = 0;
+  /** After a refusal (over budget, storage failure, rejected) nothing is sent before this time. */
+  private pausedUntil = 0;
 
   constructor(private readonly o: SpoolOptions) {
     mkdirSync(o.dir, { recursive: true });
@@ -246,7 +248,7 @@ export class TransitionSpool {
   /** Publishes unacknowledged files in sequence order, at most `window` awaiting an ack. */
   private pump(): void {
     const link = this.link;
-    if (!link || this.closed || !link.connected) return;
+    if (!link || this.closed || !link.connected || Date.now() < this.pausedUntil) return;
     const topic = robotTopics(this.o.fleet ?? 'default', this.o.robotId).transitions;
     const window = this.o.window ?? 16;
     while (this.sent < this.files.length && this.sent < window) {
@@ -315,6 +317,7 @@ export class TransitionSpool {
     }
     this.sent = Math.max(0, this.sent - removed);
     if (removed) {
+      this.pausedUntil = 0;
       this.lastProgress = Date.now();
       this.resendMs = this.o.resendAfterMs ?? 3000;
       this.lastRefusal = '';
@@ -324,8 +327,12 @@ export class TransitionSpool {
     else if (a.result === 'REJECTED' || a.result === 'STORAGE_FAILED' || a.result === 'OVER_BUDGET') {
       this.lastError = a;
       this.lastErrorAt = Date.now();
+      // the learner will refuse the rest too: pause, then try again (sooner if a learner comes up)
+      this.sent = 0;
+      this.pausedUntil = Date.now() + this.resendMs;
+      this.resendMs = Math.min(MAX_RESEND_MS, this.resendMs * 2);
       const key = `${a.result}:${a.message}`;
-      if (key !== this.lastRefusal) this.log(`learner ${a.learnerId} did not store seq ${a.batchFirstSequence} (${a.result}): ${a.message}; kept spooled`);
+      if (key !== this.lastRefusal) this.log(`the learner ('${a.learnerId}') did not store seq ${a.batchFirstSequence} (${a.result}): ${a.message}; kept spooled`);
       this.lastRefusal = key;
     }
     this.pump();
@@ -339,6 +346,7 @@ export class TransitionSpool {
     }
     this.resendMs = this.o.resendAfterMs ?? 3000;
     this.lastError = null;
+    this.pausedUntil = 0;
     this.goBack('a learner is running');
   }
 
