@@ -147,6 +147,7 @@ export class PolicyNode {
     const stamp = this.reader.stampMs(m);
     const now = this.now();
     this.obsTime = stamp === null ? now : now - (Date.now() - stamp);
+    this.runtime.observed(this.obsTime); // the arrival, not act(), keeps the watchdog quiet (it must recover after a gap)
     this.haveObs = true;
     this.freshObs = true;
   }

@@ -94,6 +94,39 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     await n.close();
   });
 
+  it('recovers from a stale period: no observation for longer than stale_after_ms (startup, a hiccup), then the policy action again', async () => {
+    const s = setup(BASE);
+    const n = await s.start();
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    const ref = referenceAction(randomActor({}, 1), obs)[0]!;
+    const send = () => s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs });
+    for (let i = 0; i < 50; i++) {
+      s.clock.t += 10; // the robot starts publishing 500 ms after the node (stale_after_ms is 50)
+      s.ros.fire(10_000_000n);
+    }
+    const out = s.ros.messages<Float32MultiArrayMsg>('/arm/command');
+    expect(out.length).toBeGreaterThan(0);
+    expect(Array.from(out.at(-1)!.data)).toEqual([0, 0]); // safe action (hold of nothing sent yet)
+    const staleFaults = n.runtime.status().faults.stale;
+    expect(staleFaults).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) {
+      s.clock.t += 10;
+      send();
+      s.ros.fire(10_000_000n);
+    }
+    expect(Math.abs(out.at(-1)!.data[0]! - ref)).toBeLessThan(1e-5);
+    s.clock.t += 300; // a 300 ms hiccup mid-run
+    s.ros.fire(10_000_000n);
+    expect(n.runtime.status().faults.stale).toBeGreaterThan(staleFaults);
+    s.clock.t += 10;
+    send();
+    s.ros.fire(10_000_000n);
+    expect(Math.abs(out.at(-1)!.data[0]! - ref)).toBeLessThan(1e-5);
+    n.publishDiagnostics();
+    expect(s.ros.messages<DiagnosticArrayMsg>('/diagnostics').at(-1)!.status[0]!.level).toBe(1); // WARN (faults so far), no longer STALE
+    await n.close();
+  });
+
   it('explore: true samples from a stochastic policy on every tick (recording data for fine-tuning); diagnostics say so', async () => {
     const s = setup(BASE + '    explore: true\n    explore_seed: 3\n');
     exportRandom({ version: 'sac', seed: 4, out: s.model, signingKey: s.key.privateKeyPem, spec: { kind: 'tanh-gaussian', maxAction: 1.5 } });
