@@ -5,7 +5,7 @@
  * with different types or incompatible QoS does not connect, as in DDS); timers fire only when
  * the test calls fire(); parameters follow rcl's rule that overrides beat declared defaults.
  */
-import type { DurabilityPolicy, HistoryPolicy, InMessage, OutMessage, ParamTypeCode, ReliabilityPolicy, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosQoS, RosSubscriptionOptions, RosTimer, RosTypeName } from './rcl-api.js';
+import type { DurabilityPolicy, HistoryPolicy, InMessage, OutMessage, ParamTypeCode, ReliabilityPolicy, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosQoS, RosSubscriptionOptions, RosTimer, RosTypeName, SetParametersResultMsg } from './rcl-api.js';
 
 export class InProcessQoS implements RosQoS {
   constructor(
@@ -141,6 +141,19 @@ export class InProcessRos implements RosModule {
         return param;
       };
       getParameter = (name: string): RosParameter => this.params.get(name) ?? new InProcessParameter(name, 4, undefined);
+      private readonly onSet: ((ps: RosParameter[]) => SetParametersResultMsg)[] = [];
+      addOnSetParametersCallback = (cb: (ps: RosParameter[]) => SetParametersResultMsg): void => {
+        this.onSet.unshift(cb);
+      };
+      /** What a `ros2 param set` does: the callbacks decide, then the value is stored. */
+      setParameter = (p: RosParameter): SetParametersResultMsg => {
+        for (const cb of this.onSet) {
+          const r = cb([p]);
+          if (!r.successful) return r;
+        }
+        this.params.set(p.name, p as InProcessParameter);
+        return { successful: true, reason: '' };
+      };
       getLogger = (): RosLogger => this.logger;
       destroy = (): void => {
         for (let i = graph.subscriptions.length - 1; i >= 0; i--) if (graph.subscriptions[i]!.node === this.name) graph.subscriptions.splice(i, 1);

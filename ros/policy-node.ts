@@ -13,7 +13,7 @@ import type { ExecutionProvider } from '../src/engine/index.js';
 import { PolicyRuntime, readArtifactFile, Recorder, type SafeActionMode } from '../src/serve/index.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
 import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
-import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosPublisher, RosTimer, StringMsg } from './rcl-api.js';
+import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosTimer, SetParametersResultMsg, StringMsg } from './rcl-api.js';
 
 export interface PolicyNodeOptions {
   nodeName?: string;
@@ -27,18 +27,26 @@ export interface PolicyNodeOptions {
 }
 
 const LATENCY_WINDOW = 1024;
+/**
+ * Parameters a running node applies when they are set (`ros2 param set`, a parameter client). The
+ * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
+ * with the reason, so `ros2 param set` never reports success for a value the node does not use.
+ */
+const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
 const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
 
 export class PolicyNode {
   readonly node: RosNode;
-  readonly params: PolicyNodeParams;
+  /** The parameters in effect (live ones change with `ros2 param set`). */
+  params: PolicyNodeParams;
   readonly runtime: PolicyRuntime;
   private readonly log: RosLogger;
   private readonly reader: ObservationReader;
   private readonly writer: ActionWriter;
   private readonly actionPub: RosPublisher;
   private readonly diagPub: RosPublisher;
-  private readonly timers: RosTimer[] = [];
+  private controlTimer: RosTimer;
+  private diagTimer: RosTimer;
   private readonly obs: Float32Array;
   private obsTime = -Infinity;
   private haveObs = false;
@@ -104,14 +112,10 @@ export class PolicyNode {
     }
     if (p.reward_topic) this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.reward = (m as Float32Msg).data));
     if (p.done_topic) this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.done = this.done || (m as BoolMsg).data));
-    this.timers.push(this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick()));
-    this.timers.push(this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics()));
-    if (p.watch_model) {
-      this.watching = true;
-      watchFile(p.model_path, { interval: 250 }, (cur, prev) => {
-        if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.swapFrom(p.model_path);
-      });
-    }
+    this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick());
+    this.diagTimer = this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
+    if (p.watch_model) this.watch(p.model_path);
+    this.node.addOnSetParametersCallback((ps) => this.onSetParameters(ps));
     this.runtime.resetWatchdog(this.now());
     this.log.info(
       `o2o_policy: serving ${this.runtime.version} (${this.runtime.status().verifiedBy}) from ${p.model_path}: ${p.observation_type} ${p.observation_topic} → ${p.action_type} ${p.action_topic} at ${p.control_rate_hz} Hz`,
@@ -170,6 +174,57 @@ export class PolicyNode {
       this.done = false;
     }
     this.freshObs = false;
+  }
+
+  private watch(path: string): void {
+    this.watching = true;
+    watchFile(path, { interval: 250 }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.swapFrom(path);
+    });
+  }
+
+  /** `ros2 param set`: applies live parameters (all or none), refuses the rest with the reason. */
+  private onSetParameters(ps: RosParameter[]): SetParametersResultMsg {
+    const refuse = (reason: string): SetParametersResultMsg => {
+      this.log.warn(`o2o_policy: parameter change refused: ${reason}`);
+      return { successful: false, reason };
+    };
+    const changed: Record<string, unknown> = {};
+    for (const q of ps) {
+      const v = q.value;
+      changed[q.name] = typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
+      if (!(LIVE_PARAMS as readonly string[]).includes(q.name)) {
+        return refuse(`'${q.name}' is read when the node starts (topics, QoS, message layout, safety filter); restart the node with the new value (live: ${LIVE_PARAMS.join(', ')})`);
+      }
+    }
+    let next: PolicyNodeParams;
+    try {
+      next = checkParams({ ...this.params, ...changed }, `node '${this.nodeName}' parameters`);
+    } catch (e) {
+      return refuse((e as Error).message);
+    }
+    const old = this.params;
+    if (next.model_path !== old.model_path) {
+      if (!this.swapFrom(next.model_path)) return refuse(`the policy at ${next.model_path} was not loaded (${this.runtime.status().lastSwapError ?? 'unreadable'}); still serving ${this.runtime.version}`);
+      if (this.watching) {
+        unwatchFile(old.model_path);
+        this.watch(next.model_path);
+      }
+    }
+    if (next.control_rate_hz !== old.control_rate_hz) {
+      this.controlTimer.cancel();
+      this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / next.control_rate_hz)), () => this.tick());
+    }
+    if (next.diagnostics_period_s !== old.diagnostics_period_s) {
+      this.diagTimer.cancel();
+      this.diagTimer = this.node.createTimer(BigInt(Math.round(next.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
+    }
+    if (['explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'].some((k) => k in changed)) {
+      this.runtime.setExploration(next.explore ? { temperature: next.explore_temperature, noiseStd: next.explore_noise_std, seed: next.explore_seed } : null);
+    }
+    this.params = next;
+    this.log.info(`o2o_policy: parameters set: ${Object.entries(changed).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
+    return { successful: true, reason: '' };
   }
 
   /** Loads a new artifact from `path` (with its .sig/.sha256) and swaps if it verifies. */
@@ -236,7 +291,8 @@ export class PolicyNode {
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) t.cancel();
+    this.controlTimer.cancel();
+    this.diagTimer.cancel();
     if (this.watching) unwatchFile(this.params.model_path);
     await this.recorder?.close();
     this.runtime.dispose();

@@ -107,6 +107,12 @@ export interface RosLogger {
   error: (message: string) => boolean;
 }
 
+/** rcl_interfaces/msg/SetParametersResult: what a set-parameters callback answers (false refuses the change). */
+export interface SetParametersResultMsg {
+  successful: boolean;
+  reason: string;
+}
+
 export interface RosSubscriptionOptions<Q = RosQoS> {
   qos?: Q;
 }
@@ -118,6 +124,8 @@ export interface RosNode<Q = RosQoS, P = RosParameter> {
   createTimer: (period: bigint, callback: () => void) => RosTimer;
   declareParameter: (parameter: P) => RosParameter;
   getParameter: (name: string) => RosParameter;
+  /** Called before parameters change (`ros2 param set`, a parameter client); an unsuccessful result refuses the change. */
+  addOnSetParametersCallback: (callback: (parameters: P[]) => SetParametersResultMsg) => void;
   getLogger: () => RosLogger;
   destroy: () => void;
 }

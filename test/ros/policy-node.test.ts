@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nextObservationsOf, openStore } from '../../src/data/index.js';
 import { generateSigningKey } from '../../src/serve/index.js';
-import { InProcessQoS, InProcessRos } from '../../ros/in-process.js';
+import { InProcessParameter, InProcessQoS, InProcessRos } from '../../ros/in-process.js';
 import { PolicyNode } from '../../ros/policy-node.js';
 import type { DiagnosticArrayMsg, Float32MultiArrayMsg, JointStateMsg, TwistMsg } from '../../ros/rcl-api.js';
 import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
@@ -124,6 +124,27 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     expect(Math.abs(out.at(-1)!.data[0]! - ref)).toBeLessThan(1e-5);
     n.publishDiagnostics();
     expect(s.ros.messages<DiagnosticArrayMsg>('/diagnostics').at(-1)!.status[0]!.level).toBe(1); // WARN (faults so far), no longer STALE
+    await n.close();
+  });
+
+  it('ros2 param set: live parameters are applied (control rate, model_path swap), the others refused with the reason', async () => {
+    const s = setup(BASE);
+    const n = await s.start();
+    const set = (name: string, type: 1 | 2 | 3 | 4, value: unknown) => (n.node as unknown as { setParameter: (p: InProcessParameter) => { successful: boolean; reason: string } }).setParameter(new InProcessParameter(name, type, value));
+    expect(set('control_rate_hz', 3, 50.0)).toEqual({ successful: true, reason: '' });
+    expect(s.ros.timers.filter((t) => !t.cancelled).map((t) => t.periodNs)).toEqual([1_000_000_000n, 20_000_000n]);
+    expect(n.params.control_rate_hz).toBe(50);
+    const r = set('max_delta', 3, 0.5);
+    expect(r.successful).toBe(false);
+    expect(r.reason).toMatch(/'max_delta' is read when the node starts/);
+    expect(set('control_rate_hz', 3, -1).reason).toMatch(/control_rate_hz must be in/);
+    const unsigned = join(s.dir, 'unsigned.onnx');
+    exportRandom({ version: 'v2-unsigned', seed: 2, out: unsigned });
+    expect(set('model_path', 4, unsigned).reason).toMatch(/was not loaded .*still serving v1/);
+    const v2 = join(s.dir, 'v2.onnx');
+    exportRandom({ version: 'v2', seed: 2, out: v2, signingKey: s.key.privateKeyPem });
+    expect(set('model_path', 4, v2).successful).toBe(true);
+    expect(n.runtime.version).toBe('v2');
     await n.close();
   });
 
