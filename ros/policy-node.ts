@@ -32,7 +32,7 @@ const LATENCY_WINDOW = 1024;
  * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
  * with the reason, so `ros2 param set` never reports success for a value the node does not use.
  */
-const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
+const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'act_on_observation', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
 const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
 
 export class PolicyNode {
@@ -154,19 +154,32 @@ export class PolicyNode {
     this.runtime.observed(this.obsTime); // the arrival, not act(), keeps the watchdog quiet (it must recover after a gap)
     this.haveObs = true;
     this.freshObs = true;
+    if (this.params.act_on_observation) this.send(this.actNow(now));
   }
 
-  /** One control period: the watchdog or the policy, then publish (and record). */
+  /**
+   * One control period: the watchdog or the policy, then publish (and record). With
+   * act_on_observation the observations are answered as they arrive and the period only runs the watchdog.
+   */
   tick(): void {
     const now = this.now();
     this.ticks++;
     let action = this.runtime.watchdog(now);
     if (!action) {
-      if (!this.haveObs) return; // nothing to act on yet, and the watchdog is not due
-      const t0 = performance.now();
-      action = this.runtime.act(this.obs, now, this.obsTime);
-      this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
+      if (!this.haveObs || this.params.act_on_observation) return; // nothing to act on yet, and the watchdog is not due
+      action = this.actNow(now);
     }
+    this.send(action);
+  }
+
+  private actNow(now: number): Float32Array {
+    const t0 = performance.now();
+    const action = this.runtime.act(this.obs, now, this.obsTime);
+    this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
+    return action;
+  }
+
+  private send(action: Float32Array): void {
     this.actionPub.publish(this.writer.write(action));
     if (this.recorder && this.freshObs) {
       this.recorder.step(this.obs, action, this.reward, this.done, false);

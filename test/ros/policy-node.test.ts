@@ -148,6 +148,23 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     await n.close();
   });
 
+  it('act_on_observation: each observation is answered as it arrives; the control timer only runs the watchdog', async () => {
+    const s = setup(BASE + '    act_on_observation: true\n');
+    const n = await s.start();
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs });
+    const out = s.ros.messages<Float32MultiArrayMsg>('/arm/command');
+    expect(out).toHaveLength(1);
+    expect(Math.abs(out[0]!.data[0]! - referenceAction(randomActor({}, 1), obs)[0]!)).toBeLessThan(1e-5);
+    s.ros.fire(10_000_000n);
+    expect(out).toHaveLength(1); // fresh: the timer sends nothing
+    s.clock.t += 100; // > stale_after_ms
+    s.ros.fire(10_000_000n);
+    expect(out).toHaveLength(2);
+    expect(n.runtime.status().faults.stale).toBe(1);
+    await n.close();
+  });
+
   it('explore: true samples from a stochastic policy on every tick (recording data for fine-tuning); diagnostics say so', async () => {
     const s = setup(BASE + '    explore: true\n    explore_seed: 3\n');
     exportRandom({ version: 'sac', seed: 4, out: s.model, signingKey: s.key.privateKeyPem, spec: { kind: 'tanh-gaussian', maxAction: 1.5 } });
