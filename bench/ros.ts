@@ -70,8 +70,13 @@ export async function run(): Promise<void> {
     rt.act(o);
     actUs.push((performance.now() - t0) * 1000);
   }
-  const key = new Map<number, number>(); // the policy's action[0] (float32) → k
-  for (let k = 0; k < TRIPS * 2 + 10; k++) key.set(Math.fround(rt.act(obsOf(k))[0]!), k);
+  const key = new Map<string, number>(); // the policy's action (float32) → k
+  const keyOfAction = (a: ArrayLike<number>) => `${Math.fround(a[0]!)},${Math.fround(a[1]!)}`;
+  for (let k = 0; k < TRIPS + 10; k++) {
+    const kk = keyOfAction(rt.act(obsOf(k)));
+    if (key.has(kk)) throw new Error(`bench: observations ${key.get(kk)} and ${k} give the same action; change obsOf`);
+    key.set(kk, k);
+  }
   rt.dispose();
 
   const rows: string[] = [];
@@ -136,7 +141,7 @@ export async function run(): Promise<void> {
         rows.push(`| ${mode} | ${hz} | not run: ${(e as Error).message.split('\n')[0]} | | | |`);
         continue;
       }
-      const lat = await trips(`${ns}/obs`, `${ns}/action`, hz, (m) => key.get(Math.fround(m.data[0]!)), obsOf);
+      const lat = await trips(`${ns}/obs`, `${ns}/action`, hz, (m) => key.get(keyOfAction(m.data)), obsOf);
       row(mode, hz, lat, TRIPS);
       await stop(node);
     }

@@ -1,5 +1,5 @@
 /**
- * Entry point of the ROS 2 policy node (what launch/policy.launch.py runs):
+ * Entry point of the ROS 2 policy node (launch/policy.launch.py runs it as `node --import tsx ros/main.ts ...`):
  *
  *   npx tsx ros/main.ts --ros-args --params-file ros/config/policy.yaml [-r __node:=name]
  *

@@ -26,8 +26,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('params_file', default_value=os.path.join(root, 'ros', 'config', 'policy.yaml'),
                               description='ROS 2 params YAML for the node'),
         DeclareLaunchArgument('node_name', default_value='o2o_policy'),
+        # One process (node with tsx's loader), not `npx tsx`: launch's SIGINT must reach the node's
+        # own handler (npx does not forward it, and the node outlived a stopped launch).
         ExecuteProcess(
-            cmd=['npx', 'tsx', [LaunchConfiguration('o2o_root'), '/ros/main.ts'],
+            cmd=['node', '--import', 'tsx', [LaunchConfiguration('o2o_root'), '/ros/main.ts'],
                  '--ros-args', '-r', ['__node:=', LaunchConfiguration('node_name')],
                  '--params-file', LaunchConfiguration('params_file')],
             cwd=LaunchConfiguration('o2o_root'),

@@ -79,9 +79,12 @@ const hasRos2Cli = () => {
   for (const d of (process.env.PATH ?? '').split(':')) if (d && existsSync(join(d, 'ros2')) && readFileSync(join(d, 'ros2'), 'utf8').includes('ros2cli')) return true;
   return false;
 };
-/** Runs the ros2 CLI; its answer (stdout and stderr: `ros2 param set` reports a refusal on stderr). */
+/**
+ * Runs the ros2 CLI; its answer (stdout and stderr: `ros2 param set` reports a refusal on stderr).
+ * `--no-daemon`: a ros2 daemon would outlive the test run (one per ROS_DOMAIN_ID).
+ */
 async function ros2(...args: string[]): Promise<string> {
-  const { stdout, stderr } = await run('ros2', args, { timeout: 30_000, env: process.env });
+  const { stdout, stderr } = await run('ros2', [...args, '--no-daemon'], { timeout: 30_000, env: process.env });
   return (stdout + stderr).trim();
 }
 
@@ -287,6 +290,35 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     rt.dispose();
     expect(actions.filter((a) => a.data[0] !== 0 && policyOf.has(a.data[0]!)).length).toBeGreaterThan(20);
     expect(await node.stop()).toBe(0);
+  });
+
+  it.runIf(hasRos2Cli())('ros2 launch ros/launch/policy.launch.py starts the node as the README says; ros2 node list / param get see it; SIGINT stops it cleanly', async () => {
+    const dir = tempDir('o2o-ros-launch-');
+    const ns = `/o2o_launch${id}`;
+    const name = `o2o_policy_launch_${id}`;
+    const params = join(dir, 'policy.yaml');
+    // The shipped file with this test's topics.
+    writeFileSync(params, readFileSync(join(ROOT, 'ros/config/policy.yaml'), 'utf8').replace('/o2o/observation', `${ns}/observation`).replace('/o2o/action', `${ns}/action`).replace('watch_model: true', 'watch_model: false'));
+    const launch = spawn('ros2', ['launch', 'ros/launch/policy.launch.py', `params_file:=${params}`, `node_name:=${name}`], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let exit: number | null = null;
+    launch.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    launch.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    launch.on('exit', (c) => (exit = c ?? -1));
+    try {
+      await until('the launched node to serve', () => /o2o_policy: serving/.test(out) || exit !== null, 60_000);
+      expect(exit, out).toBeNull();
+      expect(await ros2('node', 'list')).toContain(`/${name}`);
+      expect(await ros2('param', 'get', `/${name}`, 'observation_topic')).toBe(`String value is: ${ns}/observation`);
+      const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, bestEffort);
+      const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: bestEffort });
+      await until('an action from the launched node', () => actions.length > 0, 10_000, () => pub.publish(f32([1, 0, 0])));
+    } finally {
+      launch.kill('SIGINT');
+      await until(`ros2 launch to exit after SIGINT (${out})`, () => exit !== null, 20_000);
+    }
+    expect(out).not.toMatch(/process has died/);
+    expect(exit).toBe(0);
   });
 
   it('Twist in → Twist out', async () => {
