@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nextObservationsOf, openStore } from '../../src/data/index.js';
 import { generateSigningKey } from '../../src/serve/index.js';
 import { InProcessParameter, InProcessQoS, InProcessRos } from '../../ros/in-process.js';
+import { ManagedPolicyNode } from '../../ros/managed.js';
 import { PolicyNode } from '../../ros/policy-node.js';
 import type { DiagnosticArrayMsg, Float32MultiArrayMsg, JointStateMsg, TwistMsg } from '../../ros/rcl-api.js';
 import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
@@ -163,6 +164,37 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     expect(out).toHaveLength(2);
     expect(n.runtime.status().faults.stale).toBe(1);
     await n.close();
+  });
+
+  it('managed (lifecycle) node: parameters only while unconfigured; configure loads, activate publishes, deactivate stops, cleanup releases; a bad policy fails configure', async () => {
+    const s = setup(BASE);
+    const m = new ManagedPolicyNode(s.ros, { paramsFile: s.paramsFile, now: () => s.clock.t });
+    const node = m.node as unknown as { transition: (t: 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown') => number };
+    expect(m.node.getParameter('action_topic').value).toBe('/arm/command');
+    expect(s.ros.publishers).toHaveLength(0);
+    const obs = { layout: { dim: [], data_offset: 0 }, data: [0.1, -0.2, 0.3, 0.4, -0.5] };
+    expect(node.transition('configure')).toBe(97);
+    expect(s.ros.publishers.map((p) => p.topic)).toEqual(['/arm/command', '/diagnostics']);
+    s.ros.publish('/o2o/observation', F32, obs);
+    s.ros.fire(10_000_000n);
+    expect(s.ros.messages('/arm/command')).toHaveLength(0); // inactive
+    expect(node.transition('activate')).toBe(97);
+    s.ros.publish('/o2o/observation', F32, obs);
+    s.ros.fire(10_000_000n);
+    expect(s.ros.messages('/arm/command')).toHaveLength(1);
+    expect(node.transition('deactivate')).toBe(97);
+    s.ros.fire(10_000_000n);
+    expect(s.ros.messages('/arm/command')).toHaveLength(1);
+    expect(node.transition('cleanup')).toBe(97);
+    expect(m.inner).toBeNull();
+    expect(s.ros.publishers).toHaveLength(0);
+    expect(s.ros.subscriptions).toHaveLength(0);
+    expect(s.ros.timers.every((t) => t.cancelled)).toBe(true);
+    // Reconfigure with a policy that does not verify: the transition fails with the reason logged.
+    exportRandom({ version: 'v9', seed: 9, out: s.model }); // no signature, and key.pub is trusted
+    expect(node.transition('configure')).toBe(98);
+    expect(s.ros.logs.some((l) => l.level === 'error' && /configure failed: .*signature/i.test(l.message))).toBe(true);
+    await m.close();
   });
 
   it('explore: true samples from a stochastic policy on every tick (recording data for fine-tuning); diagnostics say so', async () => {
