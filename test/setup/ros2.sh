@@ -17,7 +17,7 @@
 # flock serialises concurrent runs, so two checkouts never build the same thing twice.
 # O2O_SKIP_ROS=1: do nothing ROS-related (the real-ROS suites then skip, saying why). Never in CI.
 set -euo pipefail
-ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)   # the checkout (= git rev-parse --show-toplevel)
 CACHE_ROOT=${O2O_ROS_CACHE:-$HOME/.cache/o2o}
 log() { echo "test setup (ros2): $*" >&2; }
 
@@ -55,7 +55,7 @@ else
   fi
   SHARED=$(cd "$SHARED" && pwd)
   # The cache key: the content of everything build.sh builds from (7 MB to hash: ~30 ms).
-  KEY=$(cd "$SHARED" && sha256sum build.sh patches/* tarballs/* | sha256sum | cut -c1-16)
+  KEY=$(cd "$SHARED" && find build.sh patches tarballs -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
   CACHE=$CACHE_ROOT/ros2-$KEY
   mkdir -p "$CACHE_ROOT"
   exec 9>"$CACHE.lock"
