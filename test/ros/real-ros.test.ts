@@ -222,6 +222,12 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
       await sleep(50);
     }
     expect(out).toHaveLength(0);
+    if (hasRos2Cli()) {
+      // What a robot engineer sees with the ROS tools: both endpoints and their reliability.
+      const info = await ros2('topic', 'info', '-v', `${ns}/joint_states`, '--no-daemon');
+      expect(info).toMatch(new RegExp(`Node name: o2o_test_robot_${id}[\\s\\S]*?Endpoint type: PUBLISHER[\\s\\S]*?Reliability: BEST_EFFORT`));
+      expect(info).toMatch(new RegExp(`Node name: ${name}[\\s\\S]*?Endpoint type: SUBSCRIPTION[\\s\\S]*?Reliability: RELIABLE`));
+    }
     const pub: RosPublisher = robot.createPublisher('sensor_msgs/msg/JointState', `${ns}/joint_states`, { qos: reliable });
     const ref1 = referenceAction(randomActor(spec, 1), obs);
     await until('JointState effort from v1', () => out.length > 0, 10_000, () => pub.publish(js()));
