@@ -33,7 +33,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   await rcl.init(undefined, argv);
   const remap = argv.find((a) => a.startsWith('__node:='));
   const opts = { nodeName: remap ? remap.slice('__node:='.length) : 'o2o_policy', paramsFile: argAfter(argv, '--params-file') };
-  // --managed (before --ros-args): a lifecycle node, unconfigured until its lifecycle says otherwise (ros/managed.ts).
+  // --managed (before --ros-args): a lifecycle node, unconfigured until its lifecycle says otherwise (ros/managed.ts);
+  // --unmanaged (what the launch file passes otherwise) or nothing: the plain node.
   const ros = argv.indexOf('--ros-args');
   const managed = argv.slice(0, ros < 0 ? argv.length : ros).includes('--managed');
   const node = managed ? new ManagedPolicyNode(rcl, opts) : await PolicyNode.start(rcl, opts);

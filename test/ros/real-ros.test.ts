@@ -54,12 +54,11 @@ class NodeProcess {
     child.on('exit', (code) => (this.exited = code ?? -1));
   }
 
-  static async start(name: string, paramsFile: string, overrides: Record<string, string | number | boolean> = {}, managed = false): Promise<NodeProcess> {
+  static async start(name: string, paramsFile: string, overrides: Record<string, string | number | boolean> = {}): Promise<NodeProcess> {
     const p = Object.entries(overrides).flatMap(([k, v]) => ['-p', `${k}:=${v}`]);
-    const child = spawn(TSX, ['ros/main.ts', ...(managed ? ['--managed'] : []), '--ros-args', '-r', `__node:=${name}`, '--params-file', paramsFile, ...p], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, ['ros/main.ts', '--ros-args', '-r', `__node:=${name}`, '--params-file', paramsFile, ...p], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const n = new NodeProcess(name, child);
-    const ready = managed ? /waiting in 'unconfigured'/ : /o2o_policy: serving/;
-    await until(`node ${name} to start (output so far: ${n.out})`, () => ready.test(n.out) || n.exited !== null, 60_000);
+    await until(`node ${name} to start serving (output so far: ${n.out})`, () => /o2o_policy: serving/.test(n.out) || n.exited !== null, 60_000);
     if (n.exited !== null) throw new Error(`node ${name} exited with ${n.exited}: ${n.out}`);
     return n;
   }
@@ -350,38 +349,52 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     expect(exit).toBe(0);
   });
 
-  it.runIf(hasRos2Cli())('managed (lifecycle) node over the lifecycle services: unconfigured → configure → activate (actions) → deactivate (none) → cleanup', async () => {
+  it.runIf(hasRos2Cli())('managed (lifecycle) node, started by ros2 launch managed:=true, over the lifecycle services: unconfigured → configure → activate (actions) → deactivate (none) → cleanup', async () => {
+    const dir = tempDir('o2o-ros-lc-');
     const ns = `/o2o_lc${id}`;
     const name = `o2o_policy_lc_${id}`;
-    const node = await NodeProcess.start(name, join(ROOT, 'ros/config/policy.yaml'), { observation_topic: `${ns}/observation`, action_topic: `${ns}/action`, control_rate_hz: '50.0', watch_model: false }, true);
-    procs.push(node);
-    const change = async (id: number) => ros2('service', 'call', `/${name}/change_state`, 'lifecycle_msgs/srv/ChangeState', `{transition: {id: ${id}}}`);
-    const state = async () => (await ros2('service', 'call', `/${name}/get_state`, 'lifecycle_msgs/srv/GetState')).match(/label='(\w+)'/)?.[1];
-    expect(await Promise.all([state(), ros2('param', 'get', `/${name}`, 'observation_topic')])).toEqual(['unconfigured', `String value is: ${ns}/observation`]);
-    const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, bestEffort);
-    const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: bestEffort });
-    const obs = [1, 0, 0];
-    expect(await change(1)).toMatch(/success=True/); // configure
-    expect(await state()).toBe('inactive');
-    for (let i = 0; i < 20; i++) {
-      pub.publish(f32(obs));
-      await sleep(25);
+    const params = join(dir, 'policy.yaml');
+    writeFileSync(params, readFileSync(join(ROOT, 'ros/config/policy.yaml'), 'utf8').replace('/o2o/observation', `${ns}/observation`).replace('/o2o/action', `${ns}/action`).replace('watch_model: true', 'watch_model: false').replace('control_rate_hz: 20.0', 'control_rate_hz: 50.0'));
+    const launch = spawn('ros2', ['launch', 'ros/launch/policy.launch.py', `params_file:=${params}`, `node_name:=${name}`, 'managed:=true'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let exit: number | null = null;
+    launch.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    launch.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    launch.on('exit', (c) => (exit = c ?? -1));
+    try {
+      await until('the managed node to wait unconfigured', () => /waiting in 'unconfigured'/.test(out) || exit !== null, 60_000);
+      expect(exit, out).toBeNull();
+      const change = async (id: number) => ros2('service', 'call', `/${name}/change_state`, 'lifecycle_msgs/srv/ChangeState', `{transition: {id: ${id}}}`);
+      const state = async () => (await ros2('service', 'call', `/${name}/get_state`, 'lifecycle_msgs/srv/GetState')).match(/label='(\w+)'/)?.[1];
+      expect(await Promise.all([state(), ros2('param', 'get', `/${name}`, 'observation_topic')])).toEqual(['unconfigured', `String value is: ${ns}/observation`]);
+      const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, bestEffort);
+      const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: bestEffort });
+      const obs = [1, 0, 0];
+      expect(await change(1)).toMatch(/success=True/); // configure
+      expect(await state()).toBe('inactive');
+      for (let i = 0; i < 20; i++) {
+        pub.publish(f32(obs));
+        await sleep(25);
+      }
+      expect(actions).toHaveLength(0); // configured but inactive: nothing published
+      expect(await change(3)).toMatch(/success=True/); // activate
+      await until('actions once active', () => actions.length > 0, 10_000, () => pub.publish(f32(obs)));
+      expect(await change(4)).toMatch(/success=True/); // deactivate
+      await sleep(300);
+      const n = actions.length;
+      for (let i = 0; i < 20; i++) {
+        pub.publish(f32(obs));
+        await sleep(25);
+      }
+      expect(actions.length).toBe(n);
+      expect(await change(2)).toMatch(/success=True/); // cleanup
+      expect(await state()).toBe('unconfigured');
+      expect(out).toMatch(/cleanup: policy and topics released/);
+    } finally {
+      launch.kill('SIGINT');
+      await until(`ros2 launch to exit after SIGINT (${out})`, () => exit !== null, 20_000);
     }
-    expect(actions).toHaveLength(0); // configured but inactive: nothing published
-    expect(await change(3)).toMatch(/success=True/); // activate
-    await until('actions once active', () => actions.length > 0, 10_000, () => pub.publish(f32(obs)));
-    expect(await change(4)).toMatch(/success=True/); // deactivate
-    await sleep(300);
-    const n = actions.length;
-    for (let i = 0; i < 20; i++) {
-      pub.publish(f32(obs));
-      await sleep(25);
-    }
-    expect(actions.length).toBe(n);
-    expect(await change(2)).toMatch(/success=True/); // cleanup
-    expect(await state()).toBe('unconfigured');
-    expect(node.out).toMatch(/cleanup: policy and topics released/);
-    expect(await node.stop()).toBe(0);
+    expect(exit).toBe(0);
   });
 
   it('Twist in → Twist out', async () => {
