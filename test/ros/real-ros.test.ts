@@ -255,11 +255,12 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     expect(await node.stop()).toBe(0);
   });
 
-  it.runIf(hasRos2Cli())('ros2 bag record -s mcap of the node\'s topics → o2o dataset import --format rosbag2 reads the observations and actions back exactly', async () => {
+  it.runIf(hasRos2Cli())('ros2 bag record -s mcap of the node\'s topics → o2o dataset import --format rosbag2 reads the observations and actions back exactly; the node\'s own recording (record_dir, reward topic) agrees', async () => {
     const dir = tempDir('o2o-ros-bag-');
     const ns = `/o2o_bag${id}`;
     const name = `o2o_policy_bag_${id}`;
-    const node = await NodeProcess.start(name, join(ROOT, 'ros/config/policy.yaml'), { observation_topic: `${ns}/observation`, action_topic: `${ns}/action`, qos_reliability: 'reliable', qos_depth: 10, watch_model: false });
+    const recorded = join(dir, 'recorded');
+    const node = await NodeProcess.start(name, join(ROOT, 'ros/config/policy.yaml'), { observation_topic: `${ns}/observation`, action_topic: `${ns}/action`, qos_reliability: 'reliable', qos_depth: 10, watch_model: false, record_dir: recorded, reward_topic: `${ns}/reward` });
     procs.push(node);
     const bag = join(dir, 'bag');
     const rec = spawn('ros2', ['bag', 'record', '-s', 'mcap', '-o', bag, `${ns}/observation`, `${ns}/action`], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -269,6 +270,7 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     let recExit: number | null = null;
     rec.on('exit', (c) => (recExit = c ?? -1));
     const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: reliable });
+    const rewardPub = robot.createPublisher('std_msgs/msg/Float32', `${ns}/reward`, { qos: reliable });
     const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, reliable);
     await until(`the recorder to subscribe to both topics (${recOut})`, () => (recOut.match(/Subscribed to topic/g) ?? []).length >= 2 || recExit !== null, 20_000);
     // 40 distinct observations at 20 Hz (the node's rate in policy.yaml).
@@ -277,6 +279,7 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
       const th = -Math.PI + (2 * Math.PI * k) / 40;
       const o = Array.from(Float32Array.from([Math.cos(th), Math.sin(th), 0.05 * k]));
       sent.push(o);
+      rewardPub.publish({ data: k } as never);
       pub.publish(f32(o));
       await sleep(50);
     }
@@ -302,9 +305,19 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     // And the node's action for an observation is the policy's (the runtime here, same artifact).
     const rt = PolicyRuntime.open(readArtifactFile(PENDULUM_POLICY));
     const policyOf = new Map(sent.map((o) => [rt.act(o)[0]!, o]));
+    const policyFor = new Map(sent.map((o) => [o.join(), rt.act(o)[0]!]));
     rt.dispose();
     expect(actions.filter((a) => a.data[0] !== 0 && policyOf.has(a.data[0]!)).length).toBeGreaterThan(20);
     expect(await node.stop()).toBe(0);
+    // The node's own recording (record_dir, reward_topic) of the same run: (obs, the policy's action, reward).
+    const own = (await openStore(recorded).read()).dataset;
+    expect(own.size).toBeGreaterThan(20);
+    for (let i = 0; i < own.size; i++) {
+      const o = Array.from(own.observations.subarray(3 * i, 3 * i + 3));
+      expect(sentKeys.has(o.join())).toBe(true);
+      expect(own.actions[i]).toBe(policyFor.get(o.join()));
+      expect(Number.isInteger(own.rewards[i]) && own.rewards[i]! >= 0 && own.rewards[i]! < 40).toBe(true);
+    }
   });
 
   it.runIf(hasRos2Cli())('ros2 launch ros/launch/policy.launch.py starts the node as the README says; ros2 node list / param get see it; issue 14: ros2 topic pub after a gap → ros2 topic echo shows the policy action; SIGINT stops it cleanly', async () => {
@@ -397,14 +410,14 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     expect(exit).toBe(0);
   });
 
-  it('Twist in → Twist out', async () => {
+  it('Twist in → Twist out; hot swap when the artifact at model_path is replaced (file watch)', async () => {
     const dir = tempDir('o2o-ros-real-');
     const model = join(dir, 'policy.onnx');
     const spec = { obsDim: 6, actDim: 6 };
     exportRandom({ version: 'tw', seed: 3, out: model, spec });
     const ns = `/o2o_tw${id}`;
     const params = join(dir, 'params.yaml');
-    writeFileSync(params, `o2o_policy_tw_${id}:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/twist_in\n    observation_type: geometry_msgs/msg/Twist\n    action_topic: ${ns}/cmd_vel\n    action_type: geometry_msgs/msg/Twist\n    control_rate_hz: 50.0\n    watch_model: false\n`);
+    writeFileSync(params, `o2o_policy_tw_${id}:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/twist_in\n    observation_type: geometry_msgs/msg/Twist\n    action_topic: ${ns}/cmd_vel\n    action_type: geometry_msgs/msg/Twist\n    control_rate_hz: 50.0\n    watch_model: true\n`);
     const node = await NodeProcess.start(`o2o_policy_tw_${id}`, params);
     procs.push(node);
     const out = listen<TwistMsg>('geometry_msgs/msg/Twist', `${ns}/cmd_vel`, bestEffort);
@@ -414,6 +427,11 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     const t = out.at(-1)!;
     const got = [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z];
     for (let i = 0; i < 6; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThan(1e-5);
+    // A new artifact written over model_path (atomically, as exportPolicy writes it) is swapped in.
+    exportRandom({ version: 'tw2', seed: 4, out: model, spec });
+    const ref2 = referenceAction(randomActor(spec, 4), [0.1, 0.2, 0.3, -0.1, -0.2, -0.3]);
+    await until('Twist commands from the new artifact', () => Math.abs(out.at(-1)!.linear.x - ref2[0]!) < 1e-5, 10_000, () => pub.publish({ linear: { x: 0.1, y: 0.2, z: 0.3 }, angular: { x: -0.1, y: -0.2, z: -0.3 } } as never));
+    expect(node.out).toMatch(/now serving policy tw2/);
     expect(await node.stop()).toBe(0);
   });
 });
