@@ -5,7 +5,7 @@
  * with different types or incompatible QoS does not connect, as in DDS); timers fire only when
  * the test calls fire(); parameters follow rcl's rule that overrides beat declared defaults.
  */
-import type { DurabilityPolicy, HistoryPolicy, InMessage, OutMessage, ParamTypeCode, ReliabilityPolicy, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosQoS, RosSubscriptionOptions, RosTimer, RosTypeName } from './rcl-api.js';
+import type { DurabilityPolicy, HistoryPolicy, InMessage, OutMessage, ParamTypeCode, ReliabilityPolicy, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosQoS, RosLifecycleNode, RosSubscriptionOptions, RosTimer, RosTypeName, SetParametersResultMsg, TransitionResult } from './rcl-api.js';
 
 export class InProcessQoS implements RosQoS {
   constructor(
@@ -25,6 +25,8 @@ export interface Endpoint {
   topic: string;
   type: RosTypeName;
   qos: InProcessQoS;
+  /** The publisher object handed to the node (publishers only). */
+  handle?: RosPublisher;
 }
 
 interface Sub extends Endpoint {
@@ -98,8 +100,7 @@ export class InProcessRos implements RosModule {
       }
       createPublisher = (type: RosTypeName, topic: string, options?: RosSubscriptionOptions): RosPublisher => {
         const qos = (options?.qos as InProcessQoS | undefined) ?? new InProcessQoS();
-        graph.publishers.push({ node: this.name, topic, type, qos });
-        return {
+        const handle: RosPublisher = {
           publish: (msg: OutMessage) => {
             // Deliver a snapshot: publishers reuse their message objects, as rclnodejs serializes on publish.
             const copy = structuredClone(msg);
@@ -109,6 +110,8 @@ export class InProcessRos implements RosModule {
             graph.publish(topic, type, copy, qos);
           },
         };
+        graph.publishers.push({ node: this.name, topic, type, qos, handle });
+        return handle;
       };
       createSubscription = (type: RosTypeName, topic: string, options: RosSubscriptionOptions, callback: (m: InMessage) => void): unknown => {
         const qos = (options.qos as InProcessQoS | undefined) ?? new InProcessQoS();
@@ -141,9 +144,47 @@ export class InProcessRos implements RosModule {
         return param;
       };
       getParameter = (name: string): RosParameter => this.params.get(name) ?? new InProcessParameter(name, 4, undefined);
+      private readonly onSet: ((ps: RosParameter[]) => SetParametersResultMsg)[] = [];
+      addOnSetParametersCallback = (cb: (ps: RosParameter[]) => SetParametersResultMsg): void => {
+        this.onSet.unshift(cb);
+      };
+      /** What a `ros2 param set` does: the callbacks decide, then the value is stored. */
+      setParameter = (p: RosParameter): SetParametersResultMsg => {
+        for (const cb of this.onSet) {
+          const r = cb([p]);
+          if (!r.successful) return r;
+        }
+        this.params.set(p.name, p as InProcessParameter);
+        return { successful: true, reason: '' };
+      };
+      hasParameter = (name: string): boolean => this.params.has(name);
       getLogger = (): RosLogger => this.logger;
+      destroyPublisher = (p: never): void => {
+        const i = graph.publishers.findIndex((e) => e.handle === (p as unknown));
+        if (i >= 0) graph.publishers.splice(i, 1);
+      };
+      destroySubscription = (sub: never): void => {
+        const i = graph.subscriptions.indexOf(sub as Sub);
+        if (i >= 0) graph.subscriptions.splice(i, 1);
+      };
+      destroyTimer = (t: never): void => (t as InProcessTimer).cancel();
       destroy = (): void => {
         for (let i = graph.subscriptions.length - 1; i >= 0; i--) if (graph.subscriptions[i]!.node === this.name) graph.subscriptions.splice(i, 1);
       };
     })(this);
+
+  /** A lifecycle node: transitions are driven by the test with transition(), as the lifecycle services would. */
+  readonly createLifecycleNode = (nodeName: string, namespace?: string): RosLifecycleNode & { transition: (t: 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown') => TransitionResult } => {
+    const node = new this.Node(nodeName, namespace);
+    const cbs = new Map<string, (prev: unknown) => TransitionResult>();
+    const reg = (t: string) => (cb: (prev: unknown) => TransitionResult) => void cbs.set(t, cb);
+    return Object.assign(node, {
+      registerOnConfigure: reg('configure'),
+      registerOnActivate: reg('activate'),
+      registerOnDeactivate: reg('deactivate'),
+      registerOnCleanup: reg('cleanup'),
+      registerOnShutdown: reg('shutdown'),
+      transition: (t: string): TransitionResult => cbs.get(t)?.(null) ?? 97,
+    });
+  };
 }

@@ -1,11 +1,12 @@
 /**
- * Entry point of the ROS 2 policy node (what launch/policy.launch.py runs):
+ * Entry point of the ROS 2 policy node (launch/policy.launch.py runs it as `node --import tsx ros/main.ts ...`):
  *
- *   npx tsx ros/main.ts --ros-args --params-file ros/config/policy.yaml [-r __node:=name]
+ *   npx tsx ros/main.ts [--managed] --ros-args --params-file ros/config/policy.yaml [-r __node:=name]
  *
  * rclnodejs is imported here and only here, lazily: nothing else in o2o needs ROS installed.
  * Install it next to the node on a ROS machine (source ROS first): cd ros && npm install
  */
+import { ManagedPolicyNode } from './managed.js';
 import { PolicyNode } from './policy-node.js';
 import type { RosModule } from './rcl-api.js';
 
@@ -31,7 +32,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const rcl = await loadRclnodejs();
   await rcl.init(undefined, argv);
   const remap = argv.find((a) => a.startsWith('__node:='));
-  const node = await PolicyNode.start(rcl, { nodeName: remap ? remap.slice('__node:='.length) : 'o2o_policy', paramsFile: argAfter(argv, '--params-file') });
+  const opts = { nodeName: remap ? remap.slice('__node:='.length) : 'o2o_policy', paramsFile: argAfter(argv, '--params-file') };
+  // --managed (before --ros-args): a lifecycle node, unconfigured until its lifecycle says otherwise (ros/managed.ts);
+  // --unmanaged (what the launch file passes otherwise) or nothing: the plain node.
+  const ros = argv.indexOf('--ros-args');
+  const managed = argv.slice(0, ros < 0 ? argv.length : ros).includes('--managed');
+  const node = managed ? new ManagedPolicyNode(rcl, opts) : await PolicyNode.start(rcl, opts);
+  if (managed) console.log(`o2o_policy: managed node ${opts.nodeName} waiting in 'unconfigured' (configure, then activate, through /${opts.nodeName}/change_state)`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

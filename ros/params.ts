@@ -33,6 +33,8 @@ export interface PolicyNodeParams {
   action_joints: string[];
   action_field: string;
   control_rate_hz: number;
+  /** Answer each observation as it arrives (the control timer then only runs the stale watchdog). */
+  act_on_observation: boolean;
   qos_depth: number;
   qos_reliability: string;
   qos_durability: string;
@@ -75,6 +77,7 @@ export const DEFAULT_PARAMS: PolicyNodeParams = {
   action_joints: [],
   action_field: 'effort',
   control_rate_hz: 50,
+  act_on_observation: false,
   qos_depth: 1,
   qos_reliability: 'best_effort',
   qos_durability: 'volatile',

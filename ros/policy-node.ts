@@ -13,7 +13,7 @@ import type { ExecutionProvider } from '../src/engine/index.js';
 import { PolicyRuntime, readArtifactFile, Recorder, type SafeActionMode } from '../src/serve/index.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
 import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
-import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosPublisher, RosTimer, StringMsg } from './rcl-api.js';
+import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosTimer, SetParametersResultMsg, StringMsg } from './rcl-api.js';
 
 export interface PolicyNodeOptions {
   nodeName?: string;
@@ -24,21 +24,59 @@ export interface PolicyNodeOptions {
   params?: Partial<PolicyNodeParams>;
   /** Clock in ms for the control loop (default performance.now); tests drive it. */
   now?: () => number;
+  /**
+   * Run inside this existing node (the managed node's lifecycle node) instead of creating one:
+   * parameters already declared there are read, not re-declared; close() destroys only what this
+   * PolicyNode created, and set-parameter requests come through applyParameters().
+   */
+  node?: RosNode;
+  /** Publish actions (default true); a managed node starts inactive and is activated by its lifecycle. */
+  active?: boolean;
+}
+
+/**
+ * Declares every node parameter (the file's / caller's value as default) on `node` unless already
+ * declared, so `ros2 param get/list` shows them and --params-file / launch overrides apply.
+ */
+export function declareNodeParameters(ros: RosModule, node: RosNode, nodeName: string, raw: Record<string, unknown>): void {
+  for (const k of Object.keys(raw)) {
+    if (!(k in DEFAULT_PARAMS)) throw new ParamError(`node '${nodeName}' parameters: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
+  }
+  for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) {
+    if (!node.hasParameter(name)) node.declareParameter(new ros.Parameter(name, paramType(name), raw[name] ?? DEFAULT_PARAMS[name]));
+  }
+}
+
+/** The node's parameters as plain values (integers as numbers, arrays as arrays). */
+export function paramValue(v: unknown): unknown {
+  return typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
+}
+
+export function rawParams(opts: PolicyNodeOptions, nodeName: string): Record<string, unknown> {
+  return { ...(opts.paramsFile ? loadParamsFile(opts.paramsFile, nodeName) : {}), ...opts.params };
 }
 
 const LATENCY_WINDOW = 1024;
+/**
+ * Parameters a running node applies when they are set (`ros2 param set`, a parameter client). The
+ * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
+ * with the reason, so `ros2 param set` never reports success for a value the node does not use.
+ */
+const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'act_on_observation', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
 const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
 
 export class PolicyNode {
   readonly node: RosNode;
-  readonly params: PolicyNodeParams;
+  /** The parameters in effect (live ones change with `ros2 param set`). */
+  params: PolicyNodeParams;
   readonly runtime: PolicyRuntime;
   private readonly log: RosLogger;
   private readonly reader: ObservationReader;
   private readonly writer: ActionWriter;
   private readonly actionPub: RosPublisher;
   private readonly diagPub: RosPublisher;
-  private readonly timers: RosTimer[] = [];
+  private controlTimer: RosTimer;
+  private diagTimer: RosTimer;
   private readonly obs: Float32Array;
   private obsTime = -Infinity;
   private haveObs = false;
@@ -54,24 +92,23 @@ export class PolicyNode {
   private readonly now: () => number;
   readonly nodeName: string;
 
-  private constructor(private readonly ros: RosModule, opts: PolicyNodeOptions) {
+  /** Publish actions (a managed node's lifecycle sets it: active ↔ true). */
+  active: boolean;
+  private readonly ownsNode: boolean;
+  private readonly subscriptions: unknown[] = [];
+
+  /** Builds the node synchronously (no recorder: openRecorder()); start() is the usual way in. */
+  constructor(private readonly ros: RosModule, opts: PolicyNodeOptions) {
     this.nodeName = opts.nodeName ?? 'o2o_policy';
     this.now = opts.now ?? (() => performance.now());
-    this.node = new ros.Node(this.nodeName, opts.namespace ?? '');
+    this.ownsNode = !opts.node;
+    this.active = opts.active ?? true;
+    this.node = opts.node ?? new ros.Node(this.nodeName, opts.namespace ?? '');
     this.log = this.node.getLogger();
-    const raw: Record<string, unknown> = { ...(opts.paramsFile ? loadParamsFile(opts.paramsFile, this.nodeName) : {}), ...opts.params };
-    // Declare every parameter (YAML value as default) so `ros2 param get/list` shows them and
-    // --params-file / launch overrides apply; then read the effective values back.
-    for (const k of Object.keys(raw)) {
-      if (!(k in DEFAULT_PARAMS)) throw new ParamError(`node '${this.nodeName}' parameters: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
-    }
+    // Declare every parameter, then read the effective values back (overrides applied).
+    declareNodeParameters(ros, this.node, this.nodeName, rawParams(opts, this.nodeName));
     const effective: Record<string, unknown> = {};
-    for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) {
-      const value = raw[name] ?? DEFAULT_PARAMS[name];
-      this.node.declareParameter(new ros.Parameter(name, paramType(name), value));
-      const v = this.node.getParameter(name).value;
-      effective[name] = typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
-    }
+    for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) effective[name] = paramValue(this.node.getParameter(name).value);
     const p = checkParams(effective, `node '${this.nodeName}' parameters`);
     this.params = p;
     const artifact = readArtifactFile(p.model_path);
@@ -98,20 +135,17 @@ export class PolicyNode {
     const qos = new ros.QoS(1, p.qos_depth, p.qos_reliability === 'reliable' ? 1 : 2, p.qos_durability === 'transient_local' ? 1 : 2);
     this.actionPub = this.node.createPublisher(p.action_type, p.action_topic, { qos });
     this.diagPub = this.node.createPublisher('diagnostic_msgs/msg/DiagnosticArray', p.diagnostics_topic, { qos: new ros.QoS(1, 10, 1, 2) });
-    this.node.createSubscription(p.observation_type, p.observation_topic, { qos }, (m) => this.onObservation(m));
+    const subs = this.subscriptions;
+    subs.push(this.node.createSubscription(p.observation_type, p.observation_topic, { qos }, (m) => this.onObservation(m)));
     if (p.policy_update_topic) {
-      this.node.createSubscription('std_msgs/msg/String', p.policy_update_topic, { qos: new ros.QoS(1, 1, 1, 2) }, (m) => this.swapFrom((m as StringMsg).data));
+      subs.push(this.node.createSubscription('std_msgs/msg/String', p.policy_update_topic, { qos: new ros.QoS(1, 1, 1, 2) }, (m) => this.swapFrom((m as StringMsg).data)));
     }
-    if (p.reward_topic) this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.reward = (m as Float32Msg).data));
-    if (p.done_topic) this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.done = this.done || (m as BoolMsg).data));
-    this.timers.push(this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick()));
-    this.timers.push(this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics()));
-    if (p.watch_model) {
-      this.watching = true;
-      watchFile(p.model_path, { interval: 250 }, (cur, prev) => {
-        if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.swapFrom(p.model_path);
-      });
-    }
+    if (p.reward_topic) subs.push(this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.reward = (m as Float32Msg).data)));
+    if (p.done_topic) subs.push(this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.done = this.done || (m as BoolMsg).data)));
+    this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick());
+    this.diagTimer = this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
+    if (p.watch_model) this.watch(p.model_path);
+    if (this.ownsNode) this.node.addOnSetParametersCallback((ps) => this.applyParameters(ps));
     this.runtime.resetWatchdog(this.now());
     this.log.info(
       `o2o_policy: serving ${this.runtime.version} (${this.runtime.status().verifiedBy}) from ${p.model_path}: ${p.observation_type} ${p.observation_topic} → ${p.action_type} ${p.action_topic} at ${p.control_rate_hz} Hz`,
@@ -121,17 +155,21 @@ export class PolicyNode {
   /** Creates the node (parameters, publishers, subscriptions, timers) and, when record_dir is set, its recorder. */
   static async start(ros: RosModule, opts: PolicyNodeOptions = {}): Promise<PolicyNode> {
     const n = new PolicyNode(ros, opts);
-    if (n.params.record_dir) {
-      n.recorder = await Recorder.open({
-        dir: n.params.record_dir,
-        obsDim: n.runtime.obsDim,
-        actDim: n.runtime.actDim,
-        robotId: n.nodeName,
-        policyVersion: n.runtime.version,
-        onError: (m) => n.log.error(`o2o_policy: ${m}`),
-      });
-    }
+    await n.openRecorder();
     return n;
+  }
+
+  /** Opens the recorder when record_dir is set. */
+  async openRecorder(): Promise<void> {
+    if (!this.params.record_dir || this.recorder) return;
+    this.recorder = await Recorder.open({
+      dir: this.params.record_dir,
+      obsDim: this.runtime.obsDim,
+      actDim: this.runtime.actDim,
+      robotId: this.nodeName,
+      policyVersion: this.runtime.version,
+      onError: (m) => this.log.error(`o2o_policy: ${m}`),
+    });
   }
 
   private onObservation(m: InMessage): void {
@@ -147,21 +185,36 @@ export class PolicyNode {
     const stamp = this.reader.stampMs(m);
     const now = this.now();
     this.obsTime = stamp === null ? now : now - (Date.now() - stamp);
+    this.runtime.observed(this.obsTime); // the arrival, not act(), keeps the watchdog quiet (it must recover after a gap)
     this.haveObs = true;
     this.freshObs = true;
+    if (this.params.act_on_observation && this.active) this.send(this.actNow(now));
   }
 
-  /** One control period: the watchdog or the policy, then publish (and record). */
+  /**
+   * One control period: the watchdog or the policy, then publish (and record). With
+   * act_on_observation the observations are answered as they arrive and the period only runs the watchdog.
+   */
   tick(): void {
+    if (!this.active) return;
     const now = this.now();
     this.ticks++;
     let action = this.runtime.watchdog(now);
     if (!action) {
-      if (!this.haveObs) return; // nothing to act on yet, and the watchdog is not due
-      const t0 = performance.now();
-      action = this.runtime.act(this.obs, now, this.obsTime);
-      this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
+      if (!this.haveObs || this.params.act_on_observation) return; // nothing to act on yet, and the watchdog is not due
+      action = this.actNow(now);
     }
+    this.send(action);
+  }
+
+  private actNow(now: number): Float32Array {
+    const t0 = performance.now();
+    const action = this.runtime.act(this.obs, now, this.obsTime);
+    this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
+    return action;
+  }
+
+  private send(action: Float32Array): void {
     this.actionPub.publish(this.writer.write(action));
     if (this.recorder && this.freshObs) {
       this.recorder.step(this.obs, action, this.reward, this.done, false);
@@ -169,6 +222,56 @@ export class PolicyNode {
       this.done = false;
     }
     this.freshObs = false;
+  }
+
+  private watch(path: string): void {
+    this.watching = true;
+    watchFile(path, { interval: 250 }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.swapFrom(path);
+    });
+  }
+
+  /** `ros2 param set`: applies live parameters (all or none), refuses the rest with the reason. */
+  applyParameters(ps: RosParameter[]): SetParametersResultMsg {
+    const refuse = (reason: string): SetParametersResultMsg => {
+      this.log.warn(`o2o_policy: parameter change refused: ${reason}`);
+      return { successful: false, reason };
+    };
+    const changed: Record<string, unknown> = {};
+    for (const q of ps) {
+      changed[q.name] = paramValue(q.value);
+      if (!(LIVE_PARAMS as readonly string[]).includes(q.name)) {
+        return refuse(`'${q.name}' is read when the node starts (topics, QoS, message layout, safety filter); restart the node with the new value (live: ${LIVE_PARAMS.join(', ')})`);
+      }
+    }
+    let next: PolicyNodeParams;
+    try {
+      next = checkParams({ ...this.params, ...changed }, `node '${this.nodeName}' parameters`);
+    } catch (e) {
+      return refuse((e as Error).message);
+    }
+    const old = this.params;
+    if (next.model_path !== old.model_path) {
+      if (!this.swapFrom(next.model_path)) return refuse(`the policy at ${next.model_path} was not loaded (${this.runtime.status().lastSwapError ?? 'unreadable'}); still serving ${this.runtime.version}`);
+      if (this.watching) {
+        unwatchFile(old.model_path);
+        this.watch(next.model_path);
+      }
+    }
+    if (next.control_rate_hz !== old.control_rate_hz) {
+      this.controlTimer.cancel();
+      this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / next.control_rate_hz)), () => this.tick());
+    }
+    if (next.diagnostics_period_s !== old.diagnostics_period_s) {
+      this.diagTimer.cancel();
+      this.diagTimer = this.node.createTimer(BigInt(Math.round(next.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
+    }
+    if (['explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'].some((k) => k in changed)) {
+      this.runtime.setExploration(next.explore ? { temperature: next.explore_temperature, noiseStd: next.explore_noise_std, seed: next.explore_seed } : null);
+    }
+    this.params = next;
+    this.log.info(`o2o_policy: parameters set: ${Object.entries(changed).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
+    return { successful: true, reason: '' };
   }
 
   /** Loads a new artifact from `path` (with its .sig/.sha256) and swaps if it verifies. */
@@ -234,11 +337,24 @@ export class PolicyNode {
     this.diagPub.publish(this.diagnostics());
   }
 
+  /** Stops and releases everything this PolicyNode created (and its node, unless it was given one). */
   async close(): Promise<void> {
-    for (const t of this.timers) t.cancel();
+    this.active = false;
+    this.controlTimer.cancel();
+    this.diagTimer.cancel();
     if (this.watching) unwatchFile(this.params.model_path);
-    await this.recorder?.close();
+    this.watching = false;
+    // Everything synchronous first: a lifecycle cleanup callback cannot wait for the recorder.
+    if (this.ownsNode) this.node.destroy();
+    else {
+      for (const t of [this.controlTimer, this.diagTimer]) this.node.destroyTimer(t as never);
+      for (const sub of this.subscriptions) this.node.destroySubscription(sub as never);
+      this.node.destroyPublisher(this.actionPub as never);
+      this.node.destroyPublisher(this.diagPub as never);
+    }
     this.runtime.dispose();
-    this.node.destroy();
+    const rec = this.recorder;
+    this.recorder = null;
+    await rec?.close();
   }
 }

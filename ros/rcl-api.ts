@@ -107,6 +107,12 @@ export interface RosLogger {
   error: (message: string) => boolean;
 }
 
+/** rcl_interfaces/msg/SetParametersResult: what a set-parameters callback answers (false refuses the change). */
+export interface SetParametersResultMsg {
+  successful: boolean;
+  reason: string;
+}
+
 export interface RosSubscriptionOptions<Q = RosQoS> {
   qos?: Q;
 }
@@ -118,17 +124,38 @@ export interface RosNode<Q = RosQoS, P = RosParameter> {
   createTimer: (period: bigint, callback: () => void) => RosTimer;
   declareParameter: (parameter: P) => RosParameter;
   getParameter: (name: string) => RosParameter;
+  /** Called before parameters change (`ros2 param set`, a parameter client); an unsuccessful result refuses the change. */
+  addOnSetParametersCallback: (callback: (parameters: P[]) => SetParametersResultMsg) => void;
+  hasParameter: (name: string) => boolean;
   getLogger: () => RosLogger;
+  /** Entities created by this node (typed `never`: pass only what this node created). */
+  destroyPublisher: (publisher: never) => void;
+  destroySubscription: (subscription: never) => void;
+  destroyTimer: (timer: never) => void;
   destroy: () => void;
+}
+
+/** lifecycle_msgs/msg/Transition TRANSITION_CALLBACK_SUCCESS / FAILURE / ERROR (rclnodejs lifecycle.CallbackReturnCode). */
+export type TransitionResult = 97 | 98 | 99;
+export const TRANSITION = { SUCCESS: 97, FAILURE: 98, ERROR: 99 } as const;
+
+/** A managed (lifecycle) node: rclnodejs createLifecycleNode; its transitions come over the standard lifecycle services. */
+export interface RosLifecycleNode<Q = RosQoS, P = RosParameter> extends RosNode<Q, P> {
+  registerOnConfigure: (callback: (previousState: unknown) => TransitionResult) => void;
+  registerOnActivate: (callback: (previousState: unknown) => TransitionResult) => void;
+  registerOnDeactivate: (callback: (previousState: unknown) => TransitionResult) => void;
+  registerOnCleanup: (callback: (previousState: unknown) => TransitionResult) => void;
+  registerOnShutdown: (callback: (previousState: unknown) => TransitionResult) => void;
 }
 
 /**
  * The module: what `await import('rclnodejs')` provides. Generic over its QoS, Parameter and
  * Node classes, so the objects the policy node hands back are the ones the same module constructed.
  */
-export interface RosModule<Q extends RosQoS = RosQoS, P extends RosParameter = RosParameter, N extends RosNode<Q, P> = RosNode<Q, P>> {
+export interface RosModule<Q extends RosQoS = RosQoS, P extends RosParameter = RosParameter, N extends RosNode<Q, P> = RosNode<Q, P>, L extends RosLifecycleNode<Q, P> = RosLifecycleNode<Q, P>> {
   init: (context?: undefined, argv?: string[]) => Promise<void>;
   Node: new (nodeName: string, namespace?: string) => N;
+  createLifecycleNode: (nodeName: string, namespace?: string) => L;
   QoS: new (history?: HistoryPolicy, depth?: number, reliability?: ReliabilityPolicy, durability?: DurabilityPolicy) => Q;
   Parameter: new (name: string, type: ParamTypeCode, value?: unknown) => P;
   spin: (node: N, timeout?: number) => void;

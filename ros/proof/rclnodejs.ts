@@ -11,7 +11,7 @@
 import type * as rclnodejs from 'rclnodejs';
 import type { RosModule, RosNode } from '../rcl-api.js';
 
-export function moduleProof(m: typeof rclnodejs): RosModule<rclnodejs.QoS, rclnodejs.Parameter, rclnodejs.Node> {
+export function moduleProof(m: typeof rclnodejs): RosModule<rclnodejs.QoS, rclnodejs.Parameter, rclnodejs.Node, rclnodejs.lifecycle.LifecycleNode> {
   return m;
 }
 

@@ -153,6 +153,7 @@ export class PolicyRuntime {
   act(obs: ArrayLike<number>, now = performance.now(), obsTime = now): Float32Array {
     const f = this.filter;
     this.steps++;
+    this.observed(obsTime);
     if (obs.length !== this.obsDim) return this.fault('obsLength');
     const m = this.current.model;
     const x = m.obs;
@@ -162,7 +163,6 @@ export class PolicyRuntime {
       x[i] = v;
     }
     if (now - obsTime > f.staleAfterMs) return this.fault('stale');
-    this.lastObsAt = obsTime;
     const sampler = this.sampler;
     const dist = this.current.distribution;
     try {
@@ -179,8 +179,21 @@ export class PolicyRuntime {
   }
 
   /**
+   * Tells the watchdog that an observation stamped `obsTime` (ms, act()'s clock) arrived. act()
+   * does this itself; a transport that decouples arrival from act() — a control timer acting on
+   * the latest observation, as the ROS 2 node does — calls it on arrival, so the watchdog stops
+   * sending the safe action as soon as observations resume. (Only the arrival advances the
+   * watchdog: were it advanced by act() alone, a control tick that asks the watchdog first would
+   * never reach act() again after one gap longer than staleAfterMs.) Older stamps change nothing.
+   */
+  observed(obsTime = performance.now()): void {
+    if (obsTime > this.lastObsAt) this.lastObsAt = obsTime;
+  }
+
+  /**
    * The stale-observation watchdog: call it from the control timer. Returns the safe action (and
-   * counts a fault) when no observation arrived for staleAfterMs, else null.
+   * counts a fault) when no observation arrived for staleAfterMs, else null. It latches nothing:
+   * once an observation arrives (act() or observed()) it returns null again.
    */
   watchdog(now = performance.now()): Float32Array | null {
     if (this.filter.staleAfterMs === Infinity || now - this.lastObsAt <= this.filter.staleAfterMs) return null;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nextObservationsOf, openStore } from '../../src/data/index.js';
 import { generateSigningKey } from '../../src/serve/index.js';
-import { InProcessQoS, InProcessRos } from '../../ros/in-process.js';
+import { InProcessParameter, InProcessQoS, InProcessRos } from '../../ros/in-process.js';
+import { ManagedPolicyNode } from '../../ros/managed.js';
 import { PolicyNode } from '../../ros/policy-node.js';
 import type { DiagnosticArrayMsg, Float32MultiArrayMsg, JointStateMsg, TwistMsg } from '../../ros/rcl-api.js';
 import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
@@ -92,6 +93,108 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     expect(Number(kv.act_latency_p99_us)).toBeGreaterThan(0);
     expect(s.ros.logs.some((l) => l.level === 'warn' && /has 2 values, the policy needs 5/.test(l.message))).toBe(true);
     await n.close();
+  });
+
+  it('recovers from a stale period: no observation for longer than stale_after_ms (startup, a hiccup), then the policy action again', async () => {
+    const s = setup(BASE);
+    const n = await s.start();
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    const ref = referenceAction(randomActor({}, 1), obs)[0]!;
+    const send = () => s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs });
+    for (let i = 0; i < 50; i++) {
+      s.clock.t += 10; // the robot starts publishing 500 ms after the node (stale_after_ms is 50)
+      s.ros.fire(10_000_000n);
+    }
+    const out = s.ros.messages<Float32MultiArrayMsg>('/arm/command');
+    expect(out.length).toBeGreaterThan(0);
+    expect(Array.from(out.at(-1)!.data)).toEqual([0, 0]); // safe action (hold of nothing sent yet)
+    const staleFaults = n.runtime.status().faults.stale;
+    expect(staleFaults).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) {
+      s.clock.t += 10;
+      send();
+      s.ros.fire(10_000_000n);
+    }
+    expect(Math.abs(out.at(-1)!.data[0]! - ref)).toBeLessThan(1e-5);
+    s.clock.t += 300; // a 300 ms hiccup mid-run
+    s.ros.fire(10_000_000n);
+    expect(n.runtime.status().faults.stale).toBeGreaterThan(staleFaults);
+    s.clock.t += 10;
+    send();
+    s.ros.fire(10_000_000n);
+    expect(Math.abs(out.at(-1)!.data[0]! - ref)).toBeLessThan(1e-5);
+    n.publishDiagnostics();
+    expect(s.ros.messages<DiagnosticArrayMsg>('/diagnostics').at(-1)!.status[0]!.level).toBe(1); // WARN (faults so far), no longer STALE
+    await n.close();
+  });
+
+  it('ros2 param set: live parameters are applied (control rate, model_path swap), the others refused with the reason', async () => {
+    const s = setup(BASE);
+    const n = await s.start();
+    const set = (name: string, type: 1 | 2 | 3 | 4, value: unknown) => (n.node as unknown as { setParameter: (p: InProcessParameter) => { successful: boolean; reason: string } }).setParameter(new InProcessParameter(name, type, value));
+    expect(set('control_rate_hz', 3, 50.0)).toEqual({ successful: true, reason: '' });
+    expect(s.ros.timers.filter((t) => !t.cancelled).map((t) => t.periodNs)).toEqual([1_000_000_000n, 20_000_000n]);
+    expect(n.params.control_rate_hz).toBe(50);
+    const r = set('max_delta', 3, 0.5);
+    expect(r.successful).toBe(false);
+    expect(r.reason).toMatch(/'max_delta' is read when the node starts/);
+    expect(set('control_rate_hz', 3, -1).reason).toMatch(/control_rate_hz must be in/);
+    const unsigned = join(s.dir, 'unsigned.onnx');
+    exportRandom({ version: 'v2-unsigned', seed: 2, out: unsigned });
+    expect(set('model_path', 4, unsigned).reason).toMatch(/was not loaded .*still serving v1/);
+    const v2 = join(s.dir, 'v2.onnx');
+    exportRandom({ version: 'v2', seed: 2, out: v2, signingKey: s.key.privateKeyPem });
+    expect(set('model_path', 4, v2).successful).toBe(true);
+    expect(n.runtime.version).toBe('v2');
+    await n.close();
+  });
+
+  it('act_on_observation: each observation is answered as it arrives; the control timer only runs the watchdog', async () => {
+    const s = setup(BASE + '    act_on_observation: true\n');
+    const n = await s.start();
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs });
+    const out = s.ros.messages<Float32MultiArrayMsg>('/arm/command');
+    expect(out).toHaveLength(1);
+    expect(Math.abs(out[0]!.data[0]! - referenceAction(randomActor({}, 1), obs)[0]!)).toBeLessThan(1e-5);
+    s.ros.fire(10_000_000n);
+    expect(out).toHaveLength(1); // fresh: the timer sends nothing
+    s.clock.t += 100; // > stale_after_ms
+    s.ros.fire(10_000_000n);
+    expect(out).toHaveLength(2);
+    expect(n.runtime.status().faults.stale).toBe(1);
+    await n.close();
+  });
+
+  it('managed (lifecycle) node: parameters only while unconfigured; configure loads, activate publishes, deactivate stops, cleanup releases; a bad policy fails configure', async () => {
+    const s = setup(BASE);
+    const m = new ManagedPolicyNode(s.ros, { paramsFile: s.paramsFile, now: () => s.clock.t });
+    const node = m.node as unknown as { transition: (t: 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown') => number };
+    expect(m.node.getParameter('action_topic').value).toBe('/arm/command');
+    expect(s.ros.publishers).toHaveLength(0);
+    const obs = { layout: { dim: [], data_offset: 0 }, data: [0.1, -0.2, 0.3, 0.4, -0.5] };
+    expect(node.transition('configure')).toBe(97);
+    expect(s.ros.publishers.map((p) => p.topic)).toEqual(['/arm/command', '/diagnostics']);
+    s.ros.publish('/o2o/observation', F32, obs);
+    s.ros.fire(10_000_000n);
+    expect(s.ros.messages('/arm/command')).toHaveLength(0); // inactive
+    expect(node.transition('activate')).toBe(97);
+    s.ros.publish('/o2o/observation', F32, obs);
+    s.ros.fire(10_000_000n);
+    expect(s.ros.messages('/arm/command')).toHaveLength(1);
+    expect(node.transition('deactivate')).toBe(97);
+    s.ros.fire(10_000_000n);
+    expect(s.ros.messages('/arm/command')).toHaveLength(1);
+    expect(node.transition('cleanup')).toBe(97);
+    expect(m.inner).toBeNull();
+    expect(s.ros.publishers).toHaveLength(0);
+    expect(s.ros.subscriptions).toHaveLength(0);
+    expect(s.ros.timers.every((t) => t.cancelled)).toBe(true);
+    // Reconfigure with a policy that does not verify: the transition fails with the reason logged.
+    exportRandom({ version: 'v9', seed: 9, out: s.model }); // no signature, and key.pub is trusted
+    expect(node.transition('configure')).toBe(98);
+    expect(s.ros.logs.some((l) => l.level === 'error' && /configure failed: .*signature/i.test(l.message))).toBe(true);
+    await m.close();
   });
 
   it('explore: true samples from a stochastic policy on every tick (recording data for fine-tuning); diagnostics say so', async () => {

@@ -80,6 +80,45 @@ describe('PolicyRuntime and SafetyFilter', () => {
     rt.dispose();
   });
 
+  it('the watchdog latches nothing: after a gap longer than staleAfterMs, fresh observations bring the policy back (timer-driven and arrival-driven transports)', () => {
+    const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
+    const ref = referenceAction(randomActor(), obs)[0]!;
+    // A control timer that asks the watchdog first and acts on the latest observation (the ROS 2 node).
+    const rt = runtime({ staleAfterMs: 50, safeAction: 'zero' });
+    rt.resetWatchdog(0);
+    let latest: number | null = null;
+    const tick = (now: number) => rt.watchdog(now) ?? (latest === null ? null : rt.act(obs, now, latest));
+    for (let t = 10; t <= 500; t += 10) tick(t); // the robot starts publishing only after 500 ms
+    const staleFaults = rt.status().faults.stale;
+    expect(staleFaults).toBeGreaterThan(0);
+    let a: Float32Array | null = null;
+    for (let t = 510; t <= 550; t += 10) {
+      latest = t;
+      rt.observed(t); // arrival
+      a = tick(t);
+    }
+    expect(Math.abs(a![0]! - ref)).toBeLessThan(1e-5);
+    expect(rt.status().faults.stale).toBe(staleFaults);
+    // A sensor hiccup mid-run (200 ms), then observations again.
+    for (let t = 560; t <= 760; t += 10) tick(t);
+    expect(rt.status().faults.stale).toBeGreaterThan(staleFaults);
+    latest = 770;
+    rt.observed(770);
+    expect(Math.abs(tick(770)![0]! - ref)).toBeLessThan(1e-5);
+    // An observation that arrives already too old does not quiet the watchdog.
+    expect(rt.watchdog(900)).not.toBeNull();
+    rt.observed(820);
+    expect(rt.watchdog(900)).not.toBeNull();
+    rt.dispose();
+    // Arrival-driven (MQTT: act() on every message, the watchdog from an interval): same recovery.
+    const mq = runtime({ staleAfterMs: 50, safeAction: 'zero' });
+    mq.resetWatchdog(0);
+    expect(mq.watchdog(300)).not.toBeNull();
+    expect(Math.abs(mq.act(obs, 310, 310)[0]! - ref)).toBeLessThan(1e-5);
+    expect(mq.watchdog(320)).toBeNull();
+    mq.dispose();
+  });
+
   it('bad safety settings are refused with the reason', () => {
     expect(() => new SafetyFilter(2, { low: [1, 0], high: [0, 1] })).toThrow(SafetyConfigError);
     expect(() => new SafetyFilter(2, { safeAction: 'pose', pose: 'nope', poses: {} })).toThrow(/needs a pose name/);

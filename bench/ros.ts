@@ -1,0 +1,155 @@
+/**
+ * `bash test/setup/ros2.sh npm run bench -- ros`: observation → action round trips over real DDS
+ * between processes on this machine (rclnodejs on the sourced ROS 2, its RMW: Cyclone DDS here),
+ * beside raw act() in the same run. Needs ROS 2 sourced and rclnodejs in ros/node_modules, which
+ * test/setup/ros2.sh provides.
+ *
+ *  - DDS echo: the robot (this process) publishes a Float32MultiArray, an echo process republishes
+ *    it: the transport's round trip alone.
+ *  - policy node: the o2o node (its own process, started as the README says) answers. With its
+ *    control timer (the default) the round trip includes waiting for the next tick (0 … 1/rate);
+ *    with act_on_observation it answers each observation as it arrives.
+ *
+ * O2O_BENCH_ROS_TRIPS: round trips per row (default 1000).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PolicyRuntime, readArtifactFile } from '../src/serve/index.js';
+import { loadRclnodejs } from '../ros/main.js';
+import type { Float32MultiArrayMsg, InMessage } from '../ros/rcl-api.js';
+import { exportRandom, tempDir } from '../test/serve/fixtures.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const TRIPS = Number(process.env.O2O_BENCH_ROS_TRIPS ?? 1000);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function pct(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]!;
+}
+
+async function child(args: string[], ready: RegExp): Promise<ChildProcess> {
+  const c = spawn(TSX, args, { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const end = Date.now() + 60_000;
+  while (!ready.test(out)) {
+    if (c.exitCode !== null || Date.now() > end) throw new Error(`${args.join(' ')} did not start: ${out}`);
+    await sleep(20);
+  }
+  return c;
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  c.kill('SIGINT');
+  for (let i = 0; i < 100 && c.exitCode === null; i++) await sleep(20);
+  if (c.exitCode === null) c.kill('SIGKILL');
+}
+
+export async function run(): Promise<void> {
+  const rcl = await loadRclnodejs();
+  await rcl.init();
+  const robot = new rcl.Node(`o2o_bench_robot_${process.pid}`);
+  const qos = new rcl.QoS(1, 10, 1, 2);
+  rcl.spin(robot);
+  const dir = tempDir('o2o-bench-ros-');
+  const model = join(dir, 'policy.onnx');
+  exportRandom({ version: 'bench', seed: 7, out: model, spec: { obsDim: 3, actDim: 2 } });
+  const obsOf = (k: number) => Float32Array.from([Math.sin(k * 1e-3), Math.cos(k * 1e-3), k * 1e-4]);
+
+  // raw act() in this process, same policy
+  const rt = PolicyRuntime.open(readArtifactFile(model));
+  const actUs: number[] = [];
+  for (let k = 0; k < 5000; k++) {
+    const o = obsOf(k);
+    const t0 = performance.now();
+    rt.act(o);
+    actUs.push((performance.now() - t0) * 1000);
+  }
+  const key = new Map<string, number>(); // the policy's action (float32) → k
+  const keyOfAction = (a: ArrayLike<number>) => `${Math.fround(a[0]!)},${Math.fround(a[1]!)}`;
+  for (let k = 0; k < TRIPS + 10; k++) {
+    const kk = keyOfAction(rt.act(obsOf(k)));
+    if (key.has(kk)) throw new Error(`bench: observations ${key.get(kk)} and ${k} give the same action; change obsOf`);
+    key.set(kk, k);
+  }
+  rt.dispose();
+
+  const rows: string[] = [];
+  const row = (what: string, hz: number, lat: number[], sent: number) =>
+    rows.push(`| ${what} | ${hz} | ${lat.length}/${sent} | ${pct(lat, 0.5).toFixed(3)} | ${pct(lat, 0.99).toFixed(3)} | ${pct(lat, 0.999).toFixed(3)} |`);
+
+  async function trips(inTopic: string, outTopic: string, hz: number, keyOf: (m: Float32MultiArrayMsg) => number | undefined, obs: (k: number) => Float32Array): Promise<number[]> {
+    const sentAt = new Map<number, number>();
+    const lat: number[] = [];
+    robot.createSubscription('std_msgs/msg/Float32MultiArray', outTopic, { qos }, (m: InMessage) => {
+      const k = keyOf(m as Float32MultiArrayMsg);
+      if (k === undefined) return;
+      const t = sentAt.get(k);
+      if (t !== undefined) {
+        lat.push(performance.now() - t);
+        sentAt.delete(k);
+      }
+    });
+    const pub = robot.createPublisher('std_msgs/msg/Float32MultiArray', inTopic, { qos });
+    // warm-up (discovery), not counted
+    for (let i = 0; i < 50; i++) {
+      pub.publish({ layout: { dim: [], data_offset: 0 }, data: obs(TRIPS + 5) });
+      await sleep(20);
+    }
+    lat.length = 0;
+    const period = 1000 / hz;
+    const t0 = performance.now();
+    for (let k = 0; k < TRIPS; k++) {
+      const due = t0 + k * period;
+      while (performance.now() < due - 1) await sleep(0);
+      while (performance.now() < due);
+      sentAt.set(k, performance.now());
+      pub.publish({ layout: { dim: [], data_offset: 0 }, data: obs(k) });
+    }
+    await sleep(200);
+    return lat;
+  }
+
+  const id = process.pid;
+  // 1. DDS echo
+  const echo = await child(['bench/ros-echo.ts', `/o2o_bench${id}/echo_in`, `/o2o_bench${id}/echo_out`], /echo ready/);
+  for (const hz of [100, 500]) {
+    const lat = await trips(`/o2o_bench${id}/echo_in`, `/o2o_bench${id}/echo_out`, hz, (m) => m.data[0], (k) => Float32Array.from([k, 0, 0]));
+    row('DDS echo (transport only)', hz, lat, TRIPS);
+  }
+  await stop(echo);
+
+  // 2. the policy node
+  for (const [mode, extra] of [
+    ['policy node, control timer at the same rate', {}],
+    ['policy node, act_on_observation', { act_on_observation: true }],
+  ] as const) {
+    for (const hz of [100, 500]) {
+      const ns = `/o2o_bench${id}_${hz}_${Object.keys(extra).length}`;
+      const params = join(dir, `p${hz}.yaml`);
+      writeFileSync(params, `/**:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/obs\n    action_topic: ${ns}/action\n    control_rate_hz: ${hz}.0\n    qos_reliability: reliable\n    qos_depth: 10\n    watch_model: false\n`);
+      const args = ['ros/main.ts', '--ros-args', '-r', `__node:=o2o_bench_node_${hz}`, '--params-file', params, ...Object.entries(extra).flatMap(([k, v]) => ['-p', `${k}:=${v}`])];
+      let node: ChildProcess;
+      try {
+        node = await child(args, /o2o_policy: serving/);
+      } catch (e) {
+        rows.push(`| ${mode} | ${hz} | not run: ${(e as Error).message.split('\n')[0]} | | | |`);
+        continue;
+      }
+      const lat = await trips(`${ns}/obs`, `${ns}/action`, hz, (m) => key.get(keyOfAction(m.data)), obsOf);
+      row(mode, hz, lat, TRIPS);
+      await stop(node);
+    }
+  }
+  robot.destroy();
+  rcl.shutdown();
+  console.log(`raw act() in-process, same policy (3 → 16 → 16 → 2): p50 ${pct(actUs, 0.5).toFixed(1)} µs, p99 ${pct(actUs, 0.99).toFixed(1)} µs`);
+  console.log(`RMW ${process.env.RMW_IMPLEMENTATION ?? '(default)'}, ROS_DISTRO ${process.env.ROS_DISTRO}, ${TRIPS} round trips per row, reliable QoS depth 10\n`);
+  console.log('| path | rate (Hz) | answered/sent | p50 (ms) | p99 (ms) | p99.9 (ms) |\n|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+}
