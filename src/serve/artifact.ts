@@ -120,6 +120,15 @@ export function sealArtifact(onnx: Uint8Array, card: PolicyCard): { bytes: Uint8
   return { bytes: appendMetadata(withCard, { [SHA_KEY]: sha }), sha256: sha };
 }
 
+/**
+ * A verified artifact with a changed card (e.g. a release version): the graph is not touched, the
+ * card and hash are replaced. The caller verifies `bytes` first.
+ */
+export function resealArtifact(bytes: Uint8Array, card: PolicyCard): { bytes: Uint8Array; sha256: string } {
+  const outline = outlineOnnx(bytes, `policy '${card.name}'`);
+  return sealArtifact(stripKeys(bytes, outline, (k) => k === CARD_KEY || k === SHA_KEY || k.startsWith('o2o.')), card);
+}
+
 function stripKeys(bytes: Uint8Array, outline: OnnxOutline, drop: (key: string) => boolean): Uint8Array {
   const parts: Uint8Array[] = [];
   let at = 0;

@@ -3,7 +3,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArtifactError, generateSigningKey, readCard, SHA_KEY, readMetadata, signArtifact, verifyArtifact } from './artifact.js';
+import { ArtifactError, generateSigningKey, readCard, SHA_KEY, readMetadata, resealArtifact, signArtifact, verifyArtifact } from './artifact.js';
 import { type ExportResult, sealForeignPolicy, writeAtomic } from './export.js';
 import { PolicyModel } from './model.js';
 
@@ -41,9 +41,17 @@ export function exportPolicyFile(o: ExportFileOptions): ExportResult {
   const key = o.signingKeyFile ? readFileSync(o.signingKeyFile, 'utf8') : undefined;
   const existing = readCard(bytes, o.from);
   if (existing) {
-    // Already an artifact: its card and hash stay; it is verified, copied and (re-)signed.
-    if (o.version && o.version !== existing.version) throw new ArtifactError(`${o.from}: already an o2o artifact with version ${existing.version}; re-export from the training output to change the card (asked for ${o.version})`);
+    // Already an artifact: it is verified, copied and (re-)signed; its card and hash stay unless a
+    // new --version is asked for (a release of a trained policy): then only the card's version changes.
     verifyArtifact({ bytes, source: o.from });
+    if (o.version && o.version !== existing.version) {
+      const card = { ...existing, version: o.version, notes: `${existing.notes ? `${existing.notes}; ` : ''}released as ${o.version} from ${existing.version}` };
+      const sealed = resealArtifact(bytes, card);
+      const signature = key ? signArtifact(sealed.bytes, key) : null;
+      writeAtomic(o.out, sealed.bytes);
+      if (signature) writeAtomic(`${o.out}.sig`, `${JSON.stringify(signature, null, 2)}\n`);
+      return { bytes: sealed.bytes, card, sha256: sealed.sha256, signature };
+    }
     const signature = key ? signArtifact(bytes, key) : null;
     writeAtomic(o.out, bytes);
     if (signature) writeAtomic(`${o.out}.sig`, `${JSON.stringify(signature, null, 2)}\n`);

@@ -23,7 +23,17 @@ describe('o2o export / keygen (library side)', () => {
     const obs = [1, -1, 0.5, 0.25, 0];
     expect(Math.abs(rt.act(obs)[1]! - referenceAction(actor, obs)[1]!)).toBeLessThan(1e-5);
     rt.dispose();
-    expect(() => exportPolicyFile({ from: out, out: join(dir, 'again.onnx'), version: '3' })).toThrow(/already an o2o artifact with version 2.0.0/);
+    // A release version for an existing artifact: only the card's version changes, actions stay bit-identical.
+    const rel = exportPolicyFile({ from: out, out: join(dir, 'release.onnx'), version: '3.0.0', signingKeyFile: keys.privateKeyFile });
+    expect(rel.card).toMatchObject({ version: '3.0.0', algorithm: 'iql', trainingSteps: 1000 });
+    expect(rel.card.notes).toMatch(/released as 3.0.0 from 2.0.0/);
+    expect(rel.sha256).not.toBe(res.sha256);
+    const r2 = PolicyRuntime.open(readArtifactFile(join(dir, 'release.onnx')), { trust: { publicKeys: [readFileSync(keys.publicKeyFile, 'utf8')] } });
+    const r1 = PolicyRuntime.open(readArtifactFile(out), { trust: { publicKeys: [readFileSync(keys.publicKeyFile, 'utf8')] } });
+    expect(r2.status().version).toBe('3.0.0');
+    expect(Array.from(r2.act(obs))).toEqual(Array.from(r1.act(obs)));
+    r1.dispose();
+    r2.dispose();
     // Signing an existing artifact keeps its bytes and card.
     const other = writeSigningKey(join(dir, 'keys'), 'other');
     const again = exportPolicyFile({ from: out, out: join(dir, 'again.onnx'), signingKeyFile: other.privateKeyFile });
