@@ -1,7 +1,7 @@
 /**
  * Behaviour cloning: regress the dataset's actions with a deterministic policy.
  * Defaults follow CORL's any_percent_bc (2x256 MLP, Adam 3e-4, batch 256, all the data).
- *   L(θ) = E_(s,a)~D ‖π_θ(s) − a‖²
+ *   L(θ) = E_(s,a)~D (1/|A|) ‖π_θ(s) − a‖²   (mean over batch × action dimensions, CORL's F.mse_loss)
  */
 import { type SessionOptions, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, actorLayout, actorMean } from '../nn/index.js';
@@ -38,7 +38,7 @@ export class BC extends GraphLearner {
       const actor = params(g, layout);
       const obs = this.batchInput(g, 'obs');
       const act = this.batchInput(g, 'act');
-      const loss = g.reduceMean(g.reduceSum(g.square(g.sub(actorMean(g, this.actorSpec, actor.views, obs), act)), [1]));
+      const loss = g.reduceMean(g.square(g.sub(actorMean(g, this.actorSpec, actor.views, obs), act)));
       g.output('actor_loss', loss);
       const { gradNorm } = adam(g, actor.flat, grad(g, loss, [actor.flat])[0]!, { lr: this.cfg.actorLr });
       g.output('actor_grad_norm', gradNorm);

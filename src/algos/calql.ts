@@ -4,28 +4,39 @@
  * policy-action Q-values that exceed a reference value — the Monte-Carlo return of the behaviour
  * policy from that state (eq. 5.1): Q(s, a_π) ← max(Q(s, a_π), G_MC(s)).
  * Online transitions carry no MC return: give them NO_MC_BOUND, which leaves their Q-values
- * unbounded. Defaults: CORL cal_ql.py.
+ * unbounded. When fine-tuning starts (Learner.startOnline()) the bound is switched off for every
+ * row, as CORL's `switch_calibration()`; `calibrateOnline: 'offline-rows'` keeps it on the rows
+ * that have a Monte-Carlo return.
+ *
+ * Defaults: CORL cal_ql.py with the settings all ten of its configs share (antmaze-*, and
+ * door/hammer/pen/relocate-cloned): policy_lr 1e-4, qf_lr 3e-4, orthogonal_init (every layer,
+ * gain √2), cql_max_target_backup true, cql_clip_diff_min −200, no state normalization (see
+ * referencePreprocessing). cql_alpha differs between them: 10 in CORL's TrainConfig, 5 in the
+ * antmaze configs, 1 in the adroit configs; ours is 5, the antmaze configs' value. The critics
+ * have 3 hidden layers (the adroit configs; antmaze uses 5).
  *
  * With dense positive rewards (locomotion) the MC returns start far above the freshly initialized
  * Q-values, so the bound replaces every policy-action term for the first thousands of updates and
- * the critic is not conservative yet: measured on hopper-medium (5k updates, 2x64) Cal-QL scored
- * 0.1 (2 seeds) at reward scale 1 and 43.1 (seed 0) at 0.01 (CQL: 56.8, 2 seeds). Scale such rewards down (TrainOptions
- * rewardNormalization { scale, bias }) or pretrain longer; see BENCHMARKS.md, Results.
+ * the critic is not conservative yet; BENCHMARKS.md, Results, has the measurements.
  */
 import type { SessionOptions } from '../engine/index.js';
 import { CQL, CQL_DEFAULTS, type CqlConfig } from './cql.js';
 import type { TaskSpec } from './learner.js';
 
-/** mc_return for transitions without one (online data): max(Q, −1e30) = Q. */
-export const NO_MC_BOUND = -1e30;
+export { NO_MC_BOUND } from './cql.js';
 
 export const CALQL_DEFAULTS: CqlConfig = {
   ...CQL_DEFAULTS,
   calibrated: true,
-  cqlAlpha: 5.0, // CORL cal_ql: cql_alpha 5 (Cal-QL paper, locomotion-style dense rewards)
-  actorLr: 1e-4, // CORL cal_ql: policy_lr 1e-4
-  alphaLr: 1e-4,
-  criticLr: 3e-4,
+  calibrateOnline: 'off', // CORL cal_ql.py: switch_calibration() at the first online step
+  cqlAlpha: 5.0, // CORL cal_ql antmaze configs (TrainConfig: 10; adroit configs: 1)
+  actorLr: 1e-4, // CORL cal_ql configs: policy_lr 1e-4 (TrainConfig: 3e-5)
+  alphaLr: 1e-4, // CORL tunes α with policy_lr
+  criticLr: 3e-4, // qf_lr
+  networkInit: 'orthogonal', // cal_ql.py orthogonal_init: every Linear orthogonal √2, zero bias
+  maxTargetBackup: true, // cql_max_target_backup: true in every cal_ql config
+  clipDiffMin: -200, // cql_clip_diff_min: -200 in every cal_ql config
+  clipDiffMax: Infinity, // cql_clip_diff_max: .inf
 };
 
 export async function createCalQL(task: TaskSpec, config: Partial<CqlConfig> = {}, seed = 0, opts?: SessionOptions): Promise<CQL> {

@@ -4,14 +4,22 @@
  * a_j are N uniform actions, N policy actions at s and N policy actions at s' (all evaluated at s),
  * importance-weighted by their densities (log 0.5^|A| and log π):
  *   Q_rand − log U,  Q(s, a_cur) − log π(a_cur|s),  Q(s, a_next) − log π(a_next|s').
+ * Each state's gap (log-sum-exp − Q(s, a)) is clipped to [clipDiffMin, clipDiffMax] before the mean.
+ * With `maxTargetBackup` the TD target is max_j min_i Q'_i(s', a'_j) over N sampled next actions.
  * With `lagrange`, α' = exp(log α') is tuned so the gap tracks `targetActionGap`.
+ * CQL_DEFAULTS are CORL cql.py's TrainConfig and its locomotion configs (cql_alpha 10, no
+ * max-target backup, no clipping, orthogonal critic init).
  * Cal-QL (Nakamoto et al., 2023; see calql.ts) lower-bounds the policy-action Q-values by the
- * dataset's Monte-Carlo returns before the log-sum-exp: Q(s, a_cur/next) ← max(Q, G_MC(s)).
+ * dataset's Monte-Carlo returns before the log-sum-exp: Q(s, a_cur/next) ← max(Q, G_MC(s)), until
+ * startOnline() (calibrateOnline).
  */
 import { type AnyTypedArray, Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticValues, sampleTanhGaussian, tanhGaussianLogProb } from '../nn/index.js';
-import { GraphLearner, type TaskSpec } from './learner.js';
-import { SAC_DEFAULTS, type SacConfig, buildSac, finishSac, initSacState, sacSpecs } from './sac.js';
+import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
+import { SAC_DEFAULTS, type SacConfig, buildSac, finishSac, initSacState, repeatRows, sacSpecs } from './sac.js';
+
+/** mc_return for transitions without one (online data): max(Q, −1e30) = Q. */
+export const NO_MC_BOUND = -1e30;
 
 export interface CqlConfig extends SacConfig {
   nActions: number;
@@ -27,10 +35,24 @@ export interface CqlConfig extends SacConfig {
   lagrange: boolean;
   targetActionGap: number;
   alphaPrimeLr: number;
+  /** The per-state gap logsumexp − Q(s, a) is clipped to [clipDiffMin, clipDiffMax] before its mean (CORL cql_clip_diff_min/max). */
   clipDiffMin: number;
   clipDiffMax: number;
+  /**
+   * TD target from the best of nActions sampled next actions, max_j min_i Q'_i(s', a'_j), instead
+   * of one (CORL cql_max_target_backup).
+   */
+  maxTargetBackup: boolean;
   /** Cal-QL: bound policy-action Q-values below by Monte-Carlo returns (batch column mc_return). */
   calibrated: boolean;
+  /**
+   * Cal-QL after startOnline():
+   *  - 'off' (default, CORL cal_ql.py `switch_calibration()` when fine-tuning starts): no row is
+   *    bounded any more, offline or online; the conservative term is CQL's.
+   *  - 'offline-rows': every row keeps the bound its mc_return gives: offline rows stay bounded by
+   *    their Monte-Carlo return, online rows (mc_return = NO_MC_BOUND) are not bounded.
+   */
+  calibrateOnline: 'off' | 'offline-rows';
   /**
    * Updates whose actor objective is behaviour cloning, α log π(ã|s) − log π(a|s), before it
    * becomes α log π(ã|s) − min Q(s, ã) (CORL `bc_steps`; the original CQL code's
@@ -45,7 +67,7 @@ export const CQL_DEFAULTS: CqlConfig = {
   criticLr: 3e-4, // CORL qf_lr
   alphaLr: 3e-5, // CORL tunes α with policy_lr
   backupEntropy: false,
-  orthogonalInit: true,
+  networkInit: 'orthogonal-critic', // CORL cql.py orthogonal_init: true (its policy keeps the default init)
   actorHidden: [256, 256, 256], // CORL: 3 hidden layers for the policy and q_n_hidden_layers = 3
   criticHidden: [256, 256, 256],
   nActions: 10,
@@ -56,19 +78,15 @@ export const CQL_DEFAULTS: CqlConfig = {
   lagrange: false,
   targetActionGap: -1.0,
   alphaPrimeLr: 3e-4,
-  clipDiffMin: -Infinity,
+  clipDiffMin: -Infinity, // CORL cql.py: cql_clip_diff_min/max ±inf, in TrainConfig and every offline config
   clipDiffMax: Infinity,
+  maxTargetBackup: false, // CORL cql.py: cql_max_target_backup false
   calibrated: false,
+  calibrateOnline: 'off',
   bcSteps: 0, // CORL default
 };
 
 const LOG_ALPHA_PRIME = new ParamLayout('log_alpha_prime', [{ name: 'value', shape: [1], init: { kind: 'constant', value: 1 } }]);
-
-/** Repeats each row N times: [B, D] → [B·N, D] (torch repeat_interleave on dim 0). */
-function repeatRows(g: Graph, x: Tensor, n: number): Tensor {
-  const [b, d] = x.shape as [number, number];
-  return g.reshape(g.expand(g.reshape(x, [b, 1, d]), [b, n, d]), [b * n, d]);
-}
 
 export class CQL extends GraphLearner {
   readonly algo: string;
@@ -78,6 +96,7 @@ export class CQL extends GraphLearner {
   protected constructor(task: TaskSpec, readonly cfg: CqlConfig, seed: number, opts?: SessionOptions) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.algo = cfg.calibrated ? 'calql' : 'cql';
+    if (cfg.calibrateOnline !== 'off' && cfg.calibrateOnline !== 'offline-rows') throw new LearnerError(`calibrateOnline must be 'off' or 'offline-rows', got '${String(cfg.calibrateOnline)}'`);
     this.specs = sacSpecs(task, cfg);
     this.actorSpec = this.specs.actor;
   }
@@ -102,7 +121,7 @@ export class CQL extends GraphLearner {
     const B = this.batchSize;
     const N = cfg.nActions;
     const A = this.task.actDim;
-    const s = buildSac(this, g, specs, cfg);
+    const s = buildSac(this, g, specs, cfg, cfg.maxTargetBackup ? N : 0);
 
     // Sampled actions: uniform, policy at s, policy at s' (no gradient to the actor here).
     const obsN = repeatRows(g, s.obs, N);
@@ -120,7 +139,10 @@ export class CQL extends GraphLearner {
     // One critic pass over all 3N sampled actions per state (rows: rand | current | next).
     const qAll = criticValues(g, specs.critic, s.critic.views, g.concat([obsN, obsN, obsN], 0), g.concat([randAct, curAct, nxtAct], 0));
     let mcBound: Tensor | null = null;
-    if (cfg.calibrated) mcBound = g.reshape(this.batchInput(g, 'mc_return'), [B, 1]);
+    if (cfg.calibrated) {
+      // calibration_offset is fed 0 (bound on) or NO_MC_BOUND (bound off for every row: max(Q, G − 1e30) = Q).
+      mcBound = g.add(g.reshape(this.batchInput(g, 'mc_return'), [B, 1]), g.input('calibration_offset', []));
+    }
     const randomDensity = -A * Math.log(2 * this.task.maxAction); // log of the uniform density
     let gapMin: Tensor | null = null;
     const diffs = qAll.map((q, i) => {
@@ -173,15 +195,26 @@ export class CQL extends GraphLearner {
 
   private readonly bcWeight = new Float32Array(1);
   private readonly alphaFeed = new Float32Array(1);
+  private readonly calibrationFeed = new Float32Array(1);
   private online = false;
 
+  /** The online phase: α_cql becomes cqlAlphaOnline; Cal-QL's bound follows calibrateOnline. */
   startOnline(): void {
     this.online = true;
+  }
+
+  /** Whether the Monte-Carlo lower bound applies to the next update (Cal-QL). */
+  get calibrating(): boolean {
+    return this.cfg.calibrated && (!this.online || this.cfg.calibrateOnline === 'offline-rows');
   }
 
   protected override extraFeeds(offset: number): Record<string, AnyTypedArray> {
     this.alphaFeed[0] = this.online && this.cfg.cqlAlphaOnline !== null ? this.cfg.cqlAlphaOnline : this.cfg.cqlAlpha;
     const feeds: Record<string, AnyTypedArray> = { cql_alpha: this.alphaFeed };
+    if (this.cfg.calibrated) {
+      this.calibrationFeed[0] = this.calibrating ? 0 : NO_MC_BOUND;
+      feeds.calibration_offset = this.calibrationFeed;
+    }
     if (this.cfg.bcSteps > 0) {
       this.bcWeight[0] = this.t + offset < this.cfg.bcSteps ? 1 : 0;
       feeds.bc_weight = this.bcWeight;

@@ -52,7 +52,8 @@ export interface Learner {
   restore(c: Checkpoint): void;
   /**
    * Called by the online learner before its first online update (also after a resume): learners
-   * with online-phase settings (CQL/Cal-QL `cqlAlphaOnline`) switch to them here.
+   * with online-phase settings (CQL/Cal-QL `cqlAlphaOnline`; Cal-QL switches its Monte-Carlo bound
+   * off, `calibrateOnline`) switch to them here.
    */
   startOnline?(): void;
   dispose(): void;

@@ -46,11 +46,3 @@ export async function createLearner(algo: string, task: TaskSpec, config: AlgoCo
 export function needsMcReturns(algo: string): boolean {
   return algo === 'calql';
 }
-
-/**
- * Reward preprocessing each algorithm's reference implementation applies (CORL): IQL rescales
- * locomotion rewards by maxEpisodeSteps / (max return − min return); the others use raw rewards.
- */
-export function defaultRewardNormalization(algo: string): 'episode-return-range' | 'none' {
-  return algo === 'iql' ? 'episode-return-range' : 'none';
-}

@@ -9,7 +9,7 @@
 import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, minOf, sampleTanhGaussian } from '../nn/index.js';
 import { ParamLayout } from '../engine/index.js';
-import { GraphLearner, type TaskSpec } from './learner.js';
+import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
 
 export interface SacConfig {
   batchSize: number;
@@ -27,7 +27,18 @@ export interface SacConfig {
   backupEntropy: boolean;
   actorHidden: number[];
   criticHidden: number[];
-  orthogonalInit: boolean;
+  /**
+   * How the networks start (CORL's `orthogonal_init` means different things in its scripts):
+   *  - 'default': PyTorch nn.Linear defaults, except the actor's last layer: xavier-uniform with
+   *    gain 1e-2 (CORL's TanhGaussianPolicy). (CORL's critics with orthogonal_init false also
+   *    start their last layer xavier 1e-2; our SAC keeps PyTorch's default there.)
+   *  - 'orthogonal-critic': CORL cql.py with orthogonal_init true: the critics' hidden layers
+   *    orthogonal with gain √2 and zero bias, their last layer orthogonal with gain 1e-2; the
+   *    actor as 'default' (cql.py never passes the flag to its policy's init).
+   *  - 'orthogonal': CORL cal_ql.py with orthogonal_init true: every Linear layer of the actor and
+   *    of the critics, output layers included, orthogonal with gain √2 and zero bias.
+   */
+  networkInit: 'default' | 'orthogonal-critic' | 'orthogonal';
 }
 
 export const SAC_DEFAULTS: SacConfig = {
@@ -43,18 +54,31 @@ export const SAC_DEFAULTS: SacConfig = {
   backupEntropy: true,
   actorHidden: [256, 256],
   criticHidden: [256, 256],
-  orthogonalInit: false,
+  networkInit: 'default',
 };
 
 export function sacSpecs(task: TaskSpec, cfg: SacConfig): { actor: ActorSpec; critic: CriticSpec } {
-  return {
-    // CORL's TanhGaussianPolicy: default hidden init, last layer xavier-uniform with gain 1e-2.
-    actor: { kind: 'tanh-gaussian', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.actorHidden, maxAction: task.maxAction, last: { xavier: 1e-2 } },
-    // CORL's FullyConnectedQFunction with orthogonal_init: gain √2 hidden, 1e-2 last.
-    critic: cfg.orthogonalInit
-      ? { obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.criticHidden, ensemble: 2, init: { orthogonal: Math.SQRT2 }, last: { orthogonal: 1e-2 } }
-      : { obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.criticHidden, ensemble: 2 },
-  };
+  const actor: ActorSpec = { kind: 'tanh-gaussian', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.actorHidden, maxAction: task.maxAction };
+  const critic: CriticSpec = { obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.criticHidden, ensemble: 2 };
+  switch (cfg.networkInit) {
+    case 'default':
+      // CORL's TanhGaussianPolicy: default hidden init, last layer xavier-uniform 1e-2; critics: PyTorch defaults.
+      return { actor: { ...actor, last: { xavier: 1e-2 } }, critic };
+    case 'orthogonal-critic':
+      // CORL cql.py: critic hidden orthogonal √2, critic last orthogonal 1e-2; the policy as 'default'.
+      return { actor: { ...actor, last: { xavier: 1e-2 } }, critic: { ...critic, init: { orthogonal: Math.SQRT2 }, last: { orthogonal: 1e-2 } } };
+    case 'orthogonal':
+      // CORL cal_ql.py: init_module_weights(m, True) on every Linear module, the output layers too.
+      return { actor: { ...actor, init: { orthogonal: Math.SQRT2 } }, critic: { ...critic, init: { orthogonal: Math.SQRT2 } } };
+    default:
+      throw new LearnerError(`networkInit must be 'default', 'orthogonal-critic' or 'orthogonal', got '${String(cfg.networkInit)}'`);
+  }
+}
+
+/** Repeats each row N times: [B, D] → [B·N, D] (torch repeat_interleave on dim 0). */
+export function repeatRows(g: Graph, x: Tensor, n: number): Tensor {
+  const [b, d] = x.shape as [number, number];
+  return g.reshape(g.expand(g.reshape(x, [b, 1, d]), [b, n, d]), [b * n, d]);
 }
 
 export const LOG_ALPHA_LAYOUT = new ParamLayout('log_alpha', [{ name: 'value', shape: [1], init: { kind: 'constant', value: 0 } }]);
@@ -80,7 +104,11 @@ export interface SacGraph {
   tdLoss: Tensor;
 }
 
-export function buildSac(l: GraphLearner, g: Graph, specs: { actor: ActorSpec; critic: CriticSpec }, cfg: SacConfig): SacGraph {
+/**
+ * `maxTargetBackup` = N > 0: the TD target takes, per next state, the largest min_i Q'_i over N
+ * sampled next actions (CORL cql_max_target_backup; with backupEntropy, the log π of that action).
+ */
+export function buildSac(l: GraphLearner, g: Graph, specs: { actor: ActorSpec; critic: CriticSpec }, cfg: SacConfig, maxTargetBackup = 0): SacGraph {
   const actor = params(g, actorLayout(specs.actor), 'actor');
   const critic = params(g, criticLayout(specs.critic), 'critic');
   const criticTarget = params(g, criticLayout(specs.critic), 'critic_target');
@@ -109,9 +137,25 @@ export function buildSac(l: GraphLearner, g: Graph, specs: { actor: ActorSpec; c
   const alphaLoss = logAlpha ? g.neg(g.reduceMean(g.mul(logAlpha, g.stopGradient(g.sub(pi.logProb, A))))) : null;
 
   // Critic TD target from the target critics at a fresh next action.
-  const nextPi = sampleTanhGaussian(g, specs.actor, actor.views, next, l.noiseInput(g, 'next_pi', [B, A]));
-  let qNext = minOf(g, criticValues(g, specs.critic, criticTarget.views, next, nextPi.action));
-  if (cfg.backupEntropy) qNext = g.sub(qNext, g.mul(alphaC, nextPi.logProb));
+  let qNext: Tensor;
+  if (maxTargetBackup > 0) {
+    const N = maxTargetBackup;
+    const nextN = repeatRows(g, next, N);
+    const nextPi = sampleTanhGaussian(g, specs.actor, actor.views, nextN, l.noiseInput(g, 'next_pi', [B * N, A]));
+    const qN = g.reshape(minOf(g, criticValues(g, specs.critic, criticTarget.views, nextN, nextPi.action)), [B, N]);
+    const qMax = g.reduceMax(qN, [1], true);
+    qNext = g.reshape(qMax, [B]);
+    if (cfg.backupEntropy) {
+      // log π of the maximizing action (torch.gather at the argmax; exact ties are measure-zero).
+      const logPiN = g.reshape(nextPi.logProb, [B, N]);
+      const atMax = g.reduceMax(g.where(g.equal(qN, qMax), logPiN, -3e38), [1]);
+      qNext = g.sub(qNext, g.mul(alphaC, atMax));
+    }
+  } else {
+    const nextPi = sampleTanhGaussian(g, specs.actor, actor.views, next, l.noiseInput(g, 'next_pi', [B, A]));
+    qNext = minOf(g, criticValues(g, specs.critic, criticTarget.views, next, nextPi.action));
+    if (cfg.backupEntropy) qNext = g.sub(qNext, g.mul(alphaC, nextPi.logProb));
+  }
   const y = g.stopGradient(g.add(rew, g.mul(g.mul(g.sub(1, done), cfg.discount), qNext)));
   const qData = criticValues(g, specs.critic, critic.views, obs, act);
   const tdLoss = qData.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b));

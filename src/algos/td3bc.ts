@@ -4,7 +4,10 @@
  *            L_Q = Σ_i E (Q_i(s,a) − y)²
  *   actor (every `policyFreq` steps, after the critic step):
  *            λ = α / mean|Q_1(s, π(s))|  (no gradient through λ)
- *            L_π = −λ E Q_1(s, π(s)) + E ‖π(s) − a‖²
+ *            L_π = −λ E Q_1(s, π(s)) + E_(s,a) (1/|A|) ‖π(s) − a‖²
+ *            — the behaviour-cloning term is the mean over batch × action dimensions, as the
+ *            paper's code and CORL (F.mse_loss(pi, action)); a sum over the action dimensions
+ *            would make it |A| times larger, i.e. CORL with α / |A|.
  *   targets: θ' ← τθ + (1−τ)θ' for the actor and both critics, on actor steps.
  * Two graphs share one state store: critic-only steps and critic+actor steps.
  */
@@ -100,7 +103,7 @@ export class TD3BC extends GraphLearner {
     const pi = actorMean(g, this.actorSpec, actor.views, obs);
     const q1 = criticValues(g, { ...this.criticSpec, ensemble: 1 }, unflatten(g, cL, g.stopGradient(criticNew)), obs, pi)[0]!;
     const lambda = g.stopGradient(g.div(cfg.alpha, g.reduceMean(g.abs(q1))));
-    const actorLoss = g.add(g.neg(g.mul(lambda, g.reduceMean(q1))), g.reduceMean(g.reduceSum(g.square(g.sub(pi, act)), [1])));
+    const actorLoss = g.add(g.neg(g.mul(lambda, g.reduceMean(q1))), g.reduceMean(g.square(g.sub(pi, act))));
     g.output('actor_loss', actorLoss);
     const aUpd = adam(g, actor.flat, grad(g, actorLoss, [actor.flat])[0]!, { lr: cfg.actorLr });
     g.output('actor_grad_norm', aUpd.gradNorm);

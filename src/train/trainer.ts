@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AlgoConfig, type Learner, createLearner, defaultRewardNormalization, needsMcReturns } from '../algos/index.js';
+import { type AlgoConfig, type Learner, type Preprocessing, createLearner, needsMcReturns, referencePreprocessing } from '../algos/index.js';
 import {
   type Dataset,
   DataError,
@@ -29,9 +29,15 @@ export interface TrainOptions {
   steps: number;
   seed?: number;
   config?: AlgoConfig;
-  /** Normalize observations with the dataset's mean/std (CORL default: yes). */
+  /**
+   * Normalize observations with the dataset's mean/std. Default: the reference configs' choice for
+   * this algorithm and dataset (referencePreprocessing: CORL normalizes states except for Cal-QL).
+   */
   normalizeObservations?: boolean;
-  /** 'auto' = the algorithm's reference choice (IQL: episode-return range; others: none). */
+  /**
+   * 'auto' = the reference configs' choice for this algorithm and dataset (referencePreprocessing,
+   * e.g. IQL rescales by the episode-return range on hopper-medium and hopper-medium-replay only).
+   */
   rewardNormalization?: 'auto' | 'none' | 'episode-return-range' | RewardTransform;
   /** Periodic evaluation (e.g. evaluateLearner in a simulator); also run at the last step. */
   evaluate?: { every: number; run: (policy: TrainedPolicyView) => Promise<EvalResult> };
@@ -66,6 +72,8 @@ export interface TrainResult extends TrainedPolicyView {
   /** Set when the run stopped on a NaN/Inf loss: nothing after the last good step was kept. */
   diverged?: { step: number; metrics: Record<string, number>; lastCheckpoint: string | null };
   rewardTransform: RewardTransform | null;
+  /** The preprocessing this run used (also in the log's first line and in every checkpoint's meta). */
+  preprocessing: Preprocessing;
   /** Set when `signal` stopped the run before `steps`. */
   aborted?: boolean;
   /** The data as the learner saw it (normalized, reward-scaled, with mc_return for Cal-QL): the
@@ -104,10 +112,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const learner = await createLearner(o.algo, taskSpec, o.config ?? {}, seed, o.session);
 
   let data = o.dataset;
-  const obsStats = o.normalizeObservations === false ? null : observationStats(data);
-  if (obsStats) data = normalizeObservations(data, obsStats);
+  const reference = referencePreprocessing(o.algo, o.datasetId);
   const rn = o.rewardNormalization ?? 'auto';
-  const mode = rn === 'auto' ? defaultRewardNormalization(o.algo) : rn;
+  const preprocessing: Preprocessing = {
+    normalizeObservations: o.normalizeObservations ?? reference.normalizeObservations,
+    reward: rn === 'auto' ? reference.reward : rn,
+    source: o.normalizeObservations === undefined && rn === 'auto' ? reference.source : `set by the caller (reference: ${reference.source})`,
+  };
+  const obsStats = preprocessing.normalizeObservations ? observationStats(data) : null;
+  if (obsStats) data = normalizeObservations(data, obsStats);
+  const mode = preprocessing.reward;
   let rewardTransform: RewardTransform | null = null;
   if (mode === 'episode-return-range') rewardTransform = locomotionRewardTransform(data, o.task.maxEpisodeSteps);
   else if (typeof mode === 'object') rewardTransform = mode;
@@ -139,7 +153,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = (): void => {
     if (!o.checkpointDir) return;
     const path = join(o.checkpointDir, `ckpt-${learner.steps}.o2o`);
-    writeCheckpoint(path, { learner: learner.checkpoint(), samplerRng: sampler.rngState(), meta: { dataset: source, obsStats: obsStats && { mean: [...obsStats.mean], std: [...obsStats.std] }, rewardTransform } });
+    writeCheckpoint(path, { learner: learner.checkpoint(), samplerRng: sampler.rngState(), meta: { dataset: source, preprocessing, obsStats: obsStats && { mean: [...obsStats.mean], std: [...obsStats.std] }, rewardTransform } });
     lastCheckpoint = path;
   };
 
@@ -148,6 +162,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = (rec: Record<string, unknown>): void => {
     if (o.logPath) appendFileSync(o.logPath, `${JSON.stringify(rec)}\n`);
   };
+  if (learner.steps === 0) log({ run: { algo: o.algo, dataset: source, seed, steps: o.steps, config: learner.checkpoint().config, preprocessing, rewardTransform } });
   const every = o.checkpointEvery ?? 0;
   // With updatesPerRun K > 1 each run performs K updates: evaluations, logs and checkpoints fall
   // on the first run end at or past their step.
@@ -166,7 +181,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       if (o.signal.aborted) {
         if (learner.steps > 0 && !lastCheckpoint?.endsWith(`ckpt-${learner.steps}.o2o`)) save();
-        return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data, aborted: true };
+        return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, aborted: true };
       }
     }
     for (const b of batches) sampler.sample(b);
@@ -174,7 +189,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = rs.at(-1)!;
     if (r.diverged) {
       log({ step: learner.steps + 1, diverged: true, ...r.metrics });
-      return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
+      return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
     }
     const step = learner.steps;
     let ev: EvalResult | undefined;
@@ -187,5 +202,5 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }
   if (every > 0 && learner.steps % every !== 0) save();
-  return { ...view, steps: learner.steps, evals, rewardTransform, prepared: data };
+  return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data };
 }

@@ -113,7 +113,8 @@ describe('CQL behaviour-cloning warm-up (bcSteps)', () => {
 describe('Cal-QL calibration', () => {
   it('without MC bounds it is exactly CQL (same seed, same batch)', async () => {
     const cql = await CQL.create(task, { ...small, cqlAlpha: 5 }, 1, { threads: 1 });
-    const cal = await createCalQL(task, { ...small, cqlAlpha: 5, actorLr: 3e-5, alphaLr: 3e-5 }, 1, { threads: 1 });
+    // Cal-QL with CQL's other settings (CQL's init, one target action, no clipping).
+    const cal = await createCalQL(task, { ...small, cqlAlpha: 5, actorLr: 3e-5, alphaLr: 3e-5, networkInit: 'orthogonal-critic', maxTargetBackup: false, clipDiffMin: -Infinity }, 1, { threads: 1 });
     const a = cql.update(randomBatch(9, NO_MC_BOUND));
     const b = cal.update(randomBatch(9, NO_MC_BOUND));
     expect(b.metrics.cql_diff).toBeCloseTo(a.metrics.cql_diff!, 5);
