@@ -227,7 +227,16 @@ export class OnlineLearner {
         resolve();
       });
     });
-    this.client.on('error', (e) => this.log(`online learner: MQTT error: ${e.message}`));
+    // one line per outage, not one per reconnect attempt
+    let outage = '';
+    this.client.on('error', (e) => {
+      if (e.message !== outage) this.log(`online learner: MQTT error: ${e.message} (reconnecting every 0.5 s)`);
+      outage = e.message;
+    });
+    this.client.on('connect', () => {
+      if (outage) this.log(`online learner: reconnected to ${redactUrl(o.url)}`);
+      outage = '';
+    });
     await this.client.subscribeAsync(fleetTransitionsFilter(fleet), { qos: 1 });
     // announce ourselves (again after every reconnect): robots resend what is not acknowledged
     this.client.on('connect', () => this.announce());
@@ -314,6 +323,7 @@ export class OnlineLearner {
     // A learner chaining K updates per run trains in whole runs of K (once K are due).
     const K = o.learner.updatesPerRun;
     for (;;) {
+      if (this.stopped) return; // close(): stop at the next run boundary
       const target = Math.floor(this.online.size * utd);
       const ready = this.online.size >= (o.warmup ?? o.learner.batchSize);
       if (!ready || this.updates + K > target) break;
@@ -378,12 +388,15 @@ export class OnlineLearner {
 
   private async shutdown(): Promise<void> {
     this.stopped = true;
-    await this.training;
+    // Training stops at its next run boundary; a policy publish waiting for a broker that is gone
+    // would hold it forever (the checkpoint is already written): do not wait for that.
+    const training = this.training;
+    if (training) await Promise.race([training, new Promise((r) => setTimeout(r, 800).unref())]);
     await this.queue;
     if (this.client.connected) {
       await this.client.publishAsync(this.statusTopic, Buffer.from(encodeStatusMessage({ id: this.learnerId, state: this.failure ? 'ERROR' : 'OFFLINE', message: this.failure?.message ?? 'stopped' })), { qos: 1, retain: true }).catch(() => {});
     }
-    await this.client.endAsync();
+    await this.client.endAsync(!this.client.connected); // force when the broker is gone: nothing is in flight to keep
     if (!this.failure) await this.appender.close();
   }
 }

@@ -78,6 +78,33 @@ describe('o2o process lifecycle', () => {
     expect(existsSync(ck) && readdirSync(ck).some((f) => f.endsWith('.o2o'))).toBe(true);
   }, 150_000);
 
+  it('learn stops within 2 s of SIGTERM while fine-tuning with its broker gone, logging the outage once', async () => {
+    const b = o2o(['broker', '--port', '0']);
+    await b.waitFor(/MQTT on (mqtt:\/\/\S+)/);
+    const url = /MQTT on (mqtt:\/\/\S+)/.exec(b.output())![1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'o2o-learn-sig2-'));
+    const p = o2o(['learn', '--mqtt', url, '--task', 'pendulum', '--dataset', 'pendulum-random', '--store', join(dir, 'online'), '--pretrain-steps', '5', '--config', '{"actorHidden":[16],"criticHidden":[16],"batchSize":32,"nActions":2}']);
+    await p.waitFor(/fine-tuning on/, 120_000);
+    // a robot streams transitions so that the learner has training to do, then the broker goes
+    const { MqttLink, TransitionSpool } = await import('../../src/transport/index.js');
+    const link = await MqttLink.connect(url);
+    const spool = new TransitionSpool({ dir: join(dir, 'spool'), robotId: 'r', obsDim: 3, actDim: 1, batchRows: 50 });
+    await spool.attach(link);
+    for (let t = 0; t < 2000; t++) spool.add([Math.cos(t), Math.sin(t), 0], [0], -1, [Math.cos(t + 1), Math.sin(t + 1), 0], false, t % 200 === 199);
+    expect(await spool.drain(30_000)).toBe(true);
+    spool.close();
+    await link.close();
+    b.proc.kill('SIGTERM');
+    await b.exit;
+    await new Promise((res) => setTimeout(res, 2000));
+    const t0 = Date.now();
+    p.proc.kill('SIGTERM');
+    const e = await p.exit;
+    expect(e.at - t0).toBeLessThan(2000);
+    expect(e.code).toBe(0);
+    expect(p.output().match(/MQTT error: connect ECONNREFUSED/g)?.length ?? 0).toBeLessThanOrEqual(1);
+  }, 150_000);
+
   it('robot sim stops within 2 s of SIGTERM', async () => {
     const b = o2o(['broker', '--port', '0']);
     await b.waitFor(/MQTT on (mqtt:\/\/\S+)/);
