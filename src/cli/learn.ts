@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeEnv } from '../../simulators/index.js';
-import { OnlineLearner } from '../online/index.js';
+import { OnlineLearner, type OnlineLearnerStatus } from '../online/index.js';
 import { taskOf, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
 import { startBroker } from '../transport/index.js';
@@ -19,7 +19,7 @@ export const BROKER_USAGE = `o2o broker [--port 1883] [--host 127.0.0.1]   embed
 export const LEARN_USAGE = `o2o learn --mqtt <url> --task <env id> --dataset <dir|file.hdf5|recipe> --store <online dataset dir>
   [--pretrain-steps 20000] [--budget-transitions N] [--budget-episodes N] [--budget-seconds N] [--utd 1]
   [--mix 0.5] [--publish-every 1000] [--sign <private key>] [--fleet default] [--username U --password P]
-  [--checkpoints <dir>] [--config '{"cqlAlpha": 5}'] [--seed 0]
+  [--checkpoints <dir>] [--config '{"cqlAlpha": 5}'] [--seed 0] [--progress-seconds 10]
   credentials: --username/--password, a user:password in the URL, or O2O_MQTT_USERNAME/O2O_MQTT_PASSWORD.
   Ctrl-C (SIGINT) or SIGTERM stops it: pretraining at the next update (a checkpoint is kept), then the learner.`;
 
@@ -39,6 +39,7 @@ export const LEARN_SPEC: CommandSpec = {
     utd: 'number',
     mix: 'number',
     'publish-every': 'int',
+    'progress-seconds': 'number',
     sign: 'string',
     fleet: 'string',
     checkpoints: 'string',
@@ -155,7 +156,11 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     log: (l) => console.log(l),
   });
   console.log(`o2o learn: fine-tuning on o2o/${optStr(a, 'fleet') ?? 'default'}/robots/+/transitions, budget ${JSON.stringify(budget)}`);
+  const every = num(a, 'progress-seconds', 10);
+  const ticker = every > 0 ? setInterval(() => console.log(onlineProgress(learner.status(), budget, num(a, 'utd', 1))), every * 1000) : null;
+  ticker?.unref();
   const how = await Promise.race([learner.done.then(() => null), stop.stopped]);
+  if (ticker) clearInterval(ticker);
   if (how) console.log(`o2o learn: ${how}, stopping`);
   const st = learner.status();
   await learner.close();
@@ -168,6 +173,19 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     console.error(`o2o learn: stopped on a storage failure: ${st.error}\nfree space or fix the disk under ${str(a, 'store')}, then run the same command again: it resumes and the robots resend what is not stored`);
     process.exitCode = EXIT_STORAGE_FAILED;
   }
+}
+
+let last: { at: number; updates: number } | null = null;
+
+/** One progress line of the online phase: stored transitions, updates/s, what is due, published policies. */
+export function onlineProgress(st: OnlineLearnerStatus, budget: { transitions?: number }, utd: number): string {
+  const now = Date.now();
+  const rate = last && now > last.at ? ((st.updates - last.updates) * 1000) / (now - last.at) : 0;
+  last = { at: now, updates: st.updates };
+  const stored = budget.transitions ? `${st.onlineTransitions}/${budget.transitions}` : `${st.onlineTransitions}`;
+  const due = Math.max(0, Math.floor(st.onlineTransitions * utd) - st.updates); // updates owed to the stored transitions
+  const eta = rate > 0 && due > 0 ? `, ~${Math.ceil(due / rate)} s to catch up` : '';
+  return `o2o learn: ${stored} transitions stored (${st.episodes} episodes), ${st.updates} updates (${rate.toFixed(1)}/s${eta}), ${st.published.length} policies published${st.published.length ? ` (last ${st.published.at(-1)})` : ''}`;
 }
 
 /** Exit status of `o2o learn` after a storage failure (EX_TEMPFAIL: try again once the disk is fixed). */

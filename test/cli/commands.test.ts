@@ -58,7 +58,7 @@ describe('o2o learn', () => {
     const { makeEnv } = await import('../../simulators/index.js');
     const broker = await startBroker({ port: 0 });
     const dir = mkdtempSync(join(tmpdir(), 'o2o-learn-'));
-    const run = capture(['learn', '--mqtt', broker.url, '--task', 'pendulum', '--dataset', 'pendulum-medium', '--store', join(dir, 'online'), '--pretrain-steps', '40', '--budget-transitions', '200', '--publish-every', '100', '--utd', '1', '--config', '{"actorHidden":[32,32],"criticHidden":[32,32],"batchSize":64,"nActions":2}']);
+    const run = capture(['learn', '--mqtt', broker.url, '--task', 'pendulum', '--dataset', 'pendulum-medium', '--store', join(dir, 'online'), '--pretrain-steps', '40', '--budget-transitions', '200', '--publish-every', '100', '--utd', '1', '--progress-seconds', '0.3', '--config', '{"actorHidden":[32,32],"criticHidden":[32,32],"batchSize":64,"nActions":2}']);
     // A robot streams random transitions until the learner has its budget.
     const link = await MqttLink.connect(broker.url, { clientId: 'cli-robot' });
     const spool = new TransitionSpool({ dir: join(dir, 'spool'), robotId: 'cli-robot', obsDim: 3, actDim: 1, batchRows: 20 });
@@ -84,5 +84,7 @@ describe('o2o learn', () => {
     expect(status.done).toBe(true);
     expect(status.onlineTransitions).toBeGreaterThanOrEqual(200);
     expect(status.published.length).toBeGreaterThanOrEqual(2);
+    // the online phase reports progress as it goes
+    expect(r.out).toMatch(/o2o learn: \d+\/200 transitions stored \(\d+ episodes\), \d+ updates \([\d.]+\/s/);
   }, 180_000);
 });
