@@ -11,9 +11,10 @@
  * batch when the spool is opened again, and its interrupted episode stays unfinished (the store
  * reads it as truncated); the next episode gets the next id (state.json keeps the counters).
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from '../util/durable.js';
+import { pidAlive } from '../util/pid-lock.js';
 import { DataError, DatasetBuilder, decodeTransitionBatch, encodeTransitionBatch } from '../data/index.js';
 import { type TransitionAck, decodeAck, decodeStatusMessage } from './ack.js';
 import type { MqttLink } from './client.js';
@@ -87,6 +88,13 @@ export class TransitionSpool {
 
   constructor(private readonly o: SpoolOptions) {
     mkdirSync(o.dir, { recursive: true });
+    // one process per spool: two robots writing one journal would interleave their transitions
+    const lock = join(o.dir, 'spool.lock');
+    const holder = existsSync(lock) ? Number(readFileSync(lock, 'utf8')) : 0;
+    if (holder && holder !== process.pid && pidAlive(holder)) {
+      throw new DataError(`process ${holder} is using this spool`, { file: o.dir }, 'give every robot process its own --spool folder (and its own --robot id)');
+    }
+    writeFileSync(lock, String(process.pid));
     if (o.keepAcked) mkdirSync(join(o.dir, 'acked'), { recursive: true });
     this.rows = new DatasetBuilder(o.obsDim, o.actDim, { capacity: o.batchRows ?? 64 });
     this.resendMs = o.resendAfterMs ?? 3000;
@@ -373,5 +381,10 @@ export class TransitionSpool {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     closeSync(this.journal);
+    try {
+      unlinkSync(join(this.o.dir, 'spool.lock'));
+    } catch {
+      /* already gone */
+    }
   }
 }

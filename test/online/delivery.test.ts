@@ -175,6 +175,11 @@ describe('end-to-end delivery', () => {
     expect(s3.episode).toBe(2);
     expect(s3.pendingTransitions).toBe(101);
     s3.close();
+    // one process per spool: a spool held by another live process is refused
+    writeFileSync(join(dir, 'spool.lock'), String(process.ppid));
+    expect(() => new TransitionSpool({ dir, robotId: 'k', obsDim: 3, actDim: 1 })).toThrow(/process \d+ is using this spool.*its own --spool folder/);
+    writeFileSync(join(dir, 'spool.lock'), '999999999'); // a dead process's lock is taken over
+    new TransitionSpool({ dir, robotId: 'k', obsDim: 3, actDim: 1 }).close();
   });
 
   it('reads spools written before counts were in file names, and stores written before per-robot episode counts are recounted by repair', async () => {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { DatasetBuilder } from '../builder.js';
 import type { Dataset, DatasetMeta } from '../dataset.js';
 import { DataError, type ProgressFn } from '../errors.js';
+import { pidAlive } from '../../util/pid-lock.js';
 import { ready, scanMcap } from './mcap-io.js';
 import { readManifest, recount, writeManifest, MANIFEST_FORMAT, type Manifest, type SegmentEntry } from './manifest.js';
 import { type DecodedBatch, appendDecoded, decodeTransitionBatch } from './transition-codec.js';
@@ -415,13 +416,4 @@ function storeMeta(m: Manifest): DatasetMeta {
   return { envId: m.envId, behaviorPolicy: m.behaviorPolicy, ...(m.refScores ? { refScores: m.refScores } : {}) };
 }
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
