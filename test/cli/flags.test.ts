@@ -2,23 +2,11 @@
  * Every command refuses unknown flags and malformed values with its usage (exit 2), before it
  * does any work: the table below is built from the commands' own flag tables.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CommandSpec, closest, parseArgs, UsageError } from '../../src/cli/args.js';
-import { COMMANDS, main } from '../../src/cli/main.js';
+import { COMMANDS } from '../../src/cli/main.js';
+import { capture } from '../helpers/cli.js';
 
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 /** [command words, spec] for every command and subcommand. */
 const ALL: [string[], CommandSpec][] = Object.entries(COMMANDS).flatMap(([name, c]) =>

@@ -4,9 +4,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, listening } from './net.js';
+
 import { MOSQUITTO } from './mosquitto.js';
 
 export interface BrokerOptions {
@@ -24,27 +25,6 @@ export interface Broker {
   restart(): Promise<void>;
   /** SIGKILL (a crash: nothing flushed), then start again on the same port after `downMs`. */
   crash(downMs?: number): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = connect(port, '127.0.0.1', () => {
-      c.end();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 export async function startBrokerProcess(o: BrokerOptions = {}): Promise<Broker> {

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { DatasetBuilder, type DecodedBatch, appendDecoded, datasetStats, decodeTransitionBatch, episodes, openStore } from '../../src/data/index.js';
 import { MqttLink, decodeAck } from '../../src/transport/index.js';
 import { Rng } from '../../src/util/rng.js';
-import { type Broker, freePort, startBrokerProcess } from './broker.js';
+import { type Broker, startBrokerProcess } from './broker.js';
+import { freePort, listening } from './net.js';
 
 export type FaultKind = 'broker' | 'learner' | 'robot' | 'cut' | 'disk';
 
@@ -385,15 +386,7 @@ export function fillDisk(dir: string): void {
 
 async function waitForPort(port: number): Promise<void> {
   const end = Date.now() + 20_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = connect(port, '127.0.0.1', () => {
-        c.end();
-        r(true);
-      });
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
+  while (!(await listening(port))) {
     if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
     await sleep(100);
   }
