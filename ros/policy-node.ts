@@ -69,6 +69,13 @@ const LATENCY_WINDOW = 1024;
 const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'act_on_observation', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
 const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
 
+function percentiles(window: Float64Array, count: number): { p50: number; p99: number } {
+  const n = Math.min(count, window.length);
+  if (!n) return { p50: 0, p99: 0 };
+  const s = Float64Array.from(window.subarray(0, n)).sort();
+  return { p50: s[Math.floor(0.5 * (n - 1))]!, p99: s[Math.floor(0.99 * (n - 1))]! };
+}
+
 export class PolicyNode {
   readonly node: RosNode;
   /** The parameters in effect (live ones change with `ros2 param set`). */
@@ -88,6 +95,10 @@ export class PolicyNode {
   private badObs = 0;
   private readonly latency = new Float64Array(LATENCY_WINDOW);
   private latencyCount = 0;
+  /** |tick interval − period| of the control timer, ms (the control loop's jitter). */
+  private readonly jitter = new Float64Array(LATENCY_WINDOW);
+  private jitterCount = 0;
+  private lastTick = -1;
   private ticks = 0;
   private reward = 0;
   private done = false;
@@ -280,6 +291,8 @@ export class PolicyNode {
     if (!this.active) return;
     const now = this.now();
     this.ticks++;
+    if (this.lastTick >= 0) this.jitter[this.jitterCount++ % LATENCY_WINDOW] = Math.abs(now - this.lastTick - 1000 / this.params.control_rate_hz);
+    this.lastTick = now;
     let action = this.runtime.watchdog(now);
     if (!action) {
       if (!this.haveObs || this.params.act_on_observation) return; // nothing to act on yet, and the watchdog is not due
@@ -344,6 +357,7 @@ export class PolicyNode {
     if (next.control_rate_hz !== old.control_rate_hz) {
       this.controlTimer.cancel();
       this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / next.control_rate_hz)), () => this.tick());
+      this.lastTick = -1;
     }
     if (next.diagnostics_period_s !== old.diagnostics_period_s) {
       this.diagTimer.cancel();
@@ -368,15 +382,18 @@ export class PolicyNode {
   }
 
   latencyPercentiles(): { p50: number; p99: number } {
-    const n = Math.min(this.latencyCount, LATENCY_WINDOW);
-    if (!n) return { p50: 0, p99: 0 };
-    const s = Float64Array.from(this.latency.subarray(0, n)).sort();
-    return { p50: s[Math.floor(0.5 * (n - 1))]!, p99: s[Math.floor(0.99 * (n - 1))]! };
+    return percentiles(this.latency, this.latencyCount);
+  }
+
+  /** The control timer's jitter (|interval − period|, ms) over the last 1024 ticks. */
+  jitterPercentiles(): { p50: number; p99: number } {
+    return percentiles(this.jitter, this.jitterCount);
   }
 
   diagnostics(): DiagnosticArrayMsg {
     const st = this.runtime.status();
     const lat = this.latencyPercentiles();
+    const jit = this.jitterPercentiles();
     const f = st.faults;
     const replaced = f.nonFiniteObs + f.obsLength + f.badMessage + f.nonFiniteAction + f.stale + f.inference;
     const stale = this.runtime.filter.staleAfterMs < Infinity && this.now() - this.obsTime > this.runtime.filter.staleAfterMs;
@@ -400,6 +417,8 @@ export class PolicyNode {
             kv('ticks', this.ticks),
             kv('act_latency_p50_us', (lat.p50 * 1000).toFixed(1)),
             kv('act_latency_p99_us', (lat.p99 * 1000).toFixed(1)),
+            kv('control_jitter_p50_us', (jit.p50 * 1000).toFixed(1)),
+            kv('control_jitter_p99_us', (jit.p99 * 1000).toFixed(1)),
             kv('faults_replaced', replaced),
             kv('faults_non_finite_obs', f.nonFiniteObs),
             kv('faults_obs_length', f.obsLength),
