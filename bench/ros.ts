@@ -10,6 +10,11 @@
  *    control timer (the default) the round trip includes waiting for the next tick (0 … 1/rate);
  *    with act_on_observation it answers each observation as it arrives.
  *
+ *  - MQTT path: `o2o serve --mqtt embedded` (its own process, broker inside) answers the robot's
+ *    Observation messages (QoS 0) with Actions, the path of robots without ROS.
+ *  - control loop: the node's timer jitter (|tick interval − period|) from its diagnostics
+ *    (control_jitter_p50/p99_us), measured during the control-timer rows.
+ *
  * O2O_BENCH_ROS_TRIPS: round trips per row (default 1000).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -17,8 +22,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyRuntime, readArtifactFile } from '../src/serve/index.js';
+import { ActionDecoder, encodeObservation, MqttLink, nowUnixNs, robotTopics } from '../src/transport/index.js';
 import { loadRclnodejs } from '../ros/main.js';
-import type { Float32MultiArrayMsg, InMessage } from '../ros/rcl-api.js';
+import type { DiagnosticArrayMsg, Float32MultiArrayMsg, InMessage } from '../ros/rcl-api.js';
 import { exportRandom, tempDir } from '../test/serve/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -80,6 +86,7 @@ export async function run(): Promise<void> {
   rt.dispose();
 
   const rows: string[] = [];
+  const jitter: string[] = [];
   const row = (what: string, hz: number, lat: number[], sent: number) =>
     rows.push(`| ${what} | ${hz} | ${lat.length}/${sent} | ${pct(lat, 0.5).toFixed(3)} | ${pct(lat, 0.99).toFixed(3)} | ${pct(lat, 0.999).toFixed(3)} |`);
 
@@ -132,7 +139,9 @@ export async function run(): Promise<void> {
     for (const hz of [100, 500]) {
       const ns = `/o2o_bench${id}_${hz}_${Object.keys(extra).length}`;
       const params = join(dir, `p${hz}.yaml`);
-      writeFileSync(params, `/**:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/obs\n    action_topic: ${ns}/action\n    control_rate_hz: ${hz}.0\n    qos_reliability: reliable\n    qos_depth: 10\n    watch_model: false\n`);
+      writeFileSync(params, `/**:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/obs\n    action_topic: ${ns}/action\n    control_rate_hz: ${hz}.0\n    qos_reliability: reliable\n    qos_depth: 10\n    watch_model: false\n    diagnostics_topic: ${ns}/diagnostics\n    diagnostics_period_s: 0.5\n`);
+      let diag: DiagnosticArrayMsg | null = null;
+      robot.createSubscription('diagnostic_msgs/msg/DiagnosticArray', `${ns}/diagnostics`, { qos }, (m: InMessage) => (diag = m as unknown as DiagnosticArrayMsg));
       const args = ['ros/main.ts', '--ros-args', '-r', `__node:=o2o_bench_node_${hz}`, '--params-file', params, ...Object.entries(extra).flatMap(([k, v]) => ['-p', `${k}:=${v}`])];
       let node: ChildProcess;
       try {
@@ -143,8 +152,59 @@ export async function run(): Promise<void> {
       }
       const lat = await trips(`${ns}/obs`, `${ns}/action`, hz, (m) => key.get(keyOfAction(m.data)), obsOf);
       row(mode, hz, lat, TRIPS);
+      await sleep(600);
+      const kv = Object.fromEntries(((diag as DiagnosticArrayMsg | null)?.status[0]?.values ?? []).map((v) => [v.key, v.value]));
+      if (!('act_on_observation' in extra)) jitter.push(`| ${hz} | ${kv.ticks ?? '?'} | ${kv.control_jitter_p50_us ?? '?'} | ${kv.control_jitter_p99_us ?? '?'} |`);
       await stop(node);
     }
+  }
+
+  // 3. the MQTT path: o2o serve with an embedded broker, its own process
+  const port = 20000 + (process.pid % 20000);
+  const server = await child(['src/cli/bin.ts', 'serve', '--mqtt', 'embedded', '--port', String(port), '--policy', model, '--allow-unverified', '--no-watch'], /o2o serve: serving/);
+  try {
+    const link = await MqttLink.connect(`mqtt://127.0.0.1:${port}`, { clientId: `o2o-bench-robot-${id}` });
+    const topics = robotTopics('default', 'bench');
+    const dec = new ActionDecoder(2);
+    let sentAt = new Map<number, number>();
+    let lat: number[] = [];
+    link.onMessage((topic, payload) => {
+      if (topic !== topics.action) return;
+      dec.decode(payload, topic);
+      const t = sentAt.get(dec.fields.sequence);
+      if (t !== undefined) {
+        lat.push(performance.now() - t);
+        sentAt.delete(dec.fields.sequence);
+      }
+    });
+    await link.subscribe(topics.action, 0);
+    const fields = { robotId: 'bench', sequence: 0, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 };
+    for (const hz of [100, 500]) {
+      for (let i = 0; i < 50; i++) {
+        fields.sequence = 1e6 + i;
+        fields.timeUnixNs = nowUnixNs();
+        link.publish(topics.obs, encodeObservation(fields, obsOf(i)));
+        await sleep(20);
+      }
+      sentAt = new Map();
+      lat = [];
+      const period = 1000 / hz;
+      const t0 = performance.now();
+      for (let k = 1; k <= TRIPS; k++) {
+        const due = t0 + k * period;
+        while (performance.now() < due - 1) await sleep(0);
+        while (performance.now() < due);
+        fields.sequence = k;
+        fields.timeUnixNs = nowUnixNs();
+        sentAt.set(k, performance.now());
+        link.publish(topics.obs, encodeObservation(fields, obsOf(k)));
+      }
+      await sleep(300);
+      row('MQTT path (o2o serve, embedded broker in its process)', hz, lat, TRIPS);
+    }
+    await link.close();
+  } finally {
+    await stop(server);
   }
   robot.destroy();
   rcl.shutdown();
@@ -152,4 +212,6 @@ export async function run(): Promise<void> {
   console.log(`RMW ${process.env.RMW_IMPLEMENTATION ?? '(default)'}, ROS_DISTRO ${process.env.ROS_DISTRO}, ${TRIPS} round trips per row, reliable QoS depth 10\n`);
   console.log('| path | rate (Hz) | answered/sent | p50 (ms) | p99 (ms) | p99.9 (ms) |\n|---|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);
+  console.log('\ncontrol loop of the node (control timer rows; last 1024 ticks at the end of each row):\n\n| rate (Hz) | ticks | jitter p50 (µs) | jitter p99 (µs) |\n|---:|---:|---:|---:|');
+  for (const j of jitter) console.log(j);
 }

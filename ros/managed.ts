@@ -43,6 +43,7 @@ export class ManagedPolicyNode {
         const inner = new PolicyNode(this.ros, { ...this.opts, node: this.node, active: false });
         this.inner = inner;
         inner.openRecorder().catch((e: Error) => log.error(`o2o_policy: cannot open the recorder: ${e.message}`));
+        inner.openFleetLink().catch((e: Error) => log.error(`o2o_policy: cannot open the fleet link: ${e.message}`));
         log.info(`o2o_policy: configured (inactive): ${inner.runtime.version}`);
       }),
     );

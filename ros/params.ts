@@ -52,8 +52,25 @@ export interface PolicyNodeParams {
   policy_update_topic: string;
   /** Dataset folder to record (obs, action, reward, done) into ('' = off). */
   record_dir: string;
+  /** std_msgs/msg/Float32: the reward of each step the robot took (recording and fleet uplink). */
   reward_topic: string;
+  /** std_msgs/msg/Bool: the step ended the episode (terminated: no bootstrapping past it). */
   done_topic: string;
+  /** std_msgs/msg/Bool: the step ended the episode by a time limit (truncated: bootstrapped). */
+  truncated_topic: string;
+  /**
+   * MQTT broker of the fleet ('' = off): transitions go up to the online learner through a spool
+   * (kept on disk until the learner acknowledges them), signed policy updates come down on
+   * o2o/<fleet>/policy/current. Credentials: O2O_MQTT_USERNAME / O2O_MQTT_PASSWORD.
+   */
+  fleet_mqtt_url: string;
+  fleet: string;
+  /** The robot's id in the fleet ('' = the node's name). */
+  robot_id: string;
+  /** Where unacknowledged transitions are kept (required with fleet_mqtt_url). */
+  spool_dir: string;
+  /** Transitions per TransitionBatch (an episode end also closes one). */
+  spool_batch_rows: number;
   /** Sample exploratory actions (while recording data for online fine-tuning). */
   explore: boolean;
   /** Multiplies the policy's standard deviation when exploring. */
@@ -94,6 +111,12 @@ export const DEFAULT_PARAMS: PolicyNodeParams = {
   record_dir: '',
   reward_topic: '',
   done_topic: '',
+  truncated_topic: '',
+  fleet_mqtt_url: '',
+  fleet: 'default',
+  robot_id: '',
+  spool_dir: '',
+  spool_batch_rows: 64,
   explore: false,
   explore_temperature: 1,
   explore_noise_std: 0.1,
@@ -111,7 +134,7 @@ export function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
   const v = DEFAULT_PARAMS[name];
   if (typeof v === 'boolean') return 1;
   if (typeof v === 'string') return 4;
-  if (typeof v === 'number') return name === 'qos_depth' || name === 'explore_seed' ? 2 : 3;
+  if (typeof v === 'number') return name === 'qos_depth' || name === 'explore_seed' || name === 'spool_batch_rows' ? 2 : 3;
   return name === 'trusted_keys' || name === 'observation_fields' || name === 'observation_joints' || name === 'action_joints' ? 9 : 8;
 }
 
@@ -151,6 +174,15 @@ export function checkParams(raw: Record<string, unknown>, where: string): Policy
   }
   if (q.max_delta < 0 || q.stale_after_ms < 0) throw new ParamError(`${where}: max_delta and stale_after_ms must be >= 0 (0 turns them off)`);
   if (!(q.explore_temperature >= 0 && q.explore_noise_std >= 0)) throw new ParamError(`${where}: explore_temperature and explore_noise_std must be >= 0 (1 and 0.1 are the usual values)`);
+  if (q.fleet_mqtt_url) {
+    if (!/^(mqtts?|wss?|tcp):\/\//.test(q.fleet_mqtt_url)) throw new ParamError(`${where}: fleet_mqtt_url must be an mqtt://host:port URL (or mqtts://, ws://, wss://), got '${q.fleet_mqtt_url}'`);
+    if (!q.spool_dir) throw new ParamError(`${where}: fleet_mqtt_url is set, so spool_dir is required (transitions are kept there until the learner acknowledges them)`);
+    if (!q.reward_topic) throw new ParamError(`${where}: fleet_mqtt_url is set, so reward_topic is required (a transition needs the reward of each step; done_topic and truncated_topic mark episode ends)`);
+    for (const [k, v] of [['fleet', q.fleet], ['robot_id', q.robot_id]] as const) {
+      if (v && !/^[A-Za-z0-9_.-]+$/.test(v)) throw new ParamError(`${where}: ${k} '${v}' may only use letters, digits, '_', '.' and '-' (it is part of MQTT topic names)`);
+    }
+    if (!(Number.isInteger(q.spool_batch_rows) && q.spool_batch_rows >= 1)) throw new ParamError(`${where}: spool_batch_rows must be an integer >= 1, got ${q.spool_batch_rows}`);
+  }
   if (!Number.isInteger(q.explore_seed)) throw new ParamError(`${where}: explore_seed must be an integer, got ${q.explore_seed}`);
   return q;
 }

@@ -3,14 +3,16 @@
  * at control_rate_hz running PolicyRuntime.act() on the latest observation through the safety
  * filter, actions out, DiagnosticArray on /diagnostics (latency, faults, policy version), hot swap
  * when model_path changes or a path arrives on policy_update_topic, optional recording of
- * (obs, action, reward, done) into a dataset segment.
+ * (obs, action, reward, done) into a dataset segment, and with fleet_mqtt_url the fleet link
+ * (fleet-link.ts): transitions up to the online learner through a spool, signed policy updates down.
  *
  * It talks to ROS only through RosModule (rcl-api.ts): rclnodejs in production (ros/main.ts),
  * the in-process implementation in tests.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { ExecutionProvider } from '../src/engine/index.js';
-import { PolicyRuntime, readArtifactFile, Recorder, type SafeActionMode } from '../src/serve/index.js';
+import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, type SafeActionMode } from '../src/serve/index.js';
+import { FleetLink } from './fleet-link.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
 import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
 import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosTimer, SetParametersResultMsg, StringMsg } from './rcl-api.js';
@@ -32,6 +34,8 @@ export interface PolicyNodeOptions {
   node?: RosNode;
   /** Publish actions (default true); a managed node starts inactive and is activated by its lifecycle. */
   active?: boolean;
+  /** Where the node's log lines go (default the ROS logger; the demo writes them to a file per robot). */
+  logger?: RosLogger;
 }
 
 /**
@@ -65,6 +69,13 @@ const LATENCY_WINDOW = 1024;
 const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'act_on_observation', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
 const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
 
+function percentiles(window: Float64Array, count: number): { p50: number; p99: number } {
+  const n = Math.min(count, window.length);
+  if (!n) return { p50: 0, p99: 0 };
+  const s = Float64Array.from(window.subarray(0, n)).sort();
+  return { p50: s[Math.floor(0.5 * (n - 1))]!, p99: s[Math.floor(0.99 * (n - 1))]! };
+}
+
 export class PolicyNode {
   readonly node: RosNode;
   /** The parameters in effect (live ones change with `ros2 param set`). */
@@ -84,13 +95,23 @@ export class PolicyNode {
   private badObs = 0;
   private readonly latency = new Float64Array(LATENCY_WINDOW);
   private latencyCount = 0;
+  /** |tick interval − period| of the control timer, ms (the control loop's jitter). */
+  private readonly jitter = new Float64Array(LATENCY_WINDOW);
+  private jitterCount = 0;
+  private lastTick = -1;
   private ticks = 0;
   private reward = 0;
   private done = false;
   private recorder: Recorder | null = null;
+  /** The fleet link (fleet_mqtt_url), once openFleetLink() connected it. */
+  fleet: FleetLink | null = null;
+  private truncated = false;
   private watching = false;
   private readonly now: () => number;
   readonly nodeName: string;
+
+  /** How long close() waits for the learner's acks (ms). */
+  closeDrainMs = 2000;
 
   /** Publish actions (a managed node's lifecycle sets it: active ↔ true). */
   active: boolean;
@@ -104,7 +125,7 @@ export class PolicyNode {
     this.ownsNode = !opts.node;
     this.active = opts.active ?? true;
     this.node = opts.node ?? new ros.Node(this.nodeName, opts.namespace ?? '');
-    this.log = this.node.getLogger();
+    this.log = opts.logger ?? this.node.getLogger();
     // Declare every parameter, then read the effective values back (overrides applied).
     declareNodeParameters(ros, this.node, this.nodeName, rawParams(opts, this.nodeName));
     const effective: Record<string, unknown> = {};
@@ -140,8 +161,26 @@ export class PolicyNode {
     if (p.policy_update_topic) {
       subs.push(this.node.createSubscription('std_msgs/msg/String', p.policy_update_topic, { qos: new ros.QoS(1, 1, 1, 2) }, (m) => this.swapFrom((m as StringMsg).data)));
     }
-    if (p.reward_topic) subs.push(this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.reward = (m as Float32Msg).data)));
-    if (p.done_topic) subs.push(this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: new ros.QoS(1, 10, 1, 2) }, (m) => (this.done = this.done || (m as BoolMsg).data)));
+    // Step feedback (reliable, deep enough that a burst is not lost: the fleet link matches the k-th message with the k-th answered observation).
+    const stepQos = new ros.QoS(1, 100, 1, 2);
+    if (p.reward_topic) {
+      subs.push(this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: stepQos }, (m) => {
+        this.reward = (m as Float32Msg).data;
+        this.fleet?.aligner.reward(this.reward);
+      }));
+    }
+    if (p.done_topic) {
+      subs.push(this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: stepQos }, (m) => {
+        this.done = this.done || (m as BoolMsg).data;
+        this.fleet?.aligner.done((m as BoolMsg).data);
+      }));
+    }
+    if (p.truncated_topic) {
+      subs.push(this.node.createSubscription('std_msgs/msg/Bool', p.truncated_topic, { qos: stepQos }, (m) => {
+        this.truncated = this.truncated || (m as BoolMsg).data;
+        this.fleet?.aligner.truncated((m as BoolMsg).data);
+      }));
+    }
     this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick());
     this.diagTimer = this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
     if (p.watch_model) this.watch(p.model_path);
@@ -155,8 +194,61 @@ export class PolicyNode {
   /** Creates the node (parameters, publishers, subscriptions, timers) and, when record_dir is set, its recorder. */
   static async start(ros: RosModule, opts: PolicyNodeOptions = {}): Promise<PolicyNode> {
     const n = new PolicyNode(ros, opts);
-    await n.openRecorder();
+    try {
+      await n.openRecorder();
+      await n.openFleetLink();
+    } catch (e) {
+      await n.close();
+      throw e;
+    }
     return n;
+  }
+
+  /**
+   * Connects the fleet link when fleet_mqtt_url is set: transitions up (spooled until the learner
+   * acknowledges them), signed policy updates down (o2o/<fleet>/policy/current).
+   */
+  async openFleetLink(): Promise<void> {
+    const p = this.params;
+    if (!p.fleet_mqtt_url || this.fleet) return;
+    this.fleet = await FleetLink.open({
+      url: p.fleet_mqtt_url,
+      fleet: p.fleet,
+      robotId: p.robot_id || this.nodeName,
+      spoolDir: p.spool_dir,
+      batchRows: p.spool_batch_rows,
+      obsDim: this.runtime.obsDim,
+      actDim: this.runtime.actDim,
+      policyVersion: () => this.runtime.version,
+      has: { done: p.done_topic !== '', truncated: p.truncated_topic !== '' },
+      onPolicyUpdate: (payload, topic) => this.swapFromUpdate(payload, topic),
+      username: process.env.O2O_MQTT_USERNAME || undefined,
+      password: process.env.O2O_MQTT_PASSWORD || undefined,
+      log: (l) => this.log.info(l),
+    });
+  }
+
+  /**
+   * A PolicyUpdate from the fleet: verified like any swap (with trusted_keys, only a signature by
+   * one of them passes); an unsigned one is refused unless allow_unverified, as `o2o serve` does.
+   */
+  swapFromUpdate(payload: Uint8Array, topic: string): boolean {
+    let input: ArtifactInput;
+    try {
+      input = policyUpdateToArtifact(payload, topic);
+    } catch (e) {
+      this.log.error(`o2o_policy: undecodable PolicyUpdate on ${topic} (${(e as Error).message}); still serving ${this.runtime.version}`);
+      return false;
+    }
+    if (input.sha256 && input.sha256 === this.runtime.status().sha256) return true; // the retained copy of what runs
+    if (!input.signature && !this.params.allow_unverified) {
+      const reason = this.params.trusted_keys.length
+        ? 'unsigned; this node requires an ed25519 signature by one of its trusted_keys'
+        : "unsigned, and this node has no trusted key; set trusted_keys to the learner's public key (or, for development only, allow_unverified)";
+      this.runtime.refuse(reason);
+      return false;
+    }
+    return this.runtime.swap(input).ok;
   }
 
   /** Opens the recorder when record_dir is set. */
@@ -199,6 +291,8 @@ export class PolicyNode {
     if (!this.active) return;
     const now = this.now();
     this.ticks++;
+    if (this.lastTick >= 0) this.jitter[this.jitterCount++ % LATENCY_WINDOW] = Math.abs(now - this.lastTick - 1000 / this.params.control_rate_hz);
+    this.lastTick = now;
     let action = this.runtime.watchdog(now);
     if (!action) {
       if (!this.haveObs || this.params.act_on_observation) return; // nothing to act on yet, and the watchdog is not due
@@ -216,10 +310,12 @@ export class PolicyNode {
 
   private send(action: Float32Array): void {
     this.actionPub.publish(this.writer.write(action));
+    if (this.freshObs) this.fleet?.aligner.answered(this.obs, action);
     if (this.recorder && this.freshObs) {
-      this.recorder.step(this.obs, action, this.reward, this.done, false);
+      this.recorder.step(this.obs, action, this.reward, this.done, this.truncated);
       this.reward = 0;
       this.done = false;
+      this.truncated = false;
     }
     this.freshObs = false;
   }
@@ -261,6 +357,7 @@ export class PolicyNode {
     if (next.control_rate_hz !== old.control_rate_hz) {
       this.controlTimer.cancel();
       this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / next.control_rate_hz)), () => this.tick());
+      this.lastTick = -1;
     }
     if (next.diagnostics_period_s !== old.diagnostics_period_s) {
       this.diagTimer.cancel();
@@ -285,15 +382,18 @@ export class PolicyNode {
   }
 
   latencyPercentiles(): { p50: number; p99: number } {
-    const n = Math.min(this.latencyCount, LATENCY_WINDOW);
-    if (!n) return { p50: 0, p99: 0 };
-    const s = Float64Array.from(this.latency.subarray(0, n)).sort();
-    return { p50: s[Math.floor(0.5 * (n - 1))]!, p99: s[Math.floor(0.99 * (n - 1))]! };
+    return percentiles(this.latency, this.latencyCount);
+  }
+
+  /** The control timer's jitter (|interval − period|, ms) over the last 1024 ticks. */
+  jitterPercentiles(): { p50: number; p99: number } {
+    return percentiles(this.jitter, this.jitterCount);
   }
 
   diagnostics(): DiagnosticArrayMsg {
     const st = this.runtime.status();
     const lat = this.latencyPercentiles();
+    const jit = this.jitterPercentiles();
     const f = st.faults;
     const replaced = f.nonFiniteObs + f.obsLength + f.badMessage + f.nonFiniteAction + f.stale + f.inference;
     const stale = this.runtime.filter.staleAfterMs < Infinity && this.now() - this.obsTime > this.runtime.filter.staleAfterMs;
@@ -317,6 +417,8 @@ export class PolicyNode {
             kv('ticks', this.ticks),
             kv('act_latency_p50_us', (lat.p50 * 1000).toFixed(1)),
             kv('act_latency_p99_us', (lat.p99 * 1000).toFixed(1)),
+            kv('control_jitter_p50_us', (jit.p50 * 1000).toFixed(1)),
+            kv('control_jitter_p99_us', (jit.p99 * 1000).toFixed(1)),
             kv('faults_replaced', replaced),
             kv('faults_non_finite_obs', f.nonFiniteObs),
             kv('faults_obs_length', f.obsLength),
@@ -327,6 +429,14 @@ export class PolicyNode {
             kv('swaps', st.swaps),
             kv('refused_swaps', st.refusedSwaps),
             kv('recorded_transitions', this.recorder?.rows ?? 0),
+            ...(this.fleet
+              ? [
+                  kv('fleet_transitions_spooled', this.fleet.spooled),
+                  kv('fleet_transitions_acked', this.fleet.spool.ackedTransitions),
+                  kv('fleet_transitions_pending', this.fleet.spool.pendingTransitions),
+                  kv('fleet_connected', String(this.fleet.link.connected)),
+                ]
+              : []),
           ],
         },
       ],
@@ -355,6 +465,13 @@ export class PolicyNode {
     this.runtime.dispose();
     const rec = this.recorder;
     this.recorder = null;
+    const fleet = this.fleet;
+    this.fleet = null;
     await rec?.close();
+    if (fleet) {
+      // A short wait for the learner's acks; what is left stays in spool_dir for the next start.
+      if (!(await fleet.drain(this.closeDrainMs))) this.log.warn(`o2o_policy: ${fleet.spool.pendingTransitions} transitions stay spooled in ${this.params.spool_dir}; they are sent when the node starts again`);
+      await fleet.close();
+    }
   }
 }

@@ -71,7 +71,7 @@ export interface BoolMsg {
 }
 
 /** Messages the node publishes. */
-export type OutMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | DiagnosticArrayMsg;
+export type OutMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | DiagnosticArrayMsg | StringMsg | Float32Msg | BoolMsg;
 /** Messages the node receives (which one depends on the subscription's type). */
 export type InMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | StringMsg | Float32Msg | BoolMsg;
 

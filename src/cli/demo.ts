@@ -7,6 +7,9 @@
  *                transitions; the online learner fine-tunes Cal-QL within a budget and publishes
  *                signed updates that the server hot-swaps
  *   5. evaluate  before/after, nominal and mild, and a report
+ * With --transport ros each robot is a ROS 2 policy node plus a `robot sim --ros` robot talking over
+ * DDS (ros/demo-fleet.ts); the nodes stream transitions to the learner and take its updates over
+ * MQTT, the fleet link. Needs ROS 2 sourced and rclnodejs in ros/node_modules (test/setup/ros2.sh).
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,11 +24,13 @@ import { type Args, type CommandSpec, bool, configFlag, num, str } from './args.
 import { ProgressBar } from './progress.js';
 
 export const DEMO_USAGE = `o2o demo [--quick] [--task hopper] [--out demo-out] [--robots 3] [--seed 0] [--algo calql|cql|iql]
-    [--pretrain 12000] [--online 16000] [--publish-every N] [--eval-episodes 10] [--no-explore]
+    [--pretrain 12000] [--online 16000] [--publish-every N] [--eval-episodes 10] [--no-explore] [--transport mqtt|ros]
     [--config '{"cqlAlphaOnline": 1}']   (algorithm settings over the demo's)
   the end-to-end loop: dataset → offline Cal-QL → signed policy → broker + server + simulated
   robots → online Cal-QL fine-tuning → before/after evaluation and report
-  (robots collect with actions sampled from the served policy; --no-explore serves its mode)`;
+  (robots collect with actions sampled from the served policy; --no-explore serves its mode)
+  --transport ros: each robot is a ROS 2 policy node + a simulated robot on ROS topics (DDS); the nodes'
+  fleet link (MQTT) carries transitions and policy updates (needs ROS 2: bash test/setup/ros2.sh npm run demo -- ...)`;
 
 export const DEMO_SPEC: CommandSpec = {
   name: 'o2o demo',
@@ -42,6 +47,7 @@ export const DEMO_SPEC: CommandSpec = {
     'eval-episodes': 'int',
     'no-explore': 'bool',
     config: 'string',
+    transport: ['mqtt', 'ros'],
   },
 };
 
@@ -58,6 +64,7 @@ export async function demoCommand(a: Args): Promise<void> {
   const seed = num(a, 'seed', 0);
   const algo = str(a, 'algo', 'calql');
   const explore = !bool(a, 'no-explore');
+  const transport = str(a, 'transport', 'mqtt');
   const extraConfig = configFlag(a);
   const base = quick ? { pretrain: 1500, online: 1200, evalEpisodes: 5 } : { pretrain: 12_000, online: 16_000, evalEpisodes: 10 };
   const sizes = { pretrain: num(a, 'pretrain', base.pretrain), online: num(a, 'online', base.online), evalEpisodes: num(a, 'eval-episodes', base.evalEpisodes) };
@@ -116,10 +123,20 @@ export async function demoCommand(a: Args): Promise<void> {
   exportPolicy({ actor: pre.learner.actor(), card: { ...card, version: 'offline', trainingSteps: sizes.pretrain }, obsMean: pre.obsStats?.mean, obsStd: pre.obsStats?.std, signingKey: key.privateKeyPem, out: offlinePolicy });
   const broker = await startBroker({ port: 0 });
   const quiet = () => {};
+  const robotLog = (i: number) => (l: string) => appendFileSync(join(out, `robot-${i}.log`), `${new Date().toISOString()} ${l}\n`);
   // The robots collect with actions sampled from the policy (as Cal-QL, CQL and IQL do when they
   // fine-tune), each robot with its own noise; evaluation uses the policy's mode.
-  const server = await serveMqtt({ url: broker.url, policy: offlinePolicy, trust: { publicKeys: [key.publicKeyPem] }, watchFile: false, log: quiet, exploration: explore ? { seed } : null });
-  phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; policy server ${server.version}`);
+  let server: { readonly version: string; close(): Promise<void> };
+  let rosFleet: Awaited<ReturnType<typeof import('../../ros/demo-fleet.js').startRosFleet>> | null = null;
+  if (transport === 'ros') {
+    const { startRosFleet } = await import('../../ros/demo-fleet.js');
+    rosFleet = await startRosFleet({ url: broker.url, policy: offlinePolicy, trustedKeyFile: join(out, 'signing-key.pub.pem'), robots, task, profile: 'mild', seed, explore, dir: out, logFor: robotLog });
+    server = rosFleet;
+    phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; ${robots} ROS 2 policy nodes + robots (DDS) serving ${server.version}`);
+  } else {
+    server = await serveMqtt({ url: broker.url, policy: offlinePolicy, trust: { publicKeys: [key.publicKeyPem] }, watchFile: false, log: quiet, exploration: explore ? { seed } : null });
+    phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; policy server ${server.version}`);
+  }
 
   // 4. Online fine-tuning.
   const curvePath = join(out, 'online-curve.jsonl');
@@ -150,24 +167,28 @@ export async function demoCommand(a: Args): Promise<void> {
   });
   const onlineBar = new ProgressBar('online fine-tuning', sizes.online);
   const ticker = setInterval(() => onlineBar.update(learner.status().onlineTransitions, `policy ${server.version}`), 500);
-  const fleet = Array.from({ length: robots }, (_, i) =>
-    (async () => {
-      let ep = 0;
-      while (!learner.status().done) {
-        await runSimRobot({ url: broker.url, task, profile: 'mild', robot: `sim-${i}`, episodes: 1, seed: 1000 * (i + 1) + ep++, spoolDir: join(out, 'spool', `sim-${i}`), log: (l) => appendFileSync(join(out, `robot-${i}.log`), `${new Date().toISOString()} ${l}\n`) });
-      }
-    })(),
-  );
+  const fleet = rosFleet
+    ? [rosFleet.run(() => learner.status().done)]
+    : Array.from({ length: robots }, (_, i) =>
+        (async () => {
+          let ep = 0;
+          while (!learner.status().done) {
+            await runSimRobot({ url: broker.url, task, profile: 'mild', robot: `sim-${i}`, episodes: 1, seed: 1000 * (i + 1) + ep++, spoolDir: join(out, 'spool', `sim-${i}`), log: robotLog(i) });
+          }
+        })(),
+      );
   await learner.done;
   await Promise.all(fleet);
   clearInterval(ticker);
   onlineBar.done();
   const st = learner.status();
+  // the learner's last update reaches the ROS nodes over MQTT (the MQTT server swaps it as it arrives too)
+  if (rosFleet && st.published.length) await rosFleet.waitForVersion(st.published.at(-1)!, 5000);
   await learner.close();
   const served = server.version;
   await server.close();
   await broker.close();
-  phase(`online: ${st.onlineTransitions} transitions from ${robots} robots, ${st.updates} updates, ${st.published.length} policies published, server now on ${served}`);
+  phase(`online: ${st.onlineTransitions} transitions from ${robots} ${transport === 'ros' ? 'ROS 2 robots' : 'robots'}, ${st.updates} updates, ${st.published.length} policies published, ${transport === 'ros' ? 'nodes' : 'server'} now on ${served}`);
 
   // 5. Evaluate and report.
   const after = await evalBoth();
@@ -179,7 +200,7 @@ export async function demoCommand(a: Args): Promise<void> {
     join(out, 'report'),
   );
   phase(`sim-to-real report: ${report.html}`);
-  const summary = { task, algo, quick, dataset: { recipe, transitions: dataset.size }, before, after, curve, online: st, servedVersion: served, phases };
+  const summary = { task, algo, quick, transport, dataset: { recipe, transitions: dataset.size }, before, after, curve, online: st, servedVersion: served, phases };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, (_k, v) => (v instanceof Float32Array || v instanceof Float64Array ? Array.from(v) : v), 2)}\n`);
   console.log(`\n| policy | normalized (nominal) | normalized (mild) |\n| --- | --- | --- |\n| offline ${algo} | ${before.nominal.normalized.toFixed(1)} | ${before.mild.normalized.toFixed(1)} |\n| after online fine-tuning | ${after.nominal.normalized.toFixed(1)} | ${after.mild.normalized.toFixed(1)} |`);
   console.log(`\nsummary: ${join(out, 'summary.json')}`);

@@ -50,7 +50,12 @@ export const ROBOT_USAGE = `o2o robot sim --task <pendulum|hopper|...> --mqtt <u
   [--spool <dir> [--spool-batch-rows 64] [--drain-timeout-ms 30000] [--keep-acked]]
   --spool: also stream every transition to the learner, kept on disk in <dir> until the learner acknowledges
   that it stored it (run again with the same --spool and --robot to send what is left); --keep-acked moves
-  acknowledged batches to <dir>/acked/ instead of deleting them (an audit trail). --rate-hz holds a control rate.`;
+  acknowledged batches to <dir>/acked/ instead of deleting them (an audit trail). --rate-hz holds a control rate.
+o2o robot sim --ros --task <task> [--profile ..] [--robot o2o_sim_robot] [--policy-node o2o_policy] [--episodes N] [--seed N]
+  [--action-timeout-ms N] [--rate-hz N] [--ros-args --params-file ros/config/policy.yaml -p reward_topic:=/o2o/reward ...]
+  --ros: the robot speaks ROS 2 topics to the policy node ('o2o serve --ros'), named by the node's own parameters
+  (observation, action, reward_topic, done_topic, truncated_topic); the node's fleet link (fleet_mqtt_url) streams
+  the transitions to the learner. --robot names the robot's ROS node; --policy-node the params file section to read.`;
 
 export const ROBOT_SPECS: Record<string, CommandSpec> = {
   sim: {
@@ -69,8 +74,11 @@ export const ROBOT_SPECS: Record<string, CommandSpec> = {
       'spool-batch-rows': 'int',
       'drain-timeout-ms': 'number',
       'keep-acked': 'bool',
+      ros: 'bool',
+      'policy-node': 'string',
       ...MQTT_AUTH_FLAGS,
     },
+    rawAfter: '--ros-args',
   },
 };
 
@@ -174,6 +182,7 @@ export async function serveCommand(a: Args): Promise<void> {
 }
 
 export async function robotCommand(a: Args): Promise<void> {
+  if (bool(a, 'ros')) return robotRosCommand(a);
   const { url, username, password } = mqttAuth(a, str(a, 'mqtt'));
   const task = str(a, 'task');
   const stop = onStopSignal();
@@ -209,6 +218,40 @@ export async function robotCommand(a: Args): Promise<void> {
     console.log(
       JSON.stringify({ meanReturn: res.meanReturn, returns: res.returns, steps: res.steps, safeActions: res.safeActions, timeouts: res.timeouts, policyVersions: res.policyVersions, roundTripP50Ms: rt[rt.length >> 1] ?? null }),
     );
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function robotRosCommand(a: Args): Promise<void> {
+  for (const f of ['mqtt', 'spool', 'fleet', 'spool-batch-rows', 'drain-timeout-ms', 'keep-acked', 'username', 'password']) {
+    if (a.flags.has(f)) throw new UsageError(`--${f} is for the MQTT robot; with --ros the policy node's fleet link (fleet_mqtt_url, spool_dir in its params) talks to the learner`);
+  }
+  const task = str(a, 'task');
+  const stop = onStopSignal();
+  const controller = new AbortController();
+  void stop.stopped.then(() => controller.abort());
+  try {
+    const { robotMain } = await import('../../ros/main.js');
+    const res = await robotMain(a.rest, {
+      task,
+      profile: optStr(a, 'profile'),
+      nodeName: optStr(a, 'robot'),
+      policyNode: optStr(a, 'policy-node'),
+      episodes: num(a, 'episodes', 1),
+      seed: num(a, 'seed', 0),
+      actionTimeoutMs: num(a, 'action-timeout-ms', 1000),
+      rateHz: optNum(a, 'rate-hz'),
+      signal: controller.signal,
+      log: (l) => console.log(l),
+    });
+    if (controller.signal.aborted) {
+      console.error('o2o robot sim: stopped before the episodes ended');
+      process.exitCode = 130;
+      return;
+    }
+    const rt = res.roundTripMs.slice().sort();
+    console.log(JSON.stringify({ meanReturn: res.meanReturn, returns: res.returns, steps: res.steps, timeouts: res.timeouts, roundTripP50Ms: rt[rt.length >> 1] ?? null, roundTripP99Ms: rt[Math.floor(0.99 * (rt.length - 1))] ?? null }));
   } finally {
     stop.dispose();
   }

@@ -242,6 +242,14 @@ export class PolicyRuntime {
     return { ok: true, version: next.artifact.version };
   }
 
+  /** Counts and reports an update refused before it reached swap() (e.g. unsigned from a topic); the current policy keeps serving. */
+  refuse(reason: string): SwapResult {
+    this.refused++;
+    this.lastSwapError = reason;
+    this.opts.onEvent?.({ type: 'swap-refused', reason, keptVersion: this.current.artifact.version });
+    return { ok: false, version: this.current.artifact.version, reason };
+  }
+
   status(): RuntimeStatus {
     const a = this.current.artifact;
     return {
