@@ -7,18 +7,6 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Median milliseconds per call of `fn` over `rounds` rounds of `perRound` calls (after warm-up). */
-export function timeMedian(fn: () => void, perRound: number, rounds = 7, warmup = perRound): number {
-  for (let i = 0; i < warmup; i++) fn();
-  const per: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < perRound; i++) fn();
-    per.push((performance.now() - t0) / perRound);
-  }
-  return median(per);
-}
-
 /**
  * Median ms per call of each function, measured in interleaved rounds (A B C A B C ...) so that
  * machine noise hits all of them alike: use this for ratios.

@@ -52,7 +52,7 @@ export function declareNodeParameters(ros: RosModule, node: RosNode, nodeName: s
 }
 
 /** The node's parameters as plain values (integers as numbers, arrays as arrays). */
-export function paramValue(v: unknown): unknown {
+function paramValue(v: unknown): unknown {
   return typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
 }
 

@@ -16,7 +16,7 @@ export interface TimeMsg {
   sec: number;
   nanosec: number;
 }
-export interface HeaderMsg {
+interface HeaderMsg {
   stamp: TimeMsg;
   frame_id: string;
 }
@@ -27,7 +27,7 @@ export interface JointStateMsg {
   velocity: number[] | Float64Array;
   effort: number[] | Float64Array;
 }
-export interface MultiArrayDimensionMsg {
+interface MultiArrayDimensionMsg {
   label: string;
   size: number;
   stride: number;
@@ -36,7 +36,7 @@ export interface Float32MultiArrayMsg {
   layout: { dim: MultiArrayDimensionMsg[]; data_offset: number };
   data: number[] | Float32Array;
 }
-export interface Vector3Msg {
+interface Vector3Msg {
   x: number;
   y: number;
   z: number;
@@ -49,7 +49,7 @@ export interface KeyValueMsg {
   key: string;
   value: string;
 }
-export interface DiagnosticStatusMsg {
+interface DiagnosticStatusMsg {
   level: number;
   name: string;
   message: string;

@@ -54,7 +54,7 @@ export interface RosSimRobotResult {
 }
 
 /** The robot's view of the node's parameters: defaults, then what the params give; the per-step topics are required. */
-export function robotParams(raw: Partial<PolicyNodeParams>): PolicyNodeParams {
+function robotParams(raw: Partial<PolicyNodeParams>): PolicyNodeParams {
   const p = { ...DEFAULT_PARAMS, ...raw } as PolicyNodeParams;
   for (const k of Object.keys(raw)) if (!(k in DEFAULT_PARAMS)) throw new ParamError(`robot sim: unknown policy node parameter '${k}'`);
   if (!p.reward_topic) throw new ParamError("robot sim --ros: the policy node's parameters name no reward_topic; set reward_topic (and done_topic, truncated_topic) in its params file or with -p reward_topic:=/o2o/reward");

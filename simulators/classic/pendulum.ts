@@ -134,7 +134,7 @@ function angleNormalize(x: number): number {
   return ((((x + Math.PI) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI)) - Math.PI;
 }
 
-export const PENDULUM_REF_SCORES = {
+const PENDULUM_REF_SCORES = {
   random: -1276.15,
   expert: -159.4,
   note:

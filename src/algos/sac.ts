@@ -81,7 +81,7 @@ export function repeatRows(g: Graph, x: Tensor, n: number): Tensor {
   return g.reshape(g.expand(g.reshape(x, [b, 1, d]), [b, n, d]), [b * n, d]);
 }
 
-export const LOG_ALPHA_LAYOUT = new ParamLayout('log_alpha', [{ name: 'value', shape: [1], init: { kind: 'constant', value: 0 } }]);
+const LOG_ALPHA_LAYOUT = new ParamLayout('log_alpha', [{ name: 'value', shape: [1], init: { kind: 'constant', value: 0 } }]);
 
 /** The SAC pieces of one training graph, before the optimizers are attached. */
 export interface SacGraph {

@@ -22,7 +22,7 @@ export class UsageError extends Error {
  * comma-separated list of strings or numbers (repeatable: `--k a --k b` is `a,b`), or one of
  * a set of choices.
  */
-export type FlagKind = 'string' | 'number' | 'int' | 'bool' | 'list' | 'numbers' | readonly string[];
+type FlagKind = 'string' | 'number' | 'int' | 'bool' | 'list' | 'numbers' | readonly string[];
 export type FlagTable = Readonly<Record<string, FlagKind>>;
 
 export interface CommandSpec {

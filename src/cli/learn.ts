@@ -178,7 +178,7 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
 let last: { at: number; updates: number } | null = null;
 
 /** One progress line of the online phase: stored transitions, updates/s, what is due, published policies. */
-export function onlineProgress(st: OnlineLearnerStatus, budget: { transitions?: number }, utd: number): string {
+function onlineProgress(st: OnlineLearnerStatus, budget: { transitions?: number }, utd: number): string {
   const now = Date.now();
   const rate = last && now > last.at ? ((st.updates - last.updates) * 1000) / (now - last.at) : 0;
   last = { at: now, updates: st.updates };
@@ -189,4 +189,4 @@ export function onlineProgress(st: OnlineLearnerStatus, budget: { transitions?: 
 }
 
 /** Exit status of `o2o learn` after a storage failure (EX_TEMPFAIL: try again once the disk is fixed). */
-export const EXIT_STORAGE_FAILED = 75;
+const EXIT_STORAGE_FAILED = 75;

@@ -20,7 +20,7 @@ import type { Dataset } from './dataset.js';
 import { DataError } from './errors.js';
 
 /** True when two float32 values have the same bits (NaN never matches: it then stays stored). */
-export function sameF32(x: number, y: number): boolean {
+function sameF32(x: number, y: number): boolean {
   return x === y && (x !== 0 || 1 / x === 1 / y);
 }
 

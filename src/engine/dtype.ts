@@ -5,7 +5,7 @@ export type FloatDType = 'float32' | 'float64';
 /** ONNX TensorProto.DataType codes. */
 export const ONNX_DTYPE: Record<DType, number> = { float32: 1, float64: 11, int64: 7, bool: 9 };
 
-export type TypedArrayOf<D extends DType> = D extends 'float32'
+type TypedArrayOf<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'float64'
     ? Float64Array

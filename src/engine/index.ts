@@ -2,7 +2,7 @@ export { Graph } from './builder.js';
 export { Tensor, GraphBuildError, type Node } from './graph.js';
 export type { DType, FloatDType, AnyTypedArray } from './dtype.js';
 export { grad } from './grad.js';
-export { adam, adamInputs, adamUpdate, polyak, l2norm, clipByGlobalNorm, type AdamConfig, type AdamState, type OptimizerStep } from './optim.js';
+export { adam, adamInputs, adamUpdate, polyak, type AdamConfig, type AdamState, type OptimizerStep } from './optim.js';
 export { ParamLayout, params, unflatten, orthogonal, type ParamSpec, type Init } from './params.js';
 export { serialize, IR_VERSION, OPSET, onnxRoot, type SerializeOptions } from './serialize.js';
 export { Session, SessionRunError, type SessionOptions } from './runtime.js';

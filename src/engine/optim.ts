@@ -27,17 +27,6 @@ export interface OptimizerStep {
   gradNorm: Tensor;
 }
 
-/** Global L2 norm of a vector. */
-export function l2norm(g: Graph, x: Tensor): Tensor {
-  return g.sqrt(g.reduceSum(g.square(x)));
-}
-
-/** Scales `grad` so its global norm is at most maxNorm (coef = min(1, max/(norm+1e-6))). */
-export function clipByGlobalNorm(g: Graph, grad: Tensor, norm: Tensor, maxNorm: number): Tensor {
-  const coef = g.minimum(g.div(maxNorm, g.add(norm, 1e-6)), 1);
-  return g.mul(grad, coef);
-}
-
 /** Adam's state for one flat parameter vector: steps taken (a scalar) and the two moments. */
 export interface AdamState {
   t: Tensor;

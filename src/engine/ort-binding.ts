@@ -37,14 +37,14 @@ function load(): Binding {
   return cached;
 }
 
-export function newNativeSession(): NativeSession {
+function newNativeSession(): NativeSession {
   return new (load().binding.InferenceSession)();
 }
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 
 /** Why a provider cannot load here (null if it may): CUDA needs its binaries next to the binding. */
-export function providerMissing(ep: ExecutionProvider): string | null {
+function providerMissing(ep: ExecutionProvider): string | null {
   if (ep !== 'cuda') return null;
   const require = createRequire(import.meta.url);
   const dir = join(dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);

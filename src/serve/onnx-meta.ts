@@ -5,13 +5,13 @@
  */
 import protobuf from 'protobufjs';
 
-export interface TopField {
+interface TopField {
   field: number;
   start: number;
   end: number;
 }
 
-export interface MetadataEntry {
+interface MetadataEntry {
   key: string;
   value: string;
   start: number;

@@ -32,7 +32,7 @@ export interface ArsConfig {
 }
 
 /** Per-task settings of the ARS paper (V2-t, Table 9) for the Gym tasks; hopper's elsewhere. */
-export const ARS_DEFAULTS: Record<string, ArsConfig> = {
+const ARS_DEFAULTS: Record<string, ArsConfig> = {
   hopper: { stepSize: 0.01, directions: 8, top: 4, noise: 0.025, shift: 1 },
   halfcheetah: { stepSize: 0.02, directions: 32, top: 4, noise: 0.03, shift: 0 },
   walker2d: { stepSize: 0.025, directions: 40, top: 30, noise: 0.01, shift: 1 },
@@ -105,7 +105,7 @@ export class LinearPolicy {
   }
 }
 
-export interface Transition {
+interface Transition {
   obs: Float32Array;
   action: Float32Array;
   reward: number;
@@ -114,7 +114,7 @@ export interface Transition {
   timeout: boolean;
 }
 
-export interface ArsIteration {
+interface ArsIteration {
   iteration: number;
   envSteps: number;
   /** Mean unshifted return of the 2N perturbed rollouts. */

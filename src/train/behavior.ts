@@ -21,7 +21,7 @@ import { arsConfig, type ArsConfig, trainArs } from './ars.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import { trainOnlineSac } from './online-sac.js';
 
-export type BehaviorMethod = 'sac' | 'ars';
+type BehaviorMethod = 'sac' | 'ars';
 
 /** Reset seeds of the evaluation recorded in every behaviour card (CARD_EVAL_SEED, +1, ...). */
 export const CARD_EVAL_SEED = 100;

@@ -13,7 +13,7 @@ import { type Env, makeEnv, scriptedArmPolicy } from '../../simulators/index.js'
 import { Rng } from '../util/rng.js';
 
 export const RECIPE_KINDS = ['random', 'medium', 'expert', 'medium-replay', 'medium-expert'] as const;
-export type RecipeKind = (typeof RECIPE_KINDS)[number];
+type RecipeKind = (typeof RECIPE_KINDS)[number];
 
 type Controller = (obs: ArrayLike<number>) => ArrayLike<number>;
 
@@ -56,7 +56,7 @@ const SIZES: Record<string, { transitions: number; mediumNoise: number }> = {
 /** Tasks whose behaviour policies are shipped ONNX files (D4RL-style: noise 0.1 around the policy). */
 const SHIPPED_SIZE = { transitions: 200_000, mediumNoise: 0.1 };
 
-export interface CollectOptions {
+interface CollectOptions {
   transitions: number;
   seed: number;
   /** Gaussian action noise std as a fraction of each action's half-range, per episode index. */
@@ -67,7 +67,7 @@ export interface CollectOptions {
 }
 
 /** Rolls out a controller with seeded noise into a dataset (env-unit actions, D4RL flags). */
-export function collect(env: Env, controller: Controller | null, o: CollectOptions): Dataset {
+function collect(env: Env, controller: Controller | null, o: CollectOptions): Dataset {
   const rng = new Rng(o.seed);
   const { actDim, actLow, actHigh } = env.spec;
   const b = new DatasetBuilder(env.spec.obsDim, actDim, { capacity: o.transitions, meta: { envId: env.spec.id, behaviorPolicy: o.id, refScores: { random: env.spec.refScores.random, expert: env.spec.refScores.expert } } });
@@ -93,7 +93,7 @@ export function collect(env: Env, controller: Controller | null, o: CollectOptio
   return b.build({ compact: true });
 }
 
-export class DatasetSpecError extends Error {
+class DatasetSpecError extends Error {
   override name = 'DatasetSpecError';
 }
 

@@ -371,7 +371,7 @@ async function compare(W: string, store: string, names: string[], robotProcs: Pr
 }
 
 /** Writes files into `dir` until the file system is full (down to its last few hundred bytes). */
-export function fillDisk(dir: string): void {
+function fillDisk(dir: string): void {
   let i = 0;
   for (const size of [1 << 20, 64 << 10, 4 << 10, 512, 64]) {
     for (;;) {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 
 /** Debian's python3 (python3-onnx, python3-h5py live there), not a pyenv shim. */
-export const DEBIAN_PYTHON = '/usr/bin/python3';
+const DEBIAN_PYTHON = '/usr/bin/python3';
 
 /** Null when `import <module>` works, else the reason and the apt line that fixes it. */
 export function missingPythonModule(module: string, aptPackage: string): string | null {

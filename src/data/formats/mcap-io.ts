@@ -17,7 +17,7 @@ import type { IWritable } from '@mcap/core';
 import * as zstd from '@foxglove/wasm-zstd';
 import { DataError } from '../errors.js';
 
-export const MCAP_MAGIC = Uint8Array.from([0x89, 0x4d, 0x43, 0x41, 0x50, 0x30, 0x0d, 0x0a]);
+const MCAP_MAGIC = Uint8Array.from([0x89, 0x4d, 0x43, 0x41, 0x50, 0x30, 0x0d, 0x0a]);
 const OP = { HEADER: 1, FOOTER: 2, SCHEMA: 3, CHANNEL: 4, MESSAGE: 5, CHUNK: 6, MESSAGE_INDEX: 7, METADATA: 0x0c, DATA_END: 0x0f } as const;
 
 export type Compression = 'zstd' | 'none';
@@ -45,20 +45,20 @@ export class FdWritable implements IWritable {
   }
 }
 
-export interface McapSchemaRec {
+interface McapSchemaRec {
   id: number;
   name: string;
   encoding: string;
   data: Uint8Array;
 }
-export interface McapChannelRec {
+interface McapChannelRec {
   id: number;
   schemaId: number;
   topic: string;
   messageEncoding: string;
   metadata: Map<string, string>;
 }
-export interface McapMessageRec {
+interface McapMessageRec {
   channel: McapChannelRec;
   schema: McapSchemaRec | undefined;
   sequence: number;
@@ -445,7 +445,7 @@ function isOpcode(op: number): boolean {
 }
 
 /** How to fix a damaged file: a store segment is repaired in its folder, anything else re-copied. */
-export function repairFixFor(file: string): string {
+function repairFixFor(file: string): string {
   if (/^seg-\d{4,}\.mcap(\.partial)?$/.test(basename(file))) {
     return `the file was cut or damaged — run 'o2o dataset repair ${dirname(file)}' to keep every intact chunk (the damaged file is kept as *.damaged)`;
   }

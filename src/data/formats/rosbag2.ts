@@ -23,7 +23,7 @@ import { validateDataset, type Dataset, type DatasetMeta } from '../dataset.js';
 import { DataError, type ProgressFn } from '../errors.js';
 import { ready, scanMcap } from './mcap-io.js';
 
-export interface FieldRef {
+interface FieldRef {
   topic: string;
   /** Dotted path into the message, e.g. 'position', 'pose.position.x', 'data'. */
   field: string;

@@ -144,7 +144,7 @@ export function salvageSegment(dir: string, file: string, opts: { partial?: bool
 }
 
 /** Lenient read of a TransitionBatch's leading fields (robot_id 1, first_sequence 2, count 5). */
-export function peekBatchHeader(b: Uint8Array): { robotId?: string; firstSequence?: number; count?: number } {
+function peekBatchHeader(b: Uint8Array): { robotId?: string; firstSequence?: number; count?: number } {
   const out: { robotId?: string; firstSequence?: number; count?: number } = {};
   let p = 0;
   const varint = (): number => {

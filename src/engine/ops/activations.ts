@@ -5,13 +5,13 @@ import { defineOp, normAxes } from './define.js';
 const unary = (g: Graph, def: ReturnType<typeof defineOp>, x: Tensor, attrs = {}, meta = {}) =>
   g.addNode(def, [x], [{ shape: x.shape, dtype: x.dtype }], attrs, meta)[0]!;
 
-export const TanhOp = defineOp({
+const TanhOp = defineOp({
   onnx: 'Tanh',
   vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, g.sub(1, g.square(y!)))],
 });
 export const tanh = (g: Graph, x: Tensor) => unary(g, TanhOp, x);
 
-export const SigmoidOp = defineOp({
+const SigmoidOp = defineOp({
   onnx: 'Sigmoid',
   vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, g.mul(y!, g.sub(1, y!)))],
 });
@@ -21,21 +21,21 @@ export const sigmoid = (g: Graph, x: Tensor) => unary(g, SigmoidOp, x);
  * dx = dy · 1(y > 0). Measured on ORT CPU ([256,256], 2 threads): Greater+Cast+Mul costs ~30 µs
  * over an identity, Greater+Where ~60 µs, Sign+Mul ~105 µs.
  */
-export const ReluOp = defineOp({
+const ReluOp = defineOp({
   onnx: 'Relu',
   vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, g.cast(g.greater(y!, 0), dy!.dtype))],
 });
 export const relu = (g: Graph, x: Tensor) => unary(g, ReluOp, x);
 
 /** log(1 + exp(x)); d/dx = sigmoid(x). */
-export const SoftplusOp = defineOp({
+const SoftplusOp = defineOp({
   onnx: 'Softplus',
   vjp: (g, { inputs: [x] }, [dy]) => [g.mul(dy!, g.sigmoid(x!))],
 });
 export const softplus = (g: Graph, x: Tensor) => unary(g, SoftplusOp, x);
 
 /** Softmax along one axis (opset 13 semantics). dx = y * (dy - sum(dy * y)). */
-export const SoftmaxOp = defineOp({
+const SoftmaxOp = defineOp({
   onnx: 'Softmax',
   vjp: (g, { outputs: [y], meta }, [dy]) => {
     const axis = meta.axis as number;
@@ -48,7 +48,7 @@ export function softmax(g: Graph, x: Tensor, axis = -1): Tensor {
 }
 
 /** LogSoftmax along one axis. dx = dy - exp(y) * sum(dy). */
-export const LogSoftmaxOp = defineOp({
+const LogSoftmaxOp = defineOp({
   onnx: 'LogSoftmax',
   vjp: (g, { outputs: [y], meta }, [dy]) => {
     const axis = meta.axis as number;

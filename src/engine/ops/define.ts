@@ -77,7 +77,7 @@ export function unbroadcast(g: Graph, dy: Tensor, shape: readonly number[]): Ten
   return sameShape(summed.shape, shape) ? summed : g.reshape(summed, shape);
 }
 
-export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 

@@ -24,7 +24,7 @@ function requireFloat(where: string, x: Tensor): void {
 
 // ---- arithmetic ----------------------------------------------------------------------------
 
-export const AddOp = defineOp({
+const AddOp = defineOp({
   onnx: 'Add',
   vjp: (g, { inputs: [a, b] }, [dy], needs) => [
     needs[0] ? unbroadcast(g, dy!, a!.shape) : null,
@@ -33,7 +33,7 @@ export const AddOp = defineOp({
 });
 export const add = (g: Graph, a: Operand, b: Operand) => binary(g, AddOp, a, b);
 
-export const SubOp = defineOp({
+const SubOp = defineOp({
   onnx: 'Sub',
   vjp: (g, { inputs: [a, b] }, [dy], needs) => [
     needs[0] ? unbroadcast(g, dy!, a!.shape) : null,
@@ -42,7 +42,7 @@ export const SubOp = defineOp({
 });
 export const sub = (g: Graph, a: Operand, b: Operand) => binary(g, SubOp, a, b);
 
-export const MulOp = defineOp({
+const MulOp = defineOp({
   onnx: 'Mul',
   vjp: (g, { inputs: [a, b] }, [dy], needs) => [
     needs[0] ? unbroadcast(g, g.mul(dy!, b!), a!.shape) : null,
@@ -51,7 +51,7 @@ export const MulOp = defineOp({
 });
 export const mul = (g: Graph, a: Operand, b: Operand) => binary(g, MulOp, a, b);
 
-export const DivOp = defineOp({
+const DivOp = defineOp({
   onnx: 'Div',
   vjp: (g, { inputs: [a, b], outputs: [y] }, [dy], needs) => [
     needs[0] ? unbroadcast(g, g.div(dy!, b!), a!.shape) : null,
@@ -61,20 +61,20 @@ export const DivOp = defineOp({
 });
 export const div = (g: Graph, a: Operand, b: Operand) => binary(g, DivOp, a, b);
 
-export const NegOp = defineOp({ onnx: 'Neg', vjp: (g, _n, [dy]) => [g.neg(dy!)] });
+const NegOp = defineOp({ onnx: 'Neg', vjp: (g, _n, [dy]) => [g.neg(dy!)] });
 export const neg = (g: Graph, x: Tensor) => unary(g, NegOp, x);
 
-export const ExpOp = defineOp({ onnx: 'Exp', vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, y!)] });
+const ExpOp = defineOp({ onnx: 'Exp', vjp: (g, { outputs: [y] }, [dy]) => [g.mul(dy!, y!)] });
 export const exp = (g: Graph, x: Tensor) => unary(g, ExpOp, x);
 
-export const LogOp = defineOp({ onnx: 'Log', vjp: (g, { inputs: [x] }, [dy]) => [g.div(dy!, x!)] });
+const LogOp = defineOp({ onnx: 'Log', vjp: (g, { inputs: [x] }, [dy]) => [g.div(dy!, x!)] });
 export const log = (g: Graph, x: Tensor) => unary(g, LogOp, x);
 
-export const SqrtOp = defineOp({ onnx: 'Sqrt', vjp: (g, { outputs: [y] }, [dy]) => [g.div(g.mul(dy!, 0.5), y!)] });
+const SqrtOp = defineOp({ onnx: 'Sqrt', vjp: (g, { outputs: [y] }, [dy]) => [g.div(g.mul(dy!, 0.5), y!)] });
 export const sqrt = (g: Graph, x: Tensor) => unary(g, SqrtOp, x);
 
 /** x ** p for a constant exponent p. */
-export const PowOp = defineOp({
+const PowOp = defineOp({
   onnx: 'Pow',
   vjp: (g, { inputs: [x], meta }, [dy], needs) => {
     const p = meta.exponent as number;
@@ -90,10 +90,10 @@ export function pow(g: Graph, x: Tensor, p: number): Tensor {
   return g.addNode(PowOp, [x, g.constant(p, [], x.dtype)], [{ shape: x.shape, dtype: x.dtype }], {}, { exponent: p })[0]!;
 }
 
-export const SignOp = defineOp({ onnx: 'Sign', vjp: (g, _n, [dy]) => [g.mul(dy!, 0)] });
+const SignOp = defineOp({ onnx: 'Sign', vjp: (g, _n, [dy]) => [g.mul(dy!, 0)] });
 export const sign = (g: Graph, x: Tensor) => unary(g, SignOp, x);
 
-export const AbsOp = defineOp({ onnx: 'Abs', vjp: (g, { inputs: [x] }, [dy]) => [g.mul(dy!, g.sign(x!))] });
+const AbsOp = defineOp({ onnx: 'Abs', vjp: (g, { inputs: [x] }, [dy]) => [g.mul(dy!, g.sign(x!))] });
 export const abs = (g: Graph, x: Tensor) => unary(g, AbsOp, x);
 
 export const square = (g: Graph, x: Tensor) => g.mul(x, x);
@@ -114,12 +114,12 @@ function minmax(name: 'Min' | 'Max'): OpDef {
     },
   });
 }
-export const MinOp = minmax('Min');
-export const MaxOp = minmax('Max');
+const MinOp = minmax('Min');
+const MaxOp = minmax('Max');
 export const minimum = (g: Graph, a: Operand, b: Operand) => binary(g, MinOp, a, b);
 export const maximum = (g: Graph, a: Operand, b: Operand) => binary(g, MaxOp, a, b);
 
-export const WhereOp = defineOp({
+const WhereOp = defineOp({
   onnx: 'Where',
   vjp: (g, { inputs: [c, a, b] }, [dy], needs) => {
     const zero = g.constant(0, [], dy!.dtype);
@@ -140,7 +140,7 @@ export function where(g: Graph, cond: Tensor, a: Operand, b: Operand): Tensor {
 }
 
 /** Clip to constant bounds; the gradient passes where the input was inside them. */
-export const ClipOp = defineOp({
+const ClipOp = defineOp({
   onnx: 'Clip',
   vjp: (g, { inputs: [x], outputs: [y] }, [dy], needs) => [
     needs[0] ? g.where(g.equal(x!, y!), dy!, g.constant(0, [], dy!.dtype)) : null,
@@ -157,13 +157,13 @@ export function clip(g: Graph, x: Tensor, lo: number, hi: number): Tensor {
 // ---- comparisons (boolean results, no gradient) --------------------------------------------
 
 const cmp = (onnx: string) => defineOp({ onnx });
-export const GreaterOp = cmp('Greater');
-export const LessOp = cmp('Less');
-export const GreaterOrEqualOp = cmp('GreaterOrEqual');
-export const LessOrEqualOp = cmp('LessOrEqual');
-export const EqualOp = cmp('Equal');
-export const AndOp = cmp('And');
-export const NotOp = cmp('Not');
+const GreaterOp = cmp('Greater');
+const LessOp = cmp('Less');
+const GreaterOrEqualOp = cmp('GreaterOrEqual');
+const LessOrEqualOp = cmp('LessOrEqual');
+const EqualOp = cmp('Equal');
+const AndOp = cmp('And');
+const NotOp = cmp('Not');
 export const greater = (g: Graph, a: Operand, b: Operand) => binary(g, GreaterOp, a, b, 'bool');
 export const less = (g: Graph, a: Operand, b: Operand) => binary(g, LessOp, a, b, 'bool');
 export const greaterOrEqual = (g: Graph, a: Operand, b: Operand) => binary(g, GreaterOrEqualOp, a, b, 'bool');
@@ -174,14 +174,14 @@ export const not = (g: Graph, a: Tensor) => g.addNode(NotOp, [a], [{ shape: a.sh
 
 // ---- identity, cast, stop-gradient ---------------------------------------------------------
 
-export const IdentityOp = defineOp({ onnx: 'Identity', vjp: (_g, _n, [dy]) => [dy!] });
+const IdentityOp = defineOp({ onnx: 'Identity', vjp: (_g, _n, [dy]) => [dy!] });
 export const identity = (g: Graph, x: Tensor) => unary(g, IdentityOp, x);
 
 /** Identity in the runtime; reverse mode treats its output as a constant. */
-export const StopGradientOp = defineOp({ onnx: 'Identity', stop: true });
+const StopGradientOp = defineOp({ onnx: 'Identity', stop: true });
 export const stopGradient = (g: Graph, x: Tensor) => unary(g, StopGradientOp, x);
 
-export const CastOp = defineOp({
+const CastOp = defineOp({
   onnx: 'Cast',
   vjp: (g, { inputs: [x] }, [dy], needs) => [needs[0] && isFloat(x!.dtype) ? g.cast(dy!, x!.dtype) : null],
 });

@@ -11,7 +11,7 @@ function transposeLast(g: Graph, x: Tensor): Tensor {
 }
 
 /** Matrix product of rank >= 2 tensors with numpy batch broadcasting. */
-export const MatMulOp = defineOp({
+const MatMulOp = defineOp({
   onnx: 'MatMul',
   vjp: (g, { inputs: [a, b] }, [dy], needs) => {
     if (a!.rank === 2 && b!.rank === 2) {
@@ -50,7 +50,7 @@ export interface GemmOptions {
 }
 
 /** y = alpha * op(A) @ op(B) + beta * C (C broadcast to [M, N]). */
-export const GemmOp = defineOp({
+const GemmOp = defineOp({
   onnx: 'Gemm',
   vjp: (g, { inputs: [a, b, c], meta }, [dy], needs) => {
     const { alpha, beta, transA, transB } = meta as Required<GemmOptions>;

@@ -22,7 +22,7 @@ function keep(g: Graph, t: Tensor, x: Tensor, axes: number[]): Tensor {
   return t.rank === shape.length ? t : g.reshape(t, shape);
 }
 
-export const ReduceSumOp = defineOp({
+const ReduceSumOp = defineOp({
   onnx: 'ReduceSum',
   vjp: (g, { inputs: [x], meta }, [dy], needs) => [needs[0] ? g.expand(keep(g, dy!, x!, meta.axes as number[]), x!.shape) : null, null],
 });
@@ -31,7 +31,7 @@ export function reduceSum(g: Graph, x: Tensor, axes?: readonly number[], keepdim
   return g.addNode(ReduceSumOp, [x, g.ints(ax)], [{ shape: reducedShape(x, ax, keepdims), dtype: x.dtype }], { keepdims: keepdims ? 1 : 0 }, { axes: ax })[0]!;
 }
 
-export const ReduceMeanOp = defineOp({
+const ReduceMeanOp = defineOp({
   onnx: 'ReduceMean',
   vjp: (g, { inputs: [x], meta }, [dy]) => {
     const axes = meta.axes as number[];
@@ -45,7 +45,7 @@ export function reduceMean(g: Graph, x: Tensor, axes?: readonly number[], keepdi
 }
 
 /** Max over axes; the gradient is shared equally among tied maxima. */
-export const ReduceMaxOp = defineOp({
+const ReduceMaxOp = defineOp({
   onnx: 'ReduceMax',
   vjp: (g, { inputs: [x], outputs: [y], meta }, [dy]) => {
     const axes = meta.axes as number[];

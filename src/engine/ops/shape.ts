@@ -3,7 +3,7 @@ import { sizeOf } from '../dtype.js';
 import { type Tensor, GraphBuildError, fmtShape } from '../graph.js';
 import { broadcastShapes, defineOp, normAxes, unbroadcast } from './define.js';
 
-export const ReshapeOp = defineOp({
+const ReshapeOp = defineOp({
   onnx: 'Reshape',
   vjp: (g, { inputs: [x] }, [dy], needs) => [needs[0] ? g.reshape(dy!, x!.shape) : null, null],
 });
@@ -27,7 +27,7 @@ export function reshape(g: Graph, x: Tensor, shape: readonly number[]): Tensor {
   return g.addNode(ReshapeOp, [x, g.ints(out)], [{ shape: out, dtype: x.dtype }])[0]!;
 }
 
-export const TransposeOp = defineOp({
+const TransposeOp = defineOp({
   onnx: 'Transpose',
   vjp: (g, { meta }, [dy]) => {
     const perm = meta.perm as number[];
@@ -43,7 +43,7 @@ export function transpose(g: Graph, x: Tensor, perm?: readonly number[]): Tensor
   return g.addNode(TransposeOp, [x], [{ shape: p.map((i) => x.shape[i]!), dtype: x.dtype }], { perm: p }, { perm: p })[0]!;
 }
 
-export const ConcatOp = defineOp({
+const ConcatOp = defineOp({
   onnx: 'Concat',
   vjp: (g, { inputs, meta }, [dy], needs) => {
     const axis = meta.axis as number;
@@ -65,7 +65,7 @@ export function concat(g: Graph, xs: Tensor[], axis: number): Tensor {
   return g.addNode(ConcatOp, xs, [{ shape, dtype: xs[0]!.dtype }], { axis: a! }, { axis: a })[0]!;
 }
 
-export const SplitOp = defineOp({
+const SplitOp = defineOp({
   onnx: 'Split',
   vjp: (g, { inputs: [x], outputs, meta }, dys, needs) => {
     if (!needs[0]) return [null, null];
@@ -85,7 +85,7 @@ export function split(g: Graph, x: Tensor, sizes: readonly number[], axis: numbe
   return g.addNode(SplitOp, [x, g.ints(sizes)], shapes, { axis: a! }, { axis: a });
 }
 
-export const SliceOp = defineOp({
+const SliceOp = defineOp({
   onnx: 'Slice',
   vjp: (g, { inputs: [x], meta }, [dy], needs) => {
     if (!needs[0]) return [null];
@@ -114,7 +114,7 @@ export function slice(g: Graph, x: Tensor, ranges: Record<number, [number, numbe
   return g.addNode(SliceOp, [x, g.ints(starts), g.ints(ends2), g.ints(axes)], [{ shape, dtype: x.dtype }], {}, { starts, ends })[0]!;
 }
 
-export const PadOp = defineOp({
+const PadOp = defineOp({
   onnx: 'Pad',
   vjp: (g, { inputs: [x], meta }, [dy], needs) => {
     if (!needs[0]) return [null, null];
@@ -131,7 +131,7 @@ export function pad(g: Graph, x: Tensor, pads: readonly number[]): Tensor {
   return g.addNode(PadOp, [x, g.ints(pads)], [{ shape, dtype: x.dtype }], { mode: 'constant' }, { pads: [...pads] })[0]!;
 }
 
-export const ExpandOp = defineOp({
+const ExpandOp = defineOp({
   onnx: 'Expand',
   vjp: (g, { inputs: [x] }, [dy], needs) => [needs[0] ? unbroadcast(g, dy!, x!.shape) : null, null],
 });
