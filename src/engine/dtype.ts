@@ -5,14 +5,6 @@ export type FloatDType = 'float32' | 'float64';
 /** ONNX TensorProto.DataType codes. */
 export const ONNX_DTYPE: Record<DType, number> = { float32: 1, float64: 11, int64: 7, bool: 9 };
 
-type TypedArrayOf<D extends DType> = D extends 'float32'
-  ? Float32Array
-  : D extends 'float64'
-    ? Float64Array
-    : D extends 'int64'
-      ? BigInt64Array
-      : Uint8Array;
-
 export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Uint8Array;
 
 export function isFloat(d: DType): d is FloatDType {

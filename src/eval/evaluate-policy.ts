@@ -12,7 +12,7 @@ import { makeEnv, resolveProfile, type RandomizationProfile, type RefScores } fr
 import type { ModelOptions, PolicyModel } from '../serve/index.js';
 import { evaluate } from '../train/evaluate.js';
 import { readCurve, type LearningCurve } from './curve.js';
-import { EvalError } from './errors.js';
+import { EvaluationError } from './errors.js';
 import { actFn, checkPolicyFits, loadEvalPolicy, type PolicyInfo } from './policy.js';
 import { readRealRuns } from './real.js';
 import { CI_METHOD, DEFAULT_LEVEL, DEFAULT_RESAMPLES, binEdges, bootstrapDiffCI, bootstrapMeanCI, histogram, mean, std, welchTTest, type HistogramBin, type Interval, type WelchResult } from './stats.js';
@@ -107,23 +107,23 @@ export interface EvalSummary {
 }
 
 function checkInt(name: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min) throw new EvalError(`evaluatePolicy: ${name} must be an integer >= ${min}, got ${v}`);
+  if (!Number.isInteger(v) || v < min) throw new EvaluationError(`evaluatePolicy: ${name} must be an integer >= ${min}, got ${v}`);
   return v;
 }
 
 /** Resolves profile names up front so a typo fails before any rollout. */
 function resolveProfiles(list: readonly (string | RandomizationProfile)[], custom: Readonly<Record<string, RandomizationProfile>>): RandomizationProfile[] {
-  if (list.length === 0) throw new EvalError('evaluatePolicy: no profiles given; pass e.g. --profiles nominal,mild,harsh');
+  if (list.length === 0) throw new EvaluationError('evaluatePolicy: no profiles given; pass e.g. --profiles nominal,mild,harsh');
   const out = list.map((p) => {
     try {
       return resolveProfile(p, custom);
     } catch (e) {
-      throw new EvalError(`${(e as Error).message}; with the CLI, load custom profiles with --profile-file profiles.yaml`);
+      throw new EvaluationError(`${(e as Error).message}; with the CLI, load custom profiles with --profile-file profiles.yaml`);
     }
   });
   const names = out.map((p) => p.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new EvalError(`evaluatePolicy: profile '${dup}' is listed twice; list each profile once`);
+  if (dup) throw new EvaluationError(`evaluatePolicy: profile '${dup}' is listed twice; list each profile once`);
   return out;
 }
 
@@ -161,14 +161,14 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
   const seed = checkInt('seed', o.seed ?? 0, 0);
   const resamples = checkInt('resamples', o.resamples ?? DEFAULT_RESAMPLES, 100);
   const level = o.level ?? DEFAULT_LEVEL;
-  if (!(level > 0 && level < 1)) throw new EvalError(`evaluatePolicy: level must be in (0, 1), e.g. 0.95, got ${level}`);
+  if (!(level > 0 && level < 1)) throw new EvaluationError(`evaluatePolicy: level must be in (0, 1), e.g. 0.95, got ${level}`);
   const bins = checkInt('bins', o.bins ?? 20, 1);
   const profiles = resolveProfiles(o.profiles ?? ['nominal', 'mild', 'harsh'], o.customProfiles ?? {});
   const probe = await makeEnv(o.task);
   const spec = probe.spec;
   probe.close();
   const ref = spec.refScores;
-  if (!(ref.expert > ref.random)) throw new EvalError(`task '${o.task}': reference scores expert ${ref.expert} <= random ${ref.random}; normalized scores are undefined (see simulators/refscores.ts)`);
+  if (!(ref.expert > ref.random)) throw new EvaluationError(`task '${o.task}': reference scores expert ${ref.expert} <= random ${ref.random}; normalized scores are undefined (see simulators/refscores.ts)`);
   // Inputs that can fail cheaply are read before the rollouts.
   const curve = o.curve ? readCurve(o.curve) : null;
   const loaded = loadEvalPolicy(o.policy, o.model);

@@ -6,4 +6,4 @@ export { readRealRuns, type RealRuns } from './real.js';
 export { readCurve, parseCurve, type LearningCurve, type CurvePoint } from './curve.js';
 export { loadEvalPolicy, checkPolicyFits, actFn, type PolicyInfo, type LoadedPolicy } from './policy.js';
 export * from './stats.js';
-export { EvalError } from './errors.js';
+export { EvaluationError } from './errors.js';

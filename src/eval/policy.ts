@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { EnvSpec } from '../../simulators/index.js';
 import { PolicyModel, readCard, readMetadata, sha256Hex, type ModelOptions, type PolicyCard } from '../serve/index.js';
-import { EvalError } from './errors.js';
+import { EvaluationError } from './errors.js';
 
 export interface PolicyInfo {
   /** File path, or the model's source name when a loaded model was given. */
@@ -37,7 +37,7 @@ export function loadEvalPolicy(policy: string | PolicyModel, opts: ModelOptions 
     const m = policy;
     return { model: m, owned: false, info: { source: m.source, sha256: null, card: null, task: null, obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName } };
   }
-  if (!existsSync(policy)) throw new EvalError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
+  if (!existsSync(policy)) throw new EvaluationError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
   const bytes = new Uint8Array(readFileSync(policy));
   const card = readCard(bytes, policy);
   const meta = card ? {} : readMetadata(bytes, policy);
@@ -64,7 +64,7 @@ export function loadEvalPolicy(policy: string | PolicyModel, opts: ModelOptions 
 export function checkPolicyFits(info: PolicyInfo, spec: EnvSpec): string[] {
   const trainedFor = info.task ? ` (the policy says it was trained for '${info.task}')` : '';
   if (info.obsDim !== spec.obsDim || info.actDim !== spec.actDim) {
-    throw new EvalError(
+    throw new EvaluationError(
       `${info.source}: policy maps ${info.obsDim} observations ('${info.inputName}') to ${info.actDim} actions ('${info.outputName}'), ` +
         `but task '${spec.id}' has obsDim ${spec.obsDim} and actDim ${spec.actDim}${trainedFor}; ` +
         `evaluate it on its own task${info.task ? ` (--task ${info.task})` : ''} or pass a policy trained for '${spec.id}'`,

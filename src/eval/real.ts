@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvSpec } from '../../simulators/index.js';
 import { episodes, openStore } from '../data/index.js';
-import { EvalError } from './errors.js';
+import { EvaluationError } from './errors.js';
 
 export interface RealRuns {
   source: string;
@@ -25,12 +25,12 @@ export interface RealRuns {
 /** Reads episode returns from the store at `dir` and checks it matches `spec`. */
 export async function readRealRuns(dir: string, spec: EnvSpec): Promise<RealRuns> {
   if (!existsSync(join(dir, 'manifest.json'))) {
-    throw new EvalError(`${dir}: not a dataset store (no manifest.json); pass the folder the ROS recorder or 'o2o dataset' wrote`);
+    throw new EvaluationError(`${dir}: not a dataset store (no manifest.json); pass the folder the ROS recorder or 'o2o dataset' wrote`);
   }
   const store = openStore(dir);
   const m = store.manifest;
   if (m.obsDim !== spec.obsDim || m.actDim !== spec.actDim) {
-    throw new EvalError(`${dir}: real runs have obsDim ${m.obsDim}, actDim ${m.actDim}, but task '${spec.id}' has ${spec.obsDim}, ${spec.actDim}${m.envId ? ` (the store says env '${m.envId}')` : ''}; pass runs recorded on '${spec.id}'`);
+    throw new EvaluationError(`${dir}: real runs have obsDim ${m.obsDim}, actDim ${m.actDim}, but task '${spec.id}' has ${spec.obsDim}, ${spec.actDim}${m.envId ? ` (the store says env '${m.envId}')` : ''}; pass runs recorded on '${spec.id}'`);
   }
   const { dataset } = await store.read();
   const returns: number[] = [];
@@ -47,7 +47,7 @@ export async function readRealRuns(dir: string, spec: EnvSpec): Promise<RealRuns
     lengths.push(ep.length);
   }
   if (returns.length === 0) {
-    throw new EvalError(
+    throw new EvaluationError(
       `${dir}: no complete episodes in the real runs (${dataset.size} transitions, ${incomplete} unfinished episode${incomplete === 1 ? '' : 's'}); ` +
         `record at least one episode to its end (terminal or timeout) before comparing with the simulator`,
     );

@@ -13,7 +13,6 @@ import { type Env, makeEnv, scriptedArmPolicy } from '../../simulators/index.js'
 import { Rng } from '../util/rng.js';
 
 export const RECIPE_KINDS = ['random', 'medium', 'expert', 'medium-replay', 'medium-expert'] as const;
-type RecipeKind = (typeof RECIPE_KINDS)[number];
 
 type Controller = (obs: ArrayLike<number>) => ArrayLike<number>;
 

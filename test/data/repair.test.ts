@@ -172,7 +172,7 @@ describe('rebuilding manifest.json', () => {
     const rep = await repairDataset(dir);
     expect(rep.manifest).toMatchObject({ reason: 'manifest.json was missing', obsDim: 3, actDim: 2, envId: 'toy-v0', infoDims: { extra: 1 } });
     expect(rep.registered).toEqual(['seg-0000.mcap', 'seg-0001.mcap']);
-    expect(formatRepairReport(dir, rep)).toMatch(/manifest\.json was missing: rebuilt it from the segments[^]*1900 transitions, 22 episodes in 2 segments/);
+    expect(formatRepairReport(dir, rep)).toMatch(/manifest\.json was missing: rebuilt it from the segments[\s\S]*1900 transitions, 22 episodes in 2 segments/);
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
     const old = JSON.parse(manifest) as Record<string, unknown>;
     expect(m.counts).toEqual(old.counts);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/data/index.js';
-import { evaluatePolicy, EvalError, mean, welchTTest, writeReport, type EvalSummary } from '../../src/eval/index.js';
+import { evaluatePolicy, EvaluationError, mean, welchTTest, writeReport, type EvalSummary } from '../../src/eval/index.js';
 import { normalizedScore as normalizedScoreOf } from '../../src/train/index.js';
 import { makeEnv } from '../../simulators/index.js';
 import { PENDULUM_POLICY, recordRealRuns, tempDir, writeRandomPolicy } from './fixtures.js';
@@ -179,7 +179,7 @@ describe('bad input', () => {
       /pendulum-bc\.onnx: policy maps 3 observations \('obs'\) to 1 actions \('action'\), but task 'hopper' has obsDim 11 and actDim 3 \(the policy says it was trained for 'pendulum'\)/,
     );
     const other = writeRandomPolicy(join(tempDir(), 'arm.onnx'), { task: 'reacher-arm', obsDim: 5, actDim: 2 });
-    await expect(evaluatePolicy({ policy: other, task: 'pendulum', profiles: ['nominal'], episodes: 1 })).rejects.toThrow(EvalError);
+    await expect(evaluatePolicy({ policy: other, task: 'pendulum', profiles: ['nominal'], episodes: 1 })).rejects.toThrow(EvaluationError);
     await expect(evaluatePolicy({ policy: other, task: 'pendulum', profiles: ['nominal'], episodes: 1 })).rejects.toThrow(/trained for 'reacher-arm'.*--task reacher-arm/);
   });
 

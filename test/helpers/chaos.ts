@@ -72,7 +72,7 @@ interface Proc {
 }
 
 /** Forwards connections to the broker; cut() drops every one of them (clients reconnect). */
-class Proxy {
+class TcpProxy {
   private server!: Server;
   private readonly sockets = new Set<Socket>();
   port = 0;
@@ -148,7 +148,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await waitForPort(embeddedPort);
   }
   const brokerPort = () => mosquitto?.port ?? embeddedPort;
-  const proxy = new Proxy(brokerPort);
+  const proxy = new TcpProxy(brokerPort);
   await proxy.start();
   const url = `mqtt://127.0.0.1:${proxy.port}`;
   const diskFaults = o.faults.includes('disk');

@@ -5,6 +5,7 @@ import { ActionDecoder, CodecError, encodeAction, encodeObservation, Observation
 import { robotOf, robotTopics, policyTopic } from '../../src/transport/index.js';
 import { dirname } from 'node:path';
 
+// biome-ignore lint/correctness/noPrecisionLoss: the value is exact as a double (the test is about that)
 const T_NS = 1_795_000_000_123_456_768; // a 2026 timestamp in ns (exact as a double)
 
 describe('control-path codecs', () => {
