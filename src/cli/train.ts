@@ -3,7 +3,7 @@ import { makeEnv } from '../../simulators/index.js';
 import { exportPolicy } from '../serve/index.js';
 import { evaluateLearner, taskOf, train } from '../train/index.js';
 import { loadDataset } from '../train/datasets.js';
-import { type Args, type CommandSpec, UsageError, bool, configFlag, num, optStr, str } from './args.js';
+import { type Args, type CommandSpec, UsageError, bool, configFlag, num, optNum, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const TRAIN_USAGE = `o2o train --algo <${ALGOS.join('|')}> --dataset <dir|file.hdf5|recipe> --task <env id> --steps N
@@ -65,7 +65,7 @@ export async function trainCommand(a: Args): Promise<void> {
     checkpointEvery: num(a, 'checkpoint-every', 0),
     resume: bool(a, 'resume'),
     rewardNormalization: (optStr(a, 'reward-norm') ?? 'auto') as 'auto',
-    session: { threads: num(a, 'threads', 2), executionProvider: (optStr(a, 'ep') ?? 'cpu') as 'cpu' },
+    session: { ...(optNum(a, 'threads') !== undefined ? { threads: optNum(a, 'threads') } : {}), executionProvider: (optStr(a, 'ep') ?? 'cpu') as 'cpu' },
     evaluate: { every: evalEvery, run: (v) => evaluateLearner(env, v, evalEpisodes, 1_000_000 + seed) },
     onProgress: (p) => bar.update(p.step, p.eval ? `score ${p.eval.normalized.toFixed(1)}` : ''),
   });
