@@ -65,10 +65,14 @@ export class LearnerError extends Error {
 
 /**
  * Session options every learner's training graphs get unless the caller sets them (createLearner's
- * `opts`, train()'s `session`). Chosen from `npm run bench -- threads` (BENCHMARKS.md, "Training
- * speed by session setting").
+ * `opts`, train()'s `session`): 2 intra-op threads that sleep instead of spinning between kernels
+ * (`session.intra_op.allow_spinning = 0`). Chosen from `npm run bench -- threads` (BENCHMARKS.md,
+ * "Training speed by session setting"): spinning threads lose up to 2–3× as soon as anything else
+ * wants a core (the demo's broker, server and robots, another job), while without spinning two
+ * threads stay within ~10 % of the best setting measured, quiet or loaded. A caller's `ortConfig`
+ * replaces this one (set allow_spinning there to keep the choice).
  */
-export const LEARNER_SESSION_DEFAULTS: SessionOptions = { threads: 2 };
+export const LEARNER_SESSION_DEFAULTS: SessionOptions = { threads: 2, ortConfig: { session: { intra_op: { allow_spinning: '0' } } } };
 
 type Noise = { name: string; kind: 'normal' | 'uniform'; size: number };
 

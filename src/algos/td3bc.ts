@@ -34,7 +34,7 @@ export interface Td3BcConfig {
 
 export const TD3BC_DEFAULTS: Td3BcConfig = {
   batchSize: 256,
-  updatesPerRun: 1,
+  updatesPerRun: 4, // 4 chained updates per session.run: measured faster (BENCHMARKS.md, Training speed by session setting)
   discount: 0.99,
   tau: 0.005,
   actorLr: 3e-4,

@@ -152,7 +152,7 @@ describe('CQL online phase (cqlAlphaOnline)', () => {
 describe('updatesPerRun: several updates chained in one session.run', () => {
   for (const algo of ALGOS) {
     it(`${algo}: 4 updates as 2 chained runs of 2 equal 4 single updates (same seed, same batches)`, async () => {
-      const one = await createLearner(algo, task, small, 5, { threads: 1 });
+      const one = await createLearner(algo, task, { ...small, updatesPerRun: 1 }, 5, { threads: 1 });
       const two = await createLearner(algo, task, { ...small, updatesPerRun: 2 }, 5, { threads: 1 });
       expect(two.updatesPerRun).toBe(2);
       const singles = [0, 1, 2, 3].map((i) => one.update(randomBatch(i, 1)));
@@ -175,7 +175,7 @@ describe('updatesPerRun: several updates chained in one session.run', () => {
     });
 
     it(`${algo}: single updates on a chained learner are bit-identical to a learner with updatesPerRun 1`, async () => {
-      const one = await createLearner(algo, task, small, 6, { threads: 1 });
+      const one = await createLearner(algo, task, { ...small, updatesPerRun: 1 }, 6, { threads: 1 });
       const four = await createLearner(algo, task, { ...small, updatesPerRun: 4 }, 6, { threads: 1 });
       for (let i = 0; i < 3; i++) expect(four.update(randomBatch(i, 1)).metrics).toEqual(one.update(randomBatch(i, 1)).metrics);
       expect(four.steps).toBe(3);

@@ -40,7 +40,7 @@ describe('updatesPerRun', () => {
     const four = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 4 }, evaluate, checkpointDir: dir, checkpointEvery: 10, onProgress: (p) => p.eval && evalAt.push(p.step), session: { threads: 1 } });
     expect(evalAt).toEqual([10, 20, 30, 40]);
     expect(readdirSync(dir).sort()).toEqual(['ckpt-10.o2o', 'ckpt-20.o2o', 'ckpt-30.o2o', 'ckpt-40.o2o']);
-    const one = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: small, session: { threads: 1 } });
+    const one = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 1 }, session: { threads: 1 } });
     const [a, b] = [one.learner.actor().params, four.learner.actor().params];
     a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-4));
     one.learner.dispose();
@@ -54,7 +54,7 @@ describe('updatesPerRun', () => {
       const r = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: { ...small, updatesPerRun: 4 }, onProgress: (p) => steps.push(p.step), session: { threads: 1 } });
       expect(r.learner.steps).toBe(10);
       expect(steps).toEqual([4, 8, 10]);
-      const one = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: small, session: { threads: 1 } });
+      const one = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: { ...small, updatesPerRun: 1 }, session: { threads: 1 } });
       const [a, b] = [one.learner.actor().params, r.learner.actor().params];
       a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-4));
       r.learner.dispose();
@@ -156,7 +156,7 @@ describe('stopping a run', () => {
     const ds = await generateRecipe('pendulum-random');
     const dir = tmp();
     const ctl = new AbortController();
-    const r = await train({ algo: 'bc', dataset: ds, task, steps: 1000, seed: 1, config: small, checkpointDir: dir, signal: ctl.signal, onProgress: (p) => p.step === 7 && ctl.abort(), session: { threads: 1 } });
+    const r = await train({ algo: 'bc', dataset: ds, task, steps: 1000, seed: 1, config: { ...small, updatesPerRun: 1 }, checkpointDir: dir, signal: ctl.signal, onProgress: (p) => p.step === 7 && ctl.abort(), session: { threads: 1 } });
     expect(r.aborted).toBe(true);
     expect(r.steps).toBe(7);
     expect(readdirSync(dir)).toContain('ckpt-7.o2o');
