@@ -69,7 +69,8 @@ export class LearnerError extends Error {
  * (`session.intra_op.allow_spinning = 0`). Chosen from `npm run bench -- threads` (BENCHMARKS.md,
  * "Training speed by session setting"): spinning threads lose up to 2–3× as soon as anything else
  * wants a core (the demo's broker, server and robots, another job), while without spinning two
- * threads stay within ~10 % of the best setting measured, quiet or loaded. A caller's `ortConfig`
+ * threads stayed within 12 % of the best setting under load, at the price of 10–18 % against
+ * spinning on an idle host. A caller's `ortConfig`
  * replaces this one (set allow_spinning there to keep the choice).
  */
 export const LEARNER_SESSION_DEFAULTS: SessionOptions = { threads: 2, ortConfig: { session: { intra_op: { allow_spinning: '0' } } } };
