@@ -1,4 +1,4 @@
-/** `npm run bench -- <name> [...]`: runs the named benchmarks (all but the hours-long 'results' and the ROS 2 'ros' when none is named). */
+/** `npm run bench -- <name> [...]`: runs the named benchmarks (all but the hours-long 'results', 'chaos', 'threads', 'profile' and the ROS 2 'ros' when none is named). */
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   sim: () => import('./sim.js'),
@@ -8,12 +8,16 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   fleet: () => import('./fleet.js'),
   chaos: () => import('./chaos.js'),
   results: () => import('./results.js'),
+  // ~8 minutes: threads × spinning × updatesPerRun for every algorithm, quiet and under load
+  threads: () => import('./threads.js'),
+  // ORT's per-kernel profile of one update per algorithm: where the time goes
+  profile: () => import('./profile.js'),
   // needs ROS 2 and rclnodejs: bash test/setup/ros2.sh npm run bench -- ros
   ros: () => import('./ros.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const chosen = names.length ? names : Object.keys(suites).filter((n) => n !== 'results' && n !== 'chaos' && n !== 'ros');
+const chosen = names.length ? names : Object.keys(suites).filter((n) => n !== 'results' && n !== 'chaos' && n !== 'ros' && n !== 'threads' && n !== 'profile');
 for (const n of chosen) {
   const load = suites[n];
   if (!load) {

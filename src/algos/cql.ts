@@ -63,6 +63,7 @@ export interface CqlConfig extends SacConfig {
 
 export const CQL_DEFAULTS: CqlConfig = {
   ...SAC_DEFAULTS,
+  updatesPerRun: 4, // 4 chained updates per session.run: measured faster (BENCHMARKS.md, Training speed by session setting) (SAC online keeps 1)
   actorLr: 3e-5, // CORL policy_lr
   criticLr: 3e-4, // CORL qf_lr
   alphaLr: 3e-5, // CORL tunes α with policy_lr

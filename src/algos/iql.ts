@@ -32,7 +32,7 @@ export interface IqlConfig {
 
 export const IQL_DEFAULTS: IqlConfig = {
   batchSize: 256,
-  updatesPerRun: 1,
+  updatesPerRun: 4, // 4 chained updates per session.run: measured faster (BENCHMARKS.md, Training speed by session setting)
   discount: 0.99,
   tau: 0.005,
   expectile: 0.7,

@@ -41,7 +41,7 @@ export interface Learner {
    * graph leave the training state to the binding once per run instead of once per update.
    */
   readonly updatesPerRun: number;
-  /** One update (learners with updatesPerRun 1). */
+  /** One update (with updatesPerRun > 1 on a one-update graph compiled beside the chained one). */
   update(batch: Batch): UpdateResult;
   /** updatesPerRun updates, one batch each, in one run; every result is diverged if any is. */
   updateMany(batches: readonly Batch[]): UpdateResult[];
@@ -62,6 +62,18 @@ export interface Learner {
 export class LearnerError extends Error {
   override name = 'LearnerError';
 }
+
+/**
+ * Session options every learner's training graphs get unless the caller sets them (createLearner's
+ * `opts`, train()'s `session`): 2 intra-op threads that sleep instead of spinning between kernels
+ * (`session.intra_op.allow_spinning = 0`). Chosen from `npm run bench -- threads` (BENCHMARKS.md,
+ * "Training speed by session setting"): spinning threads lose up to 2–3× as soon as anything else
+ * wants a core (the demo's broker, server and robots, another job), while without spinning two
+ * threads stayed within 12 % of the best setting under load, at the price of 10–18 % against
+ * spinning on an idle host. A caller's `ortConfig`
+ * replaces this one (set allow_spinning there to keep the choice).
+ */
+export const LEARNER_SESSION_DEFAULTS: SessionOptions = { threads: 2, ortConfig: { session: { intra_op: { allow_spinning: '0' } } } };
 
 type Noise = { name: string; kind: 'normal' | 'uniform'; size: number };
 
@@ -128,7 +140,7 @@ export abstract class GraphLearner implements Learner {
    * chained in one graph (Graph.unrolled). `probe` is an update index whose graph binds every
    * piece of state (TD3+BC: an update that also moves the actor).
    */
-  protected updateGraph(build: (g: Graph, k: number) => void, probe = 0): Graph {
+  protected updateGraph(build: (g: Graph, k: number) => void, probe = 0, single = true): Graph {
     const g = new Graph();
     if (this.updatesPerRun === 1) {
       build(g, 0);
@@ -137,8 +149,18 @@ export abstract class GraphLearner implements Learner {
     const p = new Graph();
     build(p, probe);
     g.unrolled(this.updatesPerRun, (k) => build(g, k), [...p.bindings.keys()].map((t) => t.name));
+    if (single) {
+      // A one-update graph too, compiled with the chained one: update() runs it, so that a run
+      // shorter than K (the trainer's last run, a step that is no multiple of K) needs no other graph.
+      this.pendingSingle = new Graph();
+      build(this.pendingSingle, 0);
+    }
     return g;
   }
+
+  private pendingSingle: Graph | null = null;
+  /** The one-update graph of a learner with updatesPerRun > 1 (see updateGraph). */
+  private single: StepGraph | null = null;
 
   /** Batch input by its conventional name: obs, act, rew, next_obs, done, mc_return. */
   batchInput(g: Graph, name: keyof typeof BATCH_FIELDS): Tensor {
@@ -154,7 +176,7 @@ export abstract class GraphLearner implements Learner {
   }
 
   protected async compile(g: Graph, name: string): Promise<StepGraph> {
-    const session = await Session.create(g, { threads: 2, ...this.sessionOptions, name: `${this.algo}:${name}`, store: this.store });
+    const session = await Session.create(g, { ...LEARNER_SESSION_DEFAULTS, ...this.sessionOptions, name: `${this.algo}:${name}`, store: this.store });
     // Graph.unrolled names update k's inputs and outputs '<name>@k'.
     const split = (n: string): { base: string; k: number } => {
       const i = n.lastIndexOf('@');
@@ -168,7 +190,13 @@ export abstract class GraphLearner implements Learner {
     const metrics = g.outputs.filter((o) => o.size === 1 && !bound.has(o.name)).map((o) => ({ name: o.name, ...split(o.name) }));
     const updates = 1 + Math.max(0, ...batchInputs.map((b) => b.k), ...metrics.map((m) => m.k));
     const step = { session, batchInputs, noise, metrics, updates, flops: matmulFlops(g) };
+    if (this.pendingSingle === g) {
+      this.single = step;
+      return step;
+    }
     this.graphs.push(step);
+    if (this.pendingSingle) await this.compile(this.pendingSingle, `${name} (1 update)`);
+    this.pendingSingle = null;
     return step;
   }
 
@@ -234,9 +262,18 @@ export abstract class GraphLearner implements Learner {
     return {};
   }
 
+  /** The graph update() runs on a learner with updatesPerRun > 1. */
+  protected singleGraph(): StepGraph {
+    if (!this.single) throw new LearnerError(`${this.algo} runs ${this.updatesPerRun} updates per session.run (updatesPerRun); call updateMany with ${this.updatesPerRun} batches`);
+    return this.single;
+  }
+
   update(batch: Batch): UpdateResult {
-    if (this.updatesPerRun !== 1) throw new LearnerError(`${this.algo} runs ${this.updatesPerRun} updates per session.run (updatesPerRun); call updateMany with ${this.updatesPerRun} batches`);
-    return this.updateMany([batch])[0]!;
+    if (this.updatesPerRun === 1) return this.updateMany([batch])[0]!;
+    this.checkBatch(batch);
+    const r = this.runStep(this.singleGraph(), [batch], [this.extraFeeds(0)])[0]!;
+    if (!r.diverged) this.t += 1;
+    return r;
   }
 
   updateMany(batches: readonly Batch[]): UpdateResult[] {
@@ -274,5 +311,6 @@ export abstract class GraphLearner implements Learner {
 
   dispose(): void {
     for (const g of this.graphs) g.session.dispose();
+    this.single?.session.dispose();
   }
 }

@@ -34,7 +34,7 @@ export interface Td3BcConfig {
 
 export const TD3BC_DEFAULTS: Td3BcConfig = {
   batchSize: 256,
-  updatesPerRun: 1,
+  updatesPerRun: 4, // 4 chained updates per session.run: measured faster (BENCHMARKS.md, Training speed by session setting)
   discount: 0.99,
   tau: 0.005,
   actorLr: 3e-4,
@@ -118,32 +118,35 @@ export class TD3BC extends GraphLearner {
     this.initGroup('critic', criticLayout(this.criticSpec), seed + 1);
     this.initTarget('actor_target', 'actor');
     this.initTarget('critic_target', 'critic');
-    if (K === 1) {
-      const gc = new Graph();
-      this.buildUpdate(gc, false);
-      const g = new Graph();
-      this.buildUpdate(g, true);
-      await this.compile(gc, 'critic'); // graphs[0]
-      await this.compile(g, 'critic+actor'); // graphs[1]
-      return;
-    }
+    if (K > 1 && K % cfg.policyFreq !== 0) throw new LearnerError(`td3bc: updatesPerRun ${K} must be a multiple of policyFreq ${cfg.policyFreq}, so every run has the same critic/actor pattern`);
+    // Single updates (also on a chained learner: update() runs them, e.g. the trainer's last, shorter run).
+    const gc = new Graph();
+    this.buildUpdate(gc, false);
+    const g = new Graph();
+    this.buildUpdate(g, true);
+    await this.compile(gc, 'critic'); // graphs[0]
+    await this.compile(g, 'critic+actor'); // graphs[1]
+    if (K === 1) return;
     // Chained: update k moves the actor when (k + 1) % policyFreq = 0 (runs start at multiples of it).
-    if (K % cfg.policyFreq !== 0) throw new LearnerError(`td3bc: updatesPerRun ${K} must be a multiple of policyFreq ${cfg.policyFreq}, so every run has the same critic/actor pattern`);
-    const g = this.updateGraph((g, k) => this.buildUpdate(g, (k + 1) % cfg.policyFreq === 0), cfg.policyFreq - 1);
-    await this.compile(g, `${K} updates`);
+    const chained = this.updateGraph((g, k) => this.buildUpdate(g, (k + 1) % cfg.policyFreq === 0), cfg.policyFreq - 1, false);
+    await this.compile(chained, `${K} updates`); // graphs[2]
   }
 
   /** The actor and the targets move every `policyFreq` steps (critic+actor graph), else critic only. */
   protected override nextGraph(): StepGraph {
     if (this.updatesPerRun > 1) {
       if (this.t % this.cfg.policyFreq !== 0) throw new LearnerError(`td3bc: a chained run must start at a multiple of policyFreq (${this.cfg.policyFreq}); this learner is at update ${this.t}`);
-      return this.graphs[0]!;
+      return this.graphs[2]!;
     }
+    return this.singleGraph();
+  }
+
+  protected override singleGraph(): StepGraph {
     return this.graphs[(this.t + 1) % this.cfg.policyFreq === 0 ? 1 : 0]!;
   }
 
   override flopsPerUpdate(): number {
-    if (this.updatesPerRun > 1) return this.graphs[0]!.flops / this.updatesPerRun;
+    if (this.updatesPerRun > 1) return this.graphs[2]!.flops / this.updatesPerRun;
     return (this.graphs[0]!.flops * (this.cfg.policyFreq - 1) + this.graphs[1]!.flops) / this.cfg.policyFreq;
   }
 }

@@ -320,22 +320,30 @@ export class OnlineLearner {
   private async trainLoop(): Promise<void> {
     const o = this.o;
     const utd = o.utd ?? 1;
-    // A learner chaining K updates per run trains in whole runs of K (once K are due).
+    // A learner chaining K updates per run trains in whole runs of K (once K are due, from a
+    // multiple of K); single updates bring it to a multiple of K, and do what is due short of K
+    // once the budget is spent (so the updates match the budget exactly).
     const K = o.learner.updatesPerRun;
     for (;;) {
       if (this.stopped) return; // close(): stop at the next run boundary
       const target = Math.floor(this.online.size * utd);
       const ready = this.online.size >= (o.warmup ?? o.learner.batchSize);
-      if (!ready || this.updates + K > target) break;
-      for (const b of this.batches) this.sampler.sample(b);
-      const r = (K === 1 ? [o.learner.update(this.batches[0]!)] : o.learner.updateMany(this.batches)).at(-1)!;
+      const due = target - this.updates;
+      const aligned = o.learner.steps % K === 0;
+      const chained = K > 1 && aligned && due >= K;
+      if (!ready || (!chained && !(due >= 1 && (K === 1 || !aligned || this.budgetSpent())))) break;
+      let r;
+      if (chained) {
+        for (const b of this.batches) this.sampler.sample(b);
+        r = o.learner.updateMany(this.batches).at(-1)!;
+      } else r = o.learner.update(this.sampler.sample(this.batches[0]!));
       if (r.diverged) {
         this.log(`online learner: update diverged (${JSON.stringify(r.metrics)}); stopping with the last good policy`);
         await this.finish();
         return;
       }
       const before = this.updates;
-      this.updates += K;
+      this.updates += chained ? K : 1;
       if (Math.floor(this.updates / o.publishEvery) > Math.floor(before / o.publishEvery)) await this.publish();
       if (Math.floor(this.updates / 4) > Math.floor(before / 4)) await new Promise((r) => setImmediate(r)); // let MQTT and the robots in
     }

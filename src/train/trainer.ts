@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AlgoConfig, type Learner, type Preprocessing, createLearner, needsMcReturns, referencePreprocessing } from '../algos/index.js';
+import { type AlgoConfig, type Learner, type Preprocessing, type UpdateResult, createLearner, needsMcReturns, referencePreprocessing } from '../algos/index.js';
 import {
   type Dataset,
   DataError,
@@ -164,12 +164,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
   if (learner.steps === 0) log({ run: { algo: o.algo, dataset: source, seed, steps: o.steps, config: learner.checkpoint().config, preprocessing, rewardTransform } });
   const every = o.checkpointEvery ?? 0;
-  // With updatesPerRun K > 1 each run performs K updates: evaluations, logs and checkpoints fall
-  // on the first run end at or past their step.
+  // With updatesPerRun K > 1 a run performs K updates, from a multiple of K; a run that would pass
+  // `steps`, an evaluation or a checkpoint step is replaced by single updates up to it (the
+  // learner's one-update graph), so those points are exact and a resumed run (from any checkpoint)
+  // splits its updates into the same runs as an uninterrupted one.
   const K = learner.updatesPerRun;
-  if ((o.steps - learner.steps) % K !== 0) throw new TrainError(`steps (${o.steps}) must be a multiple of updatesPerRun (${K}) past the start (${learner.steps})`);
   const batches = K === 1 ? [sampler.batch] : batchesLike(sampler.batch, K);
-  const crossed = (step: number, n: number): boolean => n > 0 && Math.floor(step / n) > Math.floor((step - K) / n);
+  const next = (step: number, n: number): number => (n > 0 ? (Math.floor(step / n) + 1) * n : Infinity);
+  const due = (step: number, n: number): boolean => n > 0 && step % n === 0;
   // With a signal, the loop yields to the event loop every ~50 ms so that an abort (e.g. from a
   // SIGTERM handler) is seen at the next update boundary.
   let yieldedAt = Date.now();
@@ -184,21 +186,28 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, aborted: true };
       }
     }
-    for (const b of batches) sampler.sample(b);
-    const rs = K === 1 ? [learner.update(batches[0]!)] : learner.updateMany(batches);
-    const r = rs.at(-1)!;
+    const from = learner.steps;
+    const stop = Math.min(o.steps, next(from, K), next(from, every), o.evaluate ? next(from, o.evaluate.every) : Infinity);
+    let r: UpdateResult;
+    if (stop - from === K) {
+      for (const b of batches) sampler.sample(b);
+      r = learner.updateMany(batches).at(-1)!;
+    } else {
+      do r = learner.update(sampler.sample(batches[0]!));
+      while (!r.diverged && learner.steps < stop);
+    }
     if (r.diverged) {
       log({ step: learner.steps + 1, diverged: true, ...r.metrics });
       return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
     }
     const step = learner.steps;
     let ev: EvalResult | undefined;
-    if (o.evaluate && (crossed(step, o.evaluate.every) || step === o.steps)) {
+    if (o.evaluate && (due(step, o.evaluate.every) || step === o.steps)) {
       ev = await o.evaluate.run(view);
       evals.push({ step, result: ev });
     }
-    if (o.logPath && (crossed(step, 100) || ev || step === o.steps)) log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
-    if (crossed(step, every)) save();
+    if (o.logPath && (Math.floor(step / 100) > Math.floor(from / 100) || ev || step === o.steps)) log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
+    if (due(step, every)) save();
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }
   if (every > 0 && learner.steps % every !== 0) save();

@@ -32,18 +32,52 @@ describe('trainer refuses bad datasets before training', () => {
 });
 
 describe('updatesPerRun', () => {
-  it('chained runs train like single updates; evaluations and checkpoints fall on the first run end past their step', async () => {
+  it('chained runs train like single updates; evaluations and checkpoints fall exactly on their steps', async () => {
     const ds = await generateRecipe('pendulum-medium');
     const evalAt: number[] = [];
     const evaluate = { every: 10, run: async () => ({ returns: [0], lengths: [1], mean: 0, std: 0, normalized: 0 }) };
     const dir = tmp();
     const four = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 4 }, evaluate, checkpointDir: dir, checkpointEvery: 10, onProgress: (p) => p.eval && evalAt.push(p.step), session: { threads: 1 } });
-    expect(evalAt).toEqual([12, 20, 32, 40]);
-    expect(readdirSync(dir).sort()).toEqual(['ckpt-12.o2o', 'ckpt-20.o2o', 'ckpt-32.o2o', 'ckpt-40.o2o']);
-    const one = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: small, session: { threads: 1 } });
+    expect(evalAt).toEqual([10, 20, 30, 40]);
+    expect(readdirSync(dir).sort()).toEqual(['ckpt-10.o2o', 'ckpt-20.o2o', 'ckpt-30.o2o', 'ckpt-40.o2o']);
+    const one = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 1 }, session: { threads: 1 } });
     const [a, b] = [one.learner.actor().params, four.learner.actor().params];
     a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-4));
-    await expect(train({ algo: 'bc', dataset: ds, task, steps: 10, config: { ...small, updatesPerRun: 4 } })).rejects.toThrow(/steps \(10\) must be a multiple of updatesPerRun \(4\)/);
+    one.learner.dispose();
+    four.learner.dispose();
+  });
+
+  it('steps that are no multiple of updatesPerRun end at exactly steps updates (a last, shorter run of single updates)', async () => {
+    const ds = await generateRecipe('pendulum-medium');
+    for (const algo of ['bc', 'td3bc', 'iql']) {
+      const steps: number[] = [];
+      const r = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: { ...small, updatesPerRun: 4 }, onProgress: (p) => steps.push(p.step), session: { threads: 1 } });
+      expect(r.learner.steps).toBe(10);
+      expect(steps).toEqual([4, 8, 10]);
+      const one = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: { ...small, updatesPerRun: 1 }, session: { threads: 1 } });
+      const [a, b] = [one.learner.actor().params, r.learner.actor().params];
+      a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-4));
+      r.learner.dispose();
+      one.learner.dispose();
+    }
+  });
+
+  it('a run resumed from a checkpoint at a step that is no multiple of updatesPerRun ends bit-identical to an uninterrupted run', async () => {
+    const ds = await generateRecipe('pendulum-medium');
+    for (const algo of ['td3bc', 'iql']) {
+      const config = { ...small, updatesPerRun: 4 };
+      const full = await train({ algo, dataset: ds, task, steps: 30, seed: 3, config, checkpointDir: tmp(), checkpointEvery: 7, session: { threads: 1 } });
+      const dir = tmp();
+      const first = await train({ algo, dataset: ds, task, steps: 15, seed: 3, config, checkpointDir: dir, checkpointEvery: 7, session: { threads: 1 } });
+      expect(readdirSync(dir).sort()).toEqual(['ckpt-14.o2o', 'ckpt-15.o2o', 'ckpt-7.o2o']);
+      first.learner.dispose();
+      const resumed = await train({ algo, dataset: ds, task, steps: 30, seed: 3, config, checkpointDir: dir, checkpointEvery: 7, resume: true, session: { threads: 1 } });
+      expect(resumed.steps).toBe(30);
+      expect(Array.from(resumed.learner.actor().params)).toEqual(Array.from(full.learner.actor().params));
+      expect(Array.from(resumed.learner.checkpoint().state.critic!)).toEqual(Array.from(full.learner.checkpoint().state.critic!));
+      full.learner.dispose();
+      resumed.learner.dispose();
+    }
   });
 });
 
@@ -122,7 +156,7 @@ describe('stopping a run', () => {
     const ds = await generateRecipe('pendulum-random');
     const dir = tmp();
     const ctl = new AbortController();
-    const r = await train({ algo: 'bc', dataset: ds, task, steps: 1000, seed: 1, config: small, checkpointDir: dir, signal: ctl.signal, onProgress: (p) => p.step === 7 && ctl.abort(), session: { threads: 1 } });
+    const r = await train({ algo: 'bc', dataset: ds, task, steps: 1000, seed: 1, config: { ...small, updatesPerRun: 1 }, checkpointDir: dir, signal: ctl.signal, onProgress: (p) => p.step === 7 && ctl.abort(), session: { threads: 1 } });
     expect(r.aborted).toBe(true);
     expect(r.steps).toBe(7);
     expect(readdirSync(dir)).toContain('ckpt-7.o2o');
