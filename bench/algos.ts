@@ -56,19 +56,51 @@ export async function run(): Promise<void> {
       for (const b of batches) s.sample(b);
       chained.updateMany(batches);
     };
-    const [engMs, gemmMs, ms, chainedMs] = timeInterleaved([eng.step, gemm.run, () => l.update(s.sample()), chainedRun], [5, 4, steps, Math.max(1, Math.round(steps / K))], 9) as [number, number, number, number];
+    const [engMs, gemmMs, ms, chainedMs] = timeInterleaved([eng.step, gemm.run, () => l.update(s.sample()), chainedRun], [5, 4, steps, Math.max(1, Math.round(steps / K))], 9) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     peak = Math.max(peak, process.memoryUsage().rss);
     const flops = l.flopsPerUpdate();
     const g = flops / ms / 1e6;
     const engineG = eng.stepFlops / engMs / 1e6;
     const gemmG = gemm.flops / gemmMs / 1e6;
-    rows.push([algo, (1000 / ms).toFixed(1), ((1000 * K) / chainedMs).toFixed(1), target ? `≥ ${target}` : '—', (flops / 1e9).toFixed(2), g.toFixed(1), engineG.toFixed(1), `${((g / engineG) * 100).toFixed(0)}%`, gemmG.toFixed(1), (gemmG / (flops / 1e9)).toFixed(0)]);
+    rows.push([
+      algo,
+      (1000 / ms).toFixed(1),
+      ((1000 * K) / chainedMs).toFixed(1),
+      target ? `≥ ${target}` : '—',
+      (flops / 1e9).toFixed(2),
+      g.toFixed(1),
+      engineG.toFixed(1),
+      `${((g / engineG) * 100).toFixed(0)}%`,
+      gemmG.toFixed(1),
+      (gemmG / (flops / 1e9)).toFixed(0),
+    ]);
     l.dispose();
     chained.dispose();
   }
   eng.dispose();
   gemm.dispose();
   console.log(`algorithm throughput — halfcheetah sizes (17/6), batch 256, 2x256 nets, 2 intra-op threads, ${n} transitions in memory — ${machine()}`);
-  console.log(table(['algorithm', 'updates/s (median)', `updates/s, ${K} per run`, 'target', 'GFLOP per update', 'GFLOP/s', 'engine MLP step GFLOP/s (same rounds)', 'vs engine step', '256³ GEMM chain GFLOP/s (same rounds)', 'updates/s if every FLOP ran at GEMM speed'], rows));
+  console.log(
+    table(
+      [
+        'algorithm',
+        'updates/s (median)',
+        `updates/s, ${K} per run`,
+        'target',
+        'GFLOP per update',
+        'GFLOP/s',
+        'engine MLP step GFLOP/s (same rounds)',
+        'vs engine step',
+        '256³ GEMM chain GFLOP/s (same rounds)',
+        'updates/s if every FLOP ran at GEMM speed',
+      ],
+      rows,
+    ),
+  );
   console.log(`\npeak RSS of this process (dataset + learners): ${(peak / 1e6).toFixed(0)} MB (target ≤ 1500 MB)`);
 }

@@ -19,10 +19,23 @@ export async function run(): Promise<void> {
   const faults: FaultKind[] = ['broker', 'learner', 'robot', 'cut', ...(root ? (['disk'] as const) : [])];
   const workDir = mkdtempSync(join(tmpdir(), 'o2o-chaos-bench-'));
   console.log(`${machine()}; ${robots} robots at 50 Hz, ${broker}, ${seconds} s of faults (${faults.join(', ')}); logs in ${workDir}`);
-  const r = await runChaos({ workDir, robots, broker, runMs: seconds * 1000, faultGapMs: [8000, 22000], faults, seed: Number(process.env.O2O_CHAOS_SEED ?? 1), rateHz: 50, tmpfsMiB: 64, log: (l) => console.log(`  ${l}`) });
+  const r = await runChaos({
+    workDir,
+    robots,
+    broker,
+    runMs: seconds * 1000,
+    faultGapMs: [8000, 22000],
+    faults,
+    seed: Number(process.env.O2O_CHAOS_SEED ?? 1),
+    rateHz: 50,
+    tmpfsMiB: 64,
+    log: (l) => console.log(`  ${l}`),
+  });
   console.log(formatReport(r));
   if (r.lost || r.duplicated || r.corrupted || r.episodeMismatches.length || r.brokenChains) {
-    console.log(`FAILED: ${JSON.stringify({ lost: r.lost, duplicated: r.duplicated, corrupted: r.corrupted, mismatches: r.episodeMismatches.slice(0, 10), brokenChains: r.brokenChains })}`);
+    console.log(
+      `FAILED: ${JSON.stringify({ lost: r.lost, duplicated: r.duplicated, corrupted: r.corrupted, mismatches: r.episodeMismatches.slice(0, 10), brokenChains: r.brokenChains })}`,
+    );
     process.exitCode = 1;
   }
 }

@@ -24,7 +24,15 @@ export async function run(): Promise<void> {
   const seconds = Number(process.env.O2O_FLEET_SECONDS ?? 60);
   const broker = await startBrokerProcess();
   const ds = await generateRecipe('pendulum-medium', 0);
-  const pre = await train({ algo: 'calql', dataset: ds, task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 }, steps: 10, config: { actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4 }, rewardNormalization: 'episode-return-range', session: { threads: 1 } });
+  const pre = await train({
+    algo: 'calql',
+    dataset: ds,
+    task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 },
+    steps: 10,
+    config: { actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4 },
+    rewardNormalization: 'episode-return-range',
+    session: { threads: 1 },
+  });
   const store = mkdtempSync(join(tmpdir(), 'o2o-fleet-'));
   const learner = await OnlineLearner.start({
     url: broker.url,
@@ -89,7 +97,20 @@ export async function run(): Promise<void> {
   console.log(
     table(
       ['robots', 'Hz', 'seconds', 'sent', 'stored', 'lost', 'duplicates stored', 'ingested/s', 'learner lag p50 / max (transitions)', 'updates'],
-      [[robots, hz, elapsed.toFixed(1), sent, stored.dataset.size, sent - st.onlineTransitions, stored.duplicateBatches, (st.onlineTransitions / elapsed).toFixed(0), `${sortedLags[sortedLags.length >> 1] ?? 0} / ${lagMax}`, st.updates]],
+      [
+        [
+          robots,
+          hz,
+          elapsed.toFixed(1),
+          sent,
+          stored.dataset.size,
+          sent - st.onlineTransitions,
+          stored.duplicateBatches,
+          (st.onlineTransitions / elapsed).toFixed(0),
+          `${sortedLags[sortedLags.length >> 1] ?? 0} / ${lagMax}`,
+          st.updates,
+        ],
+      ],
     ),
   );
   console.log(`every robot's sequence numbers complete in the store: ${perRobotOk}; drops: ${JSON.stringify(st.counters)}`);

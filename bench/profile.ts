@@ -83,7 +83,9 @@ export async function run(): Promise<void> {
       .sort((a, b) => b[1].us - a[1].us)
       .slice(0, 12)
       .map(([op, x]) => [op, (x.us / updates / 1000).toFixed(3), `${((x.us / runUs) * 100).toFixed(1)}%`, (x.count / updates).toFixed(1)]);
-    console.log(`\n### ${algo} (updatesPerRun ${K}, ${updates} updates): ${(wallMs / updates).toFixed(2)} ms per update wall, ${(runUs / updates / 1000).toFixed(2)} ms in session.run, kernels ${(kernelUs / updates / 1000).toFixed(2)} ms (GEMM ${(gemmUs / updates / 1000).toFixed(2)} ms = ${((gemmUs / runUs) * 100).toFixed(0)}% of run); run time outside kernels ${(((runUs - kernelUs) / runUs) * 100).toFixed(0)}%\n`);
+    console.log(
+      `\n### ${algo} (updatesPerRun ${K}, ${updates} updates): ${(wallMs / updates).toFixed(2)} ms per update wall, ${(runUs / updates / 1000).toFixed(2)} ms in session.run, kernels ${(kernelUs / updates / 1000).toFixed(2)} ms (GEMM ${(gemmUs / updates / 1000).toFixed(2)} ms = ${((gemmUs / runUs) * 100).toFixed(0)}% of run); run time outside kernels ${(((runUs - kernelUs) / runUs) * 100).toFixed(0)}%\n`,
+    );
     console.log(table(['op', 'ms per update', 'share of session.run', 'kernels per update'], rows));
   }
 }

@@ -49,7 +49,16 @@ export async function run(): Promise<void> {
         const rates: number[] = [];
         for (let seed = 0; seed < seeds; seed++) {
           const t0 = performance.now();
-          const r = await train({ algo, dataset, datasetId: name, task: taskSpec, steps, seed, config: { hidden, actorHidden: hidden, criticHidden: hidden, maxSteps: steps }, session: { threads } });
+          const r = await train({
+            algo,
+            dataset,
+            datasetId: name,
+            task: taskSpec,
+            steps,
+            seed,
+            config: { hidden, actorHidden: hidden, criticHidden: hidden, maxSteps: steps },
+            session: { threads },
+          });
           rates.push(steps / ((performance.now() - t0) / 1000));
           const res = await evaluateLearner(evalEnv, r, evalEpisodes, 10_000 * (seed + 1));
           r.learner.dispose();
@@ -66,8 +75,12 @@ export async function run(): Promise<void> {
     evalEnv.close();
   }
   lines.push(BEGIN);
-  lines.push(`Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}. Command: \`O2O_RESULTS_TASKS=${tasks.join(',')} O2O_RESULTS_DATASETS=${kinds.join(',')} O2O_RESULTS_STEPS=${steps} O2O_RESULTS_SEEDS=${seeds} O2O_RESULTS_HIDDEN=${hidden.join(',')} O2O_RESULTS_EPISODES=${evalEpisodes} O2O_RESULTS_THREADS=${threads}${transitions ? ` O2O_RESULTS_TRANSITIONS=${transitions}` : ''} npm run bench -- results\`.`);
-  lines.push(`Each cell: D4RL normalized score of the greedy policy after ${steps} updates (mean ± std over ${seeds} seeds; each seed ${evalEpisodes} evaluation episodes, nominal dynamics), and the median update steps/s. Networks ${hidden.join('x')}, batch 256, ${threads} intra-op thread(s), every other setting at the algorithm's CORL default. 'behaviour' is the dataset's own mean episode return, normalized.`);
+  lines.push(
+    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}. Command: \`O2O_RESULTS_TASKS=${tasks.join(',')} O2O_RESULTS_DATASETS=${kinds.join(',')} O2O_RESULTS_STEPS=${steps} O2O_RESULTS_SEEDS=${seeds} O2O_RESULTS_HIDDEN=${hidden.join(',')} O2O_RESULTS_EPISODES=${evalEpisodes} O2O_RESULTS_THREADS=${threads}${transitions ? ` O2O_RESULTS_TRANSITIONS=${transitions}` : ''} npm run bench -- results\`.`,
+  );
+  lines.push(
+    `Each cell: D4RL normalized score of the greedy policy after ${steps} updates (mean ± std over ${seeds} seeds; each seed ${evalEpisodes} evaluation episodes, nominal dynamics), and the median update steps/s. Networks ${hidden.join('x')}, batch 256, ${threads} intra-op thread(s), every other setting at the algorithm's CORL default. 'behaviour' is the dataset's own mean episode return, normalized.`,
+  );
   lines.push('');
   lines.push(`| dataset | transitions | behaviour | ${algos.join(' | ')} |`);
   lines.push(`|---|---:|---:|${algos.map(() => '---:').join('|')}|`);

@@ -126,7 +126,13 @@ export async function run(): Promise<void> {
   // 1. DDS echo
   const echo = await child(['bench/ros-echo.ts', `/o2o_bench${id}/echo_in`, `/o2o_bench${id}/echo_out`], /echo ready/);
   for (const hz of [100, 500]) {
-    const lat = await trips(`/o2o_bench${id}/echo_in`, `/o2o_bench${id}/echo_out`, hz, (m) => m.data[0], (k) => Float32Array.from([k, 0, 0]));
+    const lat = await trips(
+      `/o2o_bench${id}/echo_in`,
+      `/o2o_bench${id}/echo_out`,
+      hz,
+      (m) => m.data[0],
+      (k) => Float32Array.from([k, 0, 0]),
+    );
     row('DDS echo (transport only)', hz, lat, TRIPS);
   }
   await stop(echo);
@@ -139,7 +145,10 @@ export async function run(): Promise<void> {
     for (const hz of [100, 500]) {
       const ns = `/o2o_bench${id}_${hz}_${Object.keys(extra).length}`;
       const params = join(dir, `p${hz}.yaml`);
-      writeFileSync(params, `/**:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/obs\n    action_topic: ${ns}/action\n    control_rate_hz: ${hz}.0\n    qos_reliability: reliable\n    qos_depth: 10\n    watch_model: false\n    diagnostics_topic: ${ns}/diagnostics\n    diagnostics_period_s: 0.5\n`);
+      writeFileSync(
+        params,
+        `/**:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/obs\n    action_topic: ${ns}/action\n    control_rate_hz: ${hz}.0\n    qos_reliability: reliable\n    qos_depth: 10\n    watch_model: false\n    diagnostics_topic: ${ns}/diagnostics\n    diagnostics_period_s: 0.5\n`,
+      );
       let diag: DiagnosticArrayMsg | null = null;
       robot.createSubscription('diagnostic_msgs/msg/DiagnosticArray', `${ns}/diagnostics`, { qos }, (m: InMessage) => (diag = m as unknown as DiagnosticArrayMsg));
       const args = ['ros/main.ts', '--ros-args', '-r', `__node:=o2o_bench_node_${hz}`, '--params-file', params, ...Object.entries(extra).flatMap(([k, v]) => ['-p', `${k}:=${v}`])];
@@ -161,7 +170,10 @@ export async function run(): Promise<void> {
 
   // 3. the MQTT path: o2o serve with an embedded broker, its own process
   const port = 20000 + (process.pid % 20000);
-  const server = await child(['src/cli/bin.ts', 'serve', '--mqtt', 'embedded', '--port', String(port), '--policy', model, '--allow-unverified', '--no-watch'], /o2o serve: serving/);
+  const server = await child(
+    ['src/cli/bin.ts', 'serve', '--mqtt', 'embedded', '--port', String(port), '--policy', model, '--allow-unverified', '--no-watch'],
+    /o2o serve: serving/,
+  );
   try {
     const link = await MqttLink.connect(`mqtt://127.0.0.1:${port}`, { clientId: `o2o-bench-robot-${id}` });
     const topics = robotTopics('default', 'bench');
@@ -212,6 +224,8 @@ export async function run(): Promise<void> {
   console.log(`RMW ${process.env.RMW_IMPLEMENTATION ?? '(default)'}, ROS_DISTRO ${process.env.ROS_DISTRO}, ${TRIPS} round trips per row, reliable QoS depth 10\n`);
   console.log('| path | rate (Hz) | answered/sent | p50 (ms) | p99 (ms) | p99.9 (ms) |\n|---|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);
-  console.log('\ncontrol loop of the node (control timer rows; last 1024 ticks at the end of each row):\n\n| rate (Hz) | ticks | jitter p50 (µs) | jitter p99 (µs) |\n|---:|---:|---:|---:|');
+  console.log(
+    '\ncontrol loop of the node (control timer rows; last 1024 ticks at the end of each row):\n\n| rate (Hz) | ticks | jitter p50 (µs) | jitter p99 (µs) |\n|---:|---:|---:|---:|',
+  );
   for (const j of jitter) console.log(j);
 }

@@ -20,7 +20,10 @@ function percentile(sorted: Float64Array, q: number): number {
 function policyBytes(): Uint8Array {
   const spec: ActorSpec = { kind: 'deterministic', obsDim: 17, actDim: 6, hidden: [256, 256], maxAction: 1 };
   const layout = actorLayout(spec);
-  return exportPolicy({ actor: { spec, layout, params: layout.init(0) }, card: { name: 'bench-2x256', version: 'bench', task: 'hopper-like', algorithm: 'random-init', createdAt: '2026-11-27T00:00:00Z' } }).bytes;
+  return exportPolicy({
+    actor: { spec, layout, params: layout.init(0) },
+    card: { name: 'bench-2x256', version: 'bench', task: 'hopper-like', algorithm: 'random-init', createdAt: '2026-11-27T00:00:00Z' },
+  }).bytes;
 }
 
 /** µs per call, p50 and p99, of raw ORT and act(), in interleaved blocks; medians over rounds. */

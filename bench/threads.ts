@@ -91,19 +91,25 @@ export async function run(): Promise<void> {
   const Kc = Number(process.env.O2O_THREADS_K ?? 4);
   const loads = duty > 0 ? ['quiet', 'load'] : ['quiet'];
   const settings: Setting[] = [];
-  for (const K of [1, Kc]) for (const threads of [1, 2]) for (const spin of [true, false]) settings.push({ threads, spin, K, label: `${threads}t ${spin ? 'spin' : 'nospin'} K${K}` });
+  for (const K of [1, Kc])
+    for (const threads of [1, 2]) for (const spin of [true, false]) settings.push({ threads, spin, K, label: `${threads}t ${spin ? 'spin' : 'nospin'} K${K}` });
   const ds = dataset(200_000);
   const load = duty > 0 ? startLoad(duty) : null;
   const la0 = loadavg();
   const t0 = Date.now();
-  console.log(`threads bench — ${machine()} — load average at start ${la0}; ${rounds} rounds, ~${cellMs} ms per setting per round; demo load: 1 child at ${(duty * 100).toFixed(0)} % of a core`);
+  console.log(
+    `threads bench — ${machine()} — load average at start ${la0}; ${rounds} rounds, ~${cellMs} ms per setting per round; demo load: 1 child at ${(duty * 100).toFixed(0)} % of a core`,
+  );
   const rows: (string | number)[][] = [];
   const summary: { algo: string; load: string; best: string; bestUps: number; ups: Record<string, number> }[] = [];
   try {
     for (const algo of algos) {
       const learners: Learner[] = [];
       for (const s of settings) {
-        const session = { threads: s.threads, ...(s.spin ? { ortConfig: { session: { intra_op: { allow_spinning: '1' } } } } : { ortConfig: { session: { intra_op: { allow_spinning: '0' } } } }) };
+        const session = {
+          threads: s.threads,
+          ...(s.spin ? { ortConfig: { session: { intra_op: { allow_spinning: '1' } } } } : { ortConfig: { session: { intra_op: { allow_spinning: '0' } } } }),
+        };
         learners.push(await createLearner(algo, task, { ...CONFIGS[algo], updatesPerRun: s.K }, 0, session));
       }
       const gemm = await prepareGemm();
@@ -146,7 +152,13 @@ export async function run(): Promise<void> {
         const bi = ups.indexOf(best);
         summary.push({ algo, load: l, best: settings[bi]!.label, bestUps: best, ups: Object.fromEntries(settings.map((s, i) => [s.label, ups[i]!])) });
         const gemmG = gemm.flops / median(gemmMs[l]!) / 1e6;
-        rows.push([algo, l, ...ups.map((u) => `${u.toFixed(1)}${u === best ? ' ★' : ''} (${((u / best) * 100).toFixed(0)}%)`), gemmG.toFixed(0), (gemmG / (learners[0]!.flopsPerUpdate() / 1e9)).toFixed(0)]);
+        rows.push([
+          algo,
+          l,
+          ...ups.map((u) => `${u.toFixed(1)}${u === best ? ' ★' : ''} (${((u / best) * 100).toFixed(0)}%)`),
+          gemmG.toFixed(0),
+          (gemmG / (learners[0]!.flopsPerUpdate() / 1e9)).toFixed(0),
+        ]);
       }
       for (const l of learners) l.dispose();
       gemm.dispose();

@@ -103,7 +103,9 @@ async function main(): Promise<void> {
   });
   // A readable copy of the card (the artifact's own metadata_props are authoritative).
   writeAtomic(PENDULUM_POLICY.replace(/\.onnx$/, '.card.json'), `${JSON.stringify(res.card, null, 2)}\n`);
-  console.log(`wrote ${PENDULUM_POLICY} (${res.bytes.length} bytes, sha256 ${res.sha256.slice(0, 12)}…): mean return ${ev.mean.toFixed(2)} ± ${ev.std.toFixed(2)} over ${PENDULUM_EVAL.episodes} episodes [${ev.returns.map((r) => r.toFixed(1)).join(', ')}]`);
+  console.log(
+    `wrote ${PENDULUM_POLICY} (${res.bytes.length} bytes, sha256 ${res.sha256.slice(0, 12)}…): mean return ${ev.mean.toFixed(2)} ± ${ev.std.toFixed(2)} over ${PENDULUM_EVAL.episodes} episodes [${ev.returns.map((r) => r.toFixed(1)).join(', ')}]`,
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -120,7 +120,16 @@ export class FleetLink {
   }
 
   static async open(o: FleetLinkOptions): Promise<FleetLink> {
-    const spool = new TransitionSpool({ dir: o.spoolDir, robotId: o.robotId, fleet: o.fleet, obsDim: o.obsDim, actDim: o.actDim, batchRows: o.batchRows, policyVersion: o.policyVersion, log: o.log });
+    const spool = new TransitionSpool({
+      dir: o.spoolDir,
+      robotId: o.robotId,
+      fleet: o.fleet,
+      obsDim: o.obsDim,
+      actDim: o.actDim,
+      batchRows: o.batchRows,
+      policyVersion: o.policyVersion,
+      log: o.log,
+    });
     let link: MqttLink;
     try {
       link = await MqttLink.connect(o.url, { clientId: `o2o-ros-${o.fleet}-${o.robotId}-${process.pid}`, username: o.username, password: o.password });

@@ -5,7 +5,26 @@
  * with different types or incompatible QoS does not connect, as in DDS); timers fire only when
  * the test calls fire(); parameters follow rcl's rule that overrides beat declared defaults.
  */
-import type { DurabilityPolicy, HistoryPolicy, InMessage, OutMessage, ParamTypeCode, ReliabilityPolicy, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosQoS, RosLifecycleNode, RosSubscriptionOptions, RosTimer, RosTypeName, SetParametersResultMsg, TransitionResult } from './rcl-api.js';
+import type {
+  DurabilityPolicy,
+  HistoryPolicy,
+  InMessage,
+  OutMessage,
+  ParamTypeCode,
+  ReliabilityPolicy,
+  RosLogger,
+  RosModule,
+  RosNode,
+  RosParameter,
+  RosPublisher,
+  RosQoS,
+  RosLifecycleNode,
+  RosSubscriptionOptions,
+  RosTimer,
+  RosTypeName,
+  SetParametersResultMsg,
+  TransitionResult,
+} from './rcl-api.js';
 
 export class InProcessQoS implements RosQoS {
   constructor(
@@ -17,7 +36,11 @@ export class InProcessQoS implements RosQoS {
 }
 
 export class InProcessParameter implements RosParameter {
-  constructor(readonly name: string, readonly type: ParamTypeCode, readonly value: unknown) {}
+  constructor(
+    readonly name: string,
+    readonly type: ParamTypeCode,
+    readonly value: unknown,
+  ) {}
 }
 
 export interface Endpoint {
@@ -91,7 +114,10 @@ export class InProcessRos implements RosModule {
     class implements RosNode {
       private readonly params = new Map<string, InProcessParameter>();
       private readonly logger: RosLogger;
-      constructor(readonly name: string, readonly namespace = '') {
+      constructor(
+        readonly name: string,
+        readonly namespace = '',
+      ) {
         const log = (level: 'info' | 'warn' | 'error') => (message: string) => {
           graph.logs.push({ node: name, level, message });
           return true;
@@ -174,7 +200,10 @@ export class InProcessRos implements RosModule {
     })(this);
 
   /** A lifecycle node: transitions are driven by the test with transition(), as the lifecycle services would. */
-  readonly createLifecycleNode = (nodeName: string, namespace?: string): RosLifecycleNode & { transition: (t: 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown') => TransitionResult } => {
+  readonly createLifecycleNode = (
+    nodeName: string,
+    namespace?: string,
+  ): RosLifecycleNode & { transition: (t: 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown') => TransitionResult } => {
     const node = new this.Node(nodeName, namespace);
     const cbs = new Map<string, (prev: unknown) => TransitionResult>();
     const reg = (t: string) => (cb: (prev: unknown) => TransitionResult) => void cbs.set(t, cb);

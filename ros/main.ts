@@ -52,7 +52,10 @@ export function paramsFromRosArgs(argv: string[], nodeName: string): Partial<Pol
  * `o2o robot sim --ros [--ros-args --params-file ros/config/policy.yaml -p reward_topic:=/o2o/reward ...]`:
  * a simulated robot on ROS topics, configured by the policy node's own parameters (ros/sim-robot-ros.ts).
  */
-export async function robotMain(argv: string[], o: Omit<RosSimRobotOptions, 'ros' | 'params'> & { episodes: number; seed: number; policyNode?: string }): Promise<RosSimRobotResult> {
+export async function robotMain(
+  argv: string[],
+  o: Omit<RosSimRobotOptions, 'ros' | 'params'> & { episodes: number; seed: number; policyNode?: string },
+): Promise<RosSimRobotResult> {
   const params = paramsFromRosArgs(argv, o.policyNode ?? 'o2o_policy');
   const rcl = await loadRclnodejs();
   await rcl.init(); // the --ros-args are the policy node's parameters, read above; the robot's node takes none

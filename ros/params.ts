@@ -173,12 +173,20 @@ export function checkParams(raw: Record<string, unknown>, where: string): Policy
     if (!['position', 'velocity', 'effort'].includes(f)) throw new ParamError(`${where}: observation_fields entry '${f}' is not position, velocity or effort`);
   }
   if (q.max_delta < 0 || q.stale_after_ms < 0) throw new ParamError(`${where}: max_delta and stale_after_ms must be >= 0 (0 turns them off)`);
-  if (!(q.explore_temperature >= 0 && q.explore_noise_std >= 0)) throw new ParamError(`${where}: explore_temperature and explore_noise_std must be >= 0 (1 and 0.1 are the usual values)`);
+  if (!(q.explore_temperature >= 0 && q.explore_noise_std >= 0))
+    throw new ParamError(`${where}: explore_temperature and explore_noise_std must be >= 0 (1 and 0.1 are the usual values)`);
   if (q.fleet_mqtt_url) {
-    if (!/^(mqtts?|wss?|tcp):\/\//.test(q.fleet_mqtt_url)) throw new ParamError(`${where}: fleet_mqtt_url must be an mqtt://host:port URL (or mqtts://, ws://, wss://), got '${q.fleet_mqtt_url}'`);
+    if (!/^(mqtts?|wss?|tcp):\/\//.test(q.fleet_mqtt_url))
+      throw new ParamError(`${where}: fleet_mqtt_url must be an mqtt://host:port URL (or mqtts://, ws://, wss://), got '${q.fleet_mqtt_url}'`);
     if (!q.spool_dir) throw new ParamError(`${where}: fleet_mqtt_url is set, so spool_dir is required (transitions are kept there until the learner acknowledges them)`);
-    if (!q.reward_topic) throw new ParamError(`${where}: fleet_mqtt_url is set, so reward_topic is required (a transition needs the reward of each step; done_topic and truncated_topic mark episode ends)`);
-    for (const [k, v] of [['fleet', q.fleet], ['robot_id', q.robot_id]] as const) {
+    if (!q.reward_topic)
+      throw new ParamError(
+        `${where}: fleet_mqtt_url is set, so reward_topic is required (a transition needs the reward of each step; done_topic and truncated_topic mark episode ends)`,
+      );
+    for (const [k, v] of [
+      ['fleet', q.fleet],
+      ['robot_id', q.robot_id],
+    ] as const) {
       if (v && !/^[A-Za-z0-9_.-]+$/.test(v)) throw new ParamError(`${where}: ${k} '${v}' may only use letters, digits, '_', '.' and '-' (it is part of MQTT topic names)`);
     }
     if (!(Number.isInteger(q.spool_batch_rows) && q.spool_batch_rows >= 1)) throw new ParamError(`${where}: spool_batch_rows must be an integer >= 1, got ${q.spool_batch_rows}`);

@@ -15,7 +15,21 @@ import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifact
 import { FleetLink } from './fleet-link.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
 import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
-import type { BoolMsg, DiagnosticArrayMsg, Float32Msg, InMessage, KeyValueMsg, RosLogger, RosModule, RosNode, RosParameter, RosPublisher, RosTimer, SetParametersResultMsg, StringMsg } from './rcl-api.js';
+import type {
+  BoolMsg,
+  DiagnosticArrayMsg,
+  Float32Msg,
+  InMessage,
+  KeyValueMsg,
+  RosLogger,
+  RosModule,
+  RosNode,
+  RosParameter,
+  RosPublisher,
+  RosTimer,
+  SetParametersResultMsg,
+  StringMsg,
+} from './rcl-api.js';
 
 export interface PolicyNodeOptions {
   nodeName?: string;
@@ -119,7 +133,10 @@ export class PolicyNode {
   private readonly subscriptions: unknown[] = [];
 
   /** Builds the node synchronously (no recorder: openRecorder()); start() is the usual way in. */
-  constructor(private readonly ros: RosModule, opts: PolicyNodeOptions) {
+  constructor(
+    readonly ros: RosModule,
+    opts: PolicyNodeOptions,
+  ) {
     this.nodeName = opts.nodeName ?? 'o2o_policy';
     this.now = opts.now ?? (() => performance.now());
     this.ownsNode = !opts.node;
@@ -164,22 +181,28 @@ export class PolicyNode {
     // Step feedback (reliable, deep enough that a burst is not lost: the fleet link matches the k-th message with the k-th answered observation).
     const stepQos = new ros.QoS(1, 100, 1, 2);
     if (p.reward_topic) {
-      subs.push(this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: stepQos }, (m) => {
-        this.reward = (m as Float32Msg).data;
-        this.fleet?.aligner.reward(this.reward);
-      }));
+      subs.push(
+        this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: stepQos }, (m) => {
+          this.reward = (m as Float32Msg).data;
+          this.fleet?.aligner.reward(this.reward);
+        }),
+      );
     }
     if (p.done_topic) {
-      subs.push(this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: stepQos }, (m) => {
-        this.done = this.done || (m as BoolMsg).data;
-        this.fleet?.aligner.done((m as BoolMsg).data);
-      }));
+      subs.push(
+        this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: stepQos }, (m) => {
+          this.done = this.done || (m as BoolMsg).data;
+          this.fleet?.aligner.done((m as BoolMsg).data);
+        }),
+      );
     }
     if (p.truncated_topic) {
-      subs.push(this.node.createSubscription('std_msgs/msg/Bool', p.truncated_topic, { qos: stepQos }, (m) => {
-        this.truncated = this.truncated || (m as BoolMsg).data;
-        this.fleet?.aligner.truncated((m as BoolMsg).data);
-      }));
+      subs.push(
+        this.node.createSubscription('std_msgs/msg/Bool', p.truncated_topic, { qos: stepQos }, (m) => {
+          this.truncated = this.truncated || (m as BoolMsg).data;
+          this.fleet?.aligner.truncated((m as BoolMsg).data);
+        }),
+      );
     }
     this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick());
     this.diagTimer = this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
@@ -269,7 +292,9 @@ export class PolicyNode {
     if (count !== this.runtime.obsDim) {
       this.badObs++;
       if (this.badObs === 1 || this.badObs % 1000 === 0) {
-        this.log.warn(`o2o_policy: observation on ${this.params.observation_topic} has ${count < 0 ? 'missing joints' : `${count} values`}, the policy needs ${this.runtime.obsDim} (${this.badObs} so far); sending the safe action`);
+        this.log.warn(
+          `o2o_policy: observation on ${this.params.observation_topic} has ${count < 0 ? 'missing joints' : `${count} values`}, the policy needs ${this.runtime.obsDim} (${this.badObs} so far); sending the safe action`,
+        );
       }
       this.runtime.reject('obsLength');
       return;
@@ -337,7 +362,9 @@ export class PolicyNode {
     for (const q of ps) {
       changed[q.name] = paramValue(q.value);
       if (!(LIVE_PARAMS as readonly string[]).includes(q.name)) {
-        return refuse(`'${q.name}' is read when the node starts (topics, QoS, message layout, safety filter); restart the node with the new value (live: ${LIVE_PARAMS.join(', ')})`);
+        return refuse(
+          `'${q.name}' is read when the node starts (topics, QoS, message layout, safety filter); restart the node with the new value (live: ${LIVE_PARAMS.join(', ')})`,
+        );
       }
     }
     let next: PolicyNodeParams;
@@ -348,7 +375,8 @@ export class PolicyNode {
     }
     const old = this.params;
     if (next.model_path !== old.model_path) {
-      if (!this.swapFrom(next.model_path)) return refuse(`the policy at ${next.model_path} was not loaded (${this.runtime.status().lastSwapError ?? 'unreadable'}); still serving ${this.runtime.version}`);
+      if (!this.swapFrom(next.model_path))
+        return refuse(`the policy at ${next.model_path} was not loaded (${this.runtime.status().lastSwapError ?? 'unreadable'}); still serving ${this.runtime.version}`);
       if (this.watching) {
         unwatchFile(old.model_path);
         this.watch(next.model_path);
@@ -367,7 +395,11 @@ export class PolicyNode {
       this.runtime.setExploration(next.explore ? { temperature: next.explore_temperature, noiseStd: next.explore_noise_std, seed: next.explore_seed } : null);
     }
     this.params = next;
-    this.log.info(`o2o_policy: parameters set: ${Object.entries(changed).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
+    this.log.info(
+      `o2o_policy: parameters set: ${Object.entries(changed)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(', ')}`,
+    );
     return { successful: true, reason: '' };
   }
 
@@ -470,7 +502,8 @@ export class PolicyNode {
     await rec?.close();
     if (fleet) {
       // A short wait for the learner's acks; what is left stays in spool_dir for the next start.
-      if (!(await fleet.drain(this.closeDrainMs))) this.log.warn(`o2o_policy: ${fleet.spool.pendingTransitions} transitions stay spooled in ${this.params.spool_dir}; they are sent when the node starts again`);
+      if (!(await fleet.drain(this.closeDrainMs)))
+        this.log.warn(`o2o_policy: ${fleet.spool.pendingTransitions} transitions stay spooled in ${this.params.spool_dir}; they are sent when the node starts again`);
       await fleet.close();
     }
   }

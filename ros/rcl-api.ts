@@ -152,7 +152,12 @@ export interface RosLifecycleNode<Q = RosQoS, P = RosParameter> extends RosNode<
  * The module: what `await import('rclnodejs')` provides. Generic over its QoS, Parameter and
  * Node classes, so the objects the policy node hands back are the ones the same module constructed.
  */
-export interface RosModule<Q extends RosQoS = RosQoS, P extends RosParameter = RosParameter, N extends RosNode<Q, P> = RosNode<Q, P>, L extends RosLifecycleNode<Q, P> = RosLifecycleNode<Q, P>> {
+export interface RosModule<
+  Q extends RosQoS = RosQoS,
+  P extends RosParameter = RosParameter,
+  N extends RosNode<Q, P> = RosNode<Q, P>,
+  L extends RosLifecycleNode<Q, P> = RosLifecycleNode<Q, P>,
+> {
   init: (context?: undefined, argv?: string[]) => Promise<void>;
   Node: new (nodeName: string, namespace?: string) => N;
   createLifecycleNode: (nodeName: string, namespace?: string) => L;

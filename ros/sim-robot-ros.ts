@@ -57,7 +57,10 @@ export interface RosSimRobotResult {
 function robotParams(raw: Partial<PolicyNodeParams>): PolicyNodeParams {
   const p = { ...DEFAULT_PARAMS, ...raw } as PolicyNodeParams;
   for (const k of Object.keys(raw)) if (!(k in DEFAULT_PARAMS)) throw new ParamError(`robot sim: unknown policy node parameter '${k}'`);
-  if (!p.reward_topic) throw new ParamError("robot sim --ros: the policy node's parameters name no reward_topic; set reward_topic (and done_topic, truncated_topic) in its params file or with -p reward_topic:=/o2o/reward");
+  if (!p.reward_topic)
+    throw new ParamError(
+      "robot sim --ros: the policy node's parameters name no reward_topic; set reward_topic (and done_topic, truncated_topic) in its params file or with -p reward_topic:=/o2o/reward",
+    );
   for (const a of [p.observation_fields, p.observation_joints, p.action_joints]) {
     const i = a.indexOf('');
     if (i >= 0) a.splice(i, 1);
@@ -113,7 +116,10 @@ export class RosSimRobot {
       };
     } else {
       const fields = p.observation_fields as Field[];
-      if (obsDim % fields.length !== 0) throw new ParamError(`robot sim --ros: task ${o.task} has ${obsDim} observation values, which do not split over observation_fields [${fields.join(', ')}]; use one field (e.g. -p observation_fields:=[position])`);
+      if (obsDim % fields.length !== 0)
+        throw new ParamError(
+          `robot sim --ros: task ${o.task} has ${obsDim} observation values, which do not split over observation_fields [${fields.join(', ')}]; use one field (e.g. -p observation_fields:=[position])`,
+        );
       const per = obsDim / fields.length;
       const names = p.observation_joints.length ? p.observation_joints : Array.from({ length: per }, (_, i) => `obs_${i}`);
       if (names.length !== per) throw new ParamError(`robot sim --ros: observation_joints names ${names.length} joints, the observation has ${per} per field`);
@@ -216,7 +222,14 @@ export class RosSimRobot {
           o.log?.(`o2o robot sim: no action on ${this.p.action_topic} within ${timeout} ms; applying zero`);
         }
         const r = this.env.step(this.action);
-        o.onStep?.({ obs: Float32Array.from(obs), action: Float32Array.from(this.action), reward: r.reward, nextObs: Float32Array.from(r.obs), terminated: r.terminated, truncated: r.truncated });
+        o.onStep?.({
+          obs: Float32Array.from(obs),
+          action: Float32Array.from(this.action),
+          reward: r.reward,
+          nextObs: Float32Array.from(r.obs),
+          terminated: r.terminated,
+          truncated: r.truncated,
+        });
         reward.data = r.reward;
         done.data = r.terminated;
         trunc.data = r.truncated;

@@ -203,7 +203,11 @@ export class EpisodeClock {
   readonly rng = new Rng(0);
 
   /** `seed` is used by the first reset() that is not given one. */
-  constructor(private readonly id: string, private readonly maxSteps: number, seed = 0) {
+  constructor(
+    private readonly id: string,
+    private readonly maxSteps: number,
+    seed = 0,
+  ) {
     this.seed = checkSeed(`${id}: option seed`, seed);
   }
 
@@ -223,9 +227,7 @@ export class EpisodeClock {
   /** Count a step; throws if the episode is over. Returns true when the time limit is reached. */
   tick(): boolean {
     if (this.done) {
-      throw new Error(
-        `${this.id}.step: called ${this.episodeIndex < 0 ? 'before reset()' : 'after the episode ended (terminated or truncated)'}; call reset() first`,
-      );
+      throw new Error(`${this.id}.step: called ${this.episodeIndex < 0 ? 'before reset()' : 'after the episode ended (terminated or truncated)'}; call reset() first`);
     }
     this.step++;
     return this.step >= this.maxSteps;

@@ -136,11 +136,7 @@ function asNumber(profile: string, field: string, v: unknown, lo: number, hi: nu
  * Validate a raw profile object (e.g. parsed from YAML). `known` resolves `extends`.
  * Throws naming the profile and the field on any problem.
  */
-export function validateProfile(
-  name: string,
-  raw: unknown,
-  known: Readonly<Record<string, RandomizationProfile>> = BUILTIN_PROFILES,
-): RandomizationProfile {
+export function validateProfile(name: string, raw: unknown, known: Readonly<Record<string, RandomizationProfile>> = BUILTIN_PROFILES): RandomizationProfile {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new TypeError(`profile '${name}': must be a mapping of fields (${KNOWN_FIELDS.join(', ')}), got ${fmt(raw)}`);
   }
@@ -212,10 +208,7 @@ export function loadProfiles(path: string): Record<string, RandomizationProfile>
 }
 
 /** A built-in name, a validated profile, or a raw profile object (validated here). */
-export function resolveProfile(
-  p: ProfileInput,
-  custom: Readonly<Record<string, RandomizationProfile>> = {},
-): RandomizationProfile {
+export function resolveProfile(p: ProfileInput, custom: Readonly<Record<string, RandomizationProfile>> = {}): RandomizationProfile {
   if (typeof p === 'string') {
     const found = custom[p] ?? (BUILTIN_PROFILES as Record<string, RandomizationProfile>)[p];
     if (!found) {
@@ -238,12 +231,7 @@ function sampleVec(rng: Rng, n: number, r: Range): number[] {
 }
 
 /** Draw one episode's parameters. Deterministic in (profile, shape, rng state). */
-export function sampleRandomization(
-  profile: RandomizationProfile,
-  shape: DynamicsShape,
-  rng: Rng,
-  episodeSeed: number,
-): RandomizationRecord {
+export function sampleRandomization(profile: RandomizationProfile, shape: DynamicsShape, rng: Rng, episodeSeed: number): RandomizationRecord {
   const [l0, l1] = profile.actionLatency;
   return {
     profile: profile.name,

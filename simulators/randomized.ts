@@ -13,16 +13,7 @@
  * Validation (NaN/Inf, length) and clipping happen when the action is given, not when applied.
  */
 import { Rng } from '../src/util/rng.js';
-import {
-  checkAction,
-  isRandomizable,
-  type Env,
-  type EnvSpec,
-  type RandomizableEnv,
-  type RandomizationRecord,
-  type ResetInfo,
-  type StepResult,
-} from './env.js';
+import { checkAction, isRandomizable, type Env, type EnvSpec, type RandomizableEnv, type RandomizationRecord, type ResetInfo, type StepResult } from './env.js';
 import { sampleRandomization, type RandomizationProfile } from './randomization.js';
 
 const SALT = 0x5eed_d0e5;
@@ -40,7 +31,10 @@ export class RandomizedEnv implements Env {
   private lastReset: ResetInfo | undefined;
   private done = true;
 
-  constructor(readonly base: RandomizableEnv, profile: RandomizationProfile) {
+  constructor(
+    readonly base: RandomizableEnv,
+    profile: RandomizationProfile,
+  ) {
     if (!isRandomizable(base)) {
       throw new TypeError(`${(base as Env).spec?.id ?? 'env'}: cannot randomize an env without setDynamics/setControlPeriodScale`);
     }

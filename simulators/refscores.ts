@@ -13,12 +13,7 @@ export interface ReturnStats {
   episodes: number;
 }
 
-export function measureReturns(
-  env: Env,
-  episodes: number,
-  seed = 0,
-  policy?: (obs: Float32Array) => ArrayLike<number>,
-): ReturnStats {
+export function measureReturns(env: Env, episodes: number, seed = 0, policy?: (obs: Float32Array) => ArrayLike<number>): ReturnStats {
   const rng = new Rng(seed);
   const { actDim, actLow, actHigh } = env.spec;
   const act = new Float32Array(actDim);

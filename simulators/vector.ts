@@ -68,9 +68,7 @@ export class VectorEnv {
     const res = this.result;
     for (let i = 0; i < n; i++) {
       const row =
-        actions instanceof Float32Array || actions instanceof Float64Array
-          ? actions.subarray(i * a, (i + 1) * a)
-          : Array.prototype.slice.call(actions, i * a, (i + 1) * a);
+        actions instanceof Float32Array || actions instanceof Float64Array ? actions.subarray(i * a, (i + 1) * a) : Array.prototype.slice.call(actions, i * a, (i + 1) * a);
       const env = this.envs[i];
       let r;
       try {

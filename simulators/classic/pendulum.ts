@@ -8,16 +8,7 @@
  * For randomization the applied torque is τ = gain·u − b·θdot (nominal gain 1, b = 0, which is
  * exactly Pendulum-v1); mass, length, damping b and gain can be changed per episode.
  */
-import {
-  checkAction,
-  EpisodeClock,
-  type DynamicsScales,
-  type DynamicsShape,
-  type EnvSpec,
-  type RandomizableEnv,
-  type ResetInfo,
-  type StepResult,
-} from '../env.js';
+import { checkAction, EpisodeClock, type DynamicsScales, type DynamicsShape, type EnvSpec, type RandomizableEnv, type ResetInfo, type StepResult } from '../env.js';
 
 export interface PendulumOptions {
   /** Seed used by the first reset() that is not given one (default 0). */
@@ -83,7 +74,7 @@ export class PendulumEnv implements RandomizableEnv {
     const cost = an * an + 0.1 * thdot * thdot + 0.001 * u * u;
     const tau = this.gain * u - this.b * thdot;
     const dt = this.dt;
-    let newthdot = thdot + ((3 * this.g) / (2 * this.l) * Math.sin(th) + (3 / (this.m * this.l * this.l)) * tau) * dt;
+    let newthdot = thdot + (((3 * this.g) / (2 * this.l)) * Math.sin(th) + (3 / (this.m * this.l * this.l)) * tau) * dt;
     newthdot = Math.min(MAX_SPEED, Math.max(-MAX_SPEED, newthdot));
     this.th = th + newthdot * dt;
     this.thdot = newthdot;

@@ -4,18 +4,8 @@
  * randomization hooks (nominal-parameter restore, per-episode scaling, control-period scaling).
  */
 import type { MainModule, MjData, MjModel, MjOption } from 'mujoco-js';
-import { Rng } from '../../src/util/rng.js';
-import {
-  checkAction,
-  EpisodeClock,
-  type DynamicsScales,
-  type DynamicsShape,
-  type EnvSpec,
-  type RandomizableEnv,
-  type RefScores,
-  type ResetInfo,
-  type StepResult,
-} from '../env.js';
+import type { Rng } from '../../src/util/rng.js';
+import { checkAction, EpisodeClock, type DynamicsScales, type DynamicsShape, type EnvSpec, type RandomizableEnv, type RefScores, type ResetInfo, type StepResult } from '../env.js';
 import { INTEGRATORS, PhysicsViews, type IntegratorName, type LoadedModel } from './runtime.js';
 
 export interface MujocoEnvOptions {

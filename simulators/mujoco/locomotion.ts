@@ -105,7 +105,15 @@ const LOCOMOTION: Record<'hopper' | 'walker2d' | 'halfcheetah', TaskDef> = {
       obsVelocityClip: null,
       hasHealth: false,
     },
-    refScores: { random: -270.19, expert: 2831.6, note: note('policies/halfcheetah-expert.onnx (ARS linear policy, 5.8M env steps), 5 episodes, 2831.6 ± 1423.8 (one of five episodes flips the cheetah)', -280.178953, 12135.0) },
+    refScores: {
+      random: -270.19,
+      expert: 2831.6,
+      note: note(
+        'policies/halfcheetah-expert.onnx (ARS linear policy, 5.8M env steps), 5 episodes, 2831.6 ± 1423.8 (one of five episodes flips the cheetah)',
+        -280.178953,
+        12135.0,
+      ),
+    },
   },
 };
 
@@ -195,7 +203,7 @@ export class LocomotionEnv extends MujocoEnv {
     const c = this.params.obsVelocityClip;
     for (let i = 0; i < qvel.length; i++) {
       const w = qvel[i];
-      out[nq - 1 + i] = c === null ? w : w > c ? c : w < -c ? -c : w;
+      out[nq - 1 + i] = c === null ? w : w > c ? c : Math.max(w, -c);
     }
   }
 }

@@ -105,7 +105,10 @@ export class PhysicsViews {
   gainprm!: Float64Array;
   biasprm!: Float64Array;
 
-  constructor(private readonly model: MjModel, private readonly data: MjData) {
+  constructor(
+    private readonly model: MjModel,
+    private readonly data: MjData,
+  ) {
     this.refresh();
   }
 

@@ -22,7 +22,12 @@ export class BC extends GraphLearner {
   readonly algo = 'bc';
   readonly actorSpec: ActorSpec;
 
-  private constructor(task: TaskSpec, readonly cfg: BcConfig, seed: number, opts?: SessionOptions) {
+  private constructor(
+    task: TaskSpec,
+    readonly cfg: BcConfig,
+    seed: number,
+    opts?: SessionOptions,
+  ) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.actorSpec = { kind: 'deterministic', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, maxAction: task.maxAction };
   }

@@ -13,8 +13,8 @@
  * dataset's Monte-Carlo returns before the log-sum-exp: Q(s, a_cur/next) ← max(Q, G_MC(s)), until
  * startOnline() (calibrateOnline).
  */
-import { type AnyTypedArray, Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
-import { type ActorSpec, type CriticSpec, actorLayout, criticValues, sampleTanhGaussian, tanhGaussianLogProb } from '../nn/index.js';
+import { type AnyTypedArray, type Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
+import { type ActorSpec, type CriticSpec, criticValues, sampleTanhGaussian, tanhGaussianLogProb } from '../nn/index.js';
 import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
 import { SAC_DEFAULTS, type SacConfig, buildSac, finishSac, initSacState, repeatRows, sacSpecs } from './sac.js';
 
@@ -94,10 +94,16 @@ export class CQL extends GraphLearner {
   readonly specs: { actor: ActorSpec; critic: CriticSpec };
   readonly actorSpec: ActorSpec;
 
-  protected constructor(task: TaskSpec, readonly cfg: CqlConfig, seed: number, opts?: SessionOptions) {
+  protected constructor(
+    task: TaskSpec,
+    readonly cfg: CqlConfig,
+    seed: number,
+    opts?: SessionOptions,
+  ) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.algo = cfg.calibrated ? 'calql' : 'cql';
-    if (cfg.calibrateOnline !== 'off' && cfg.calibrateOnline !== 'offline-rows') throw new LearnerError(`calibrateOnline must be 'off' or 'offline-rows', got '${String(cfg.calibrateOnline)}'`);
+    if (cfg.calibrateOnline !== 'off' && cfg.calibrateOnline !== 'offline-rows')
+      throw new LearnerError(`calibrateOnline must be 'off' or 'offline-rows', got '${String(cfg.calibrateOnline)}'`);
     this.specs = sacSpecs(task, cfg);
     this.actorSpec = this.specs.actor;
   }
@@ -157,9 +163,7 @@ export class CQL extends GraphLearner {
         if (i === 0) gapMin = g.reduceMax(g.neg(g.sub(g.concat([qCur, qNext], 1), mcBound)));
       }
       const qData = g.reshape(s.qData[i]!, [B, 1]);
-      const cat = cfg.importanceSample
-        ? g.concat([g.sub(qRand, randomDensity), g.sub(qNext, nxtLogPi), g.sub(qCur, curLogPi)], 1)
-        : g.concat([qRand, qData, qNext, qCur], 1);
+      const cat = cfg.importanceSample ? g.concat([g.sub(qRand, randomDensity), g.sub(qNext, nxtLogPi), g.sub(qCur, curLogPi)], 1) : g.concat([qRand, qData, qNext, qCur], 1);
       const t = cfg.temperature;
       const ood = t === 1 ? g.logSumExp(cat, [1]) : g.mul(g.logSumExp(g.div(cat, t), [1]), t);
       const diff = g.sub(ood, g.reshape(qData, [B]));
@@ -178,7 +182,10 @@ export class CQL extends GraphLearner {
       g.output('alpha_prime_loss', g.reshape(alphaPrimeLoss, []));
       adam(g, logAlphaPrime, grad(g, g.reduceSum(alphaPrimeLoss), [logAlphaPrime])[0]!, { lr: cfg.alphaPrimeLr });
       const ap = g.stopGradient(alphaPrime);
-      conservative = g.reshape(diffs.map((d) => g.mul(g.mul(ap, cqlAlpha), g.sub(d, cfg.targetActionGap))).reduce((a, b) => g.add(a, b)), []);
+      conservative = g.reshape(
+        diffs.map((d) => g.mul(g.mul(ap, cqlAlpha), g.sub(d, cfg.targetActionGap))).reduce((a, b) => g.add(a, b)),
+        [],
+      );
     } else {
       conservative = g.mul(g.add(diffs[0]!, diffs[1]!), cqlAlpha);
     }

@@ -7,9 +7,9 @@
  * The actor's learning rate follows a cosine decay over `maxSteps` (CORL: CosineAnnealingLR).
  * All three updates are one graph; one session.run per step.
  */
-import { Graph, type SessionOptions, adam, grad, params, polyak } from '../engine/index.js';
+import { type SessionOptions, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, gaussianLogProb, minOf } from '../nn/index.js';
-import { type AnyTypedArray } from '../engine/index.js';
+import type { AnyTypedArray } from '../engine/index.js';
 import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface IqlConfig {
@@ -52,7 +52,12 @@ export class IQL extends GraphLearner {
   readonly valueSpec: CriticSpec;
   private readonly actorLr = new Float32Array(1);
 
-  private constructor(task: TaskSpec, readonly cfg: IqlConfig, seed: number, opts?: SessionOptions) {
+  private constructor(
+    task: TaskSpec,
+    readonly cfg: IqlConfig,
+    seed: number,
+    opts?: SessionOptions,
+  ) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.actorSpec = { kind: 'gaussian', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, maxAction: task.maxAction };
     this.criticSpec = { obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, ensemble: 2 };
@@ -93,7 +98,10 @@ export class IQL extends GraphLearner {
       const vNext = g.stopGradient(criticValues(g, this.valueSpec, value.views, next)[0]!);
       const y = g.add(rew, g.mul(g.mul(g.sub(1, done), cfg.discount), vNext));
       const qs = criticValues(g, this.criticSpec, critic.views, obs, act);
-      const criticLoss = g.div(qs.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b)), qs.length);
+      const criticLoss = g.div(
+        qs.map((q) => g.reduceMean(g.square(g.sub(q, y)))).reduce((a, b) => g.add(a, b)),
+        qs.length,
+      );
 
       // Actor: advantage-weighted regression.
       const w = g.stopGradient(g.minimum(g.exp(g.mul(u, cfg.temperature)), cfg.maxWeight));

@@ -127,7 +127,8 @@ export abstract class GraphLearner implements Learner {
   ) {
     this.rng = new Rng(seed);
     const k = (config as { updatesPerRun?: number }).updatesPerRun ?? 1;
-    if (!(Number.isInteger(k) && k >= 1 && k <= 64)) throw new LearnerError(`updatesPerRun must be an integer in [1, 64], got ${k}; 1 runs one update per session.run, 4 is a good value on CPUs`);
+    if (!(Number.isInteger(k) && k >= 1 && k <= 64))
+      throw new LearnerError(`updatesPerRun must be an integer in [1, 64], got ${k}; 1 runs one update per session.run, 4 is a good value on CPUs`);
     this.updatesPerRun = k;
   }
 
@@ -148,7 +149,11 @@ export abstract class GraphLearner implements Learner {
     }
     const p = new Graph();
     build(p, probe);
-    g.unrolled(this.updatesPerRun, (k) => build(g, k), [...p.bindings.keys()].map((t) => t.name));
+    g.unrolled(
+      this.updatesPerRun,
+      (k) => build(g, k),
+      [...p.bindings.keys()].map((t) => t.name),
+    );
     if (single) {
       // A one-update graph too, compiled with the chained one: update() runs it, so that a run
       // shorter than K (the trainer's last run, a step that is no multiple of K) needs no other graph.
@@ -182,7 +187,10 @@ export abstract class GraphLearner implements Learner {
       const i = n.lastIndexOf('@');
       return i < 0 ? { base: n, k: 0 } : { base: n.slice(0, i), k: Number(n.slice(i + 1)) };
     };
-    const batchInputs = g.inputs.map((t) => ({ name: t.name, ...split(t.name) })).filter((x) => x.base in BATCH_FIELDS).map((x) => ({ name: x.name, field: x.base, k: x.k }));
+    const batchInputs = g.inputs
+      .map((t) => ({ name: t.name, ...split(t.name) }))
+      .filter((x) => x.base in BATCH_FIELDS)
+      .map((x) => ({ name: x.name, field: x.base, k: x.k }));
     const noise: Noise[] = g.inputs
       .filter((t) => t.name.startsWith('noise.') || t.name.startsWith('uniform.'))
       .map((t) => ({ name: t.name, kind: t.name.startsWith('uniform.') ? 'uniform' : 'normal', size: t.size }));

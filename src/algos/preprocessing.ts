@@ -48,8 +48,14 @@ export function datasetKey(datasetId: string): { env: string; kind: string } | n
 export function referencePreprocessing(algo: string, datasetId: string | undefined): Preprocessing {
   const key = datasetId ? datasetKey(datasetId) : null;
   const script = algo === 'calql' ? 'algorithms/finetune/cal_ql.py' : `algorithms/offline/${algo === 'td3bc' ? 'td3_bc' : algo === 'bc' ? 'any_percent_bc' : algo}.py`;
-  const config = key ? `CORL configs/${algo === 'calql' ? 'finetune/cal_ql' : `offline/${algo === 'td3bc' ? 'td3_bc' : algo}`}/${key.env}/${key.kind.replace(/-/g, '_')}_v${['antmaze', 'hopper', 'halfcheetah', 'walker2d'].includes(key.env) ? 2 : 1}.yaml` : '';
-  const defaults = (normalizeObservations: boolean, why = `CORL ${script} TrainConfig defaults (no config for this dataset)`): Preprocessing => ({ normalizeObservations, reward: 'none', source: why });
+  const config = key
+    ? `CORL configs/${algo === 'calql' ? 'finetune/cal_ql' : `offline/${algo === 'td3bc' ? 'td3_bc' : algo}`}/${key.env}/${key.kind.replace(/-/g, '_')}_v${['antmaze', 'hopper', 'halfcheetah', 'walker2d'].includes(key.env) ? 2 : 1}.yaml`
+    : '';
+  const defaults = (normalizeObservations: boolean, why = `CORL ${script} TrainConfig defaults (no config for this dataset)`): Preprocessing => ({
+    normalizeObservations,
+    reward: 'none',
+    source: why,
+  });
   switch (algo) {
     case 'iql':
       if (key?.env === 'hopper' && (key.kind === 'medium' || key.kind === 'medium-replay')) return { normalizeObservations: true, reward: 'episode-return-range', source: config };

@@ -22,7 +22,9 @@ const KNOWN_SETTINGS = new Set([BC_DEFAULTS, TD3BC_DEFAULTS, IQL_DEFAULTS, CQL_D
 export async function createLearner(algo: string, task: TaskSpec, config: AlgoConfig = {}, seed = 0, opts?: SessionOptions): Promise<Learner> {
   const unknown = Object.keys(config).filter((k) => !KNOWN_SETTINGS.has(k));
   if (unknown.length > 0) {
-    throw new LearnerError(`unknown setting${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} for ${algo}; settings are: ${[...KNOWN_SETTINGS].sort().join(', ')}`);
+    throw new LearnerError(
+      `unknown setting${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} for ${algo}; settings are: ${[...KNOWN_SETTINGS].sort().join(', ')}`,
+    );
   }
   switch (algo) {
     case 'bc':

@@ -6,7 +6,7 @@
  *   critic:  y = r + γ(1−d) (min_i Q'_i(s', ã') − α log π(ã'|s')),  L_Q = Σ_i E (Q_i(s,a) − y)²
  * All losses use the parameters before this step; targets follow the updated critics (Polyak).
  */
-import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak } from '../engine/index.js';
+import { type Graph, type SessionOptions, type Tensor, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, minOf, sampleTanhGaussian } from '../nn/index.js';
 import { ParamLayout } from '../engine/index.js';
 import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
@@ -192,7 +192,12 @@ export class SAC extends GraphLearner {
   readonly specs: { actor: ActorSpec; critic: CriticSpec };
   readonly actorSpec: ActorSpec;
 
-  private constructor(task: TaskSpec, readonly cfg: SacConfig, seed: number, opts?: SessionOptions) {
+  private constructor(
+    task: TaskSpec,
+    readonly cfg: SacConfig,
+    seed: number,
+    opts?: SessionOptions,
+  ) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.specs = sacSpecs(task, cfg);
     this.actorSpec = this.specs.actor;
@@ -208,5 +213,4 @@ export class SAC extends GraphLearner {
     await l.compile(g, 'step');
     return l;
   }
-
 }

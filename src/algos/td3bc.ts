@@ -51,7 +51,12 @@ export class TD3BC extends GraphLearner {
   readonly actorSpec: ActorSpec;
   readonly criticSpec: CriticSpec;
 
-  private constructor(task: TaskSpec, readonly cfg: Td3BcConfig, seed: number, opts?: SessionOptions) {
+  private constructor(
+    task: TaskSpec,
+    readonly cfg: Td3BcConfig,
+    seed: number,
+    opts?: SessionOptions,
+  ) {
     super(task, cfg.batchSize, cfg, seed, opts);
     this.actorSpec = { kind: 'deterministic', obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, maxAction: task.maxAction };
     this.criticSpec = { obsDim: task.obsDim, actDim: task.actDim, hidden: cfg.hidden, ensemble: 2 };
@@ -118,7 +123,8 @@ export class TD3BC extends GraphLearner {
     this.initGroup('critic', criticLayout(this.criticSpec), seed + 1);
     this.initTarget('actor_target', 'actor');
     this.initTarget('critic_target', 'critic');
-    if (K > 1 && K % cfg.policyFreq !== 0) throw new LearnerError(`td3bc: updatesPerRun ${K} must be a multiple of policyFreq ${cfg.policyFreq}, so every run has the same critic/actor pattern`);
+    if (K > 1 && K % cfg.policyFreq !== 0)
+      throw new LearnerError(`td3bc: updatesPerRun ${K} must be a multiple of policyFreq ${cfg.policyFreq}, so every run has the same critic/actor pattern`);
     // Single updates (also on a chained learner: update() runs them, e.g. the trainer's last, shorter run).
     const gc = new Graph();
     this.buildUpdate(gc, false);
@@ -135,7 +141,8 @@ export class TD3BC extends GraphLearner {
   /** The actor and the targets move every `policyFreq` steps (critic+actor graph), else critic only. */
   protected override nextGraph(): StepGraph {
     if (this.updatesPerRun > 1) {
-      if (this.t % this.cfg.policyFreq !== 0) throw new LearnerError(`td3bc: a chained run must start at a multiple of policyFreq (${this.cfg.policyFreq}); this learner is at update ${this.t}`);
+      if (this.t % this.cfg.policyFreq !== 0)
+        throw new LearnerError(`td3bc: a chained run must start at a multiple of policyFreq (${this.cfg.policyFreq}); this learner is at update ${this.t}`);
       return this.graphs[2]!;
     }
     return this.singleGraph();

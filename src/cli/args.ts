@@ -193,7 +193,9 @@ export function bool(a: Args, name: string): boolean {
 
 /** A comma-separated (or repeated) list flag, or undefined. */
 export function list(a: Args, name: string): string[] | undefined {
-  return optStr(a, name)?.split(',').map((s) => s.trim());
+  return optStr(a, name)
+    ?.split(',')
+    .map((s) => s.trim());
 }
 
 /** A comma-separated (or repeated) number list flag, or undefined. */

@@ -46,12 +46,25 @@ export async function datasetCommand(a: Args): Promise<void> {
     }
     case 'import': {
       const format = str(a, 'format') as 'd4rl' | 'minari' | 'rosbag2';
-      const r = await importDataset({ format, input: str(a, 'input'), dir: str(a, 'dir'), envId: optStr(a, 'env'), mapping: optStr(a, 'mapping'), progress: progress('importing') });
+      const r = await importDataset({
+        format,
+        input: str(a, 'input'),
+        dir: str(a, 'dir'),
+        envId: optStr(a, 'env'),
+        mapping: optStr(a, 'mapping'),
+        progress: progress('importing'),
+      });
       console.log(JSON.stringify(r, null, 2));
       return;
     }
     case 'export': {
-      const r = await exportDataset({ format: str(a, 'format') as 'd4rl' | 'minari', dir: str(a, 'dir'), output: str(a, 'output'), overwrite: bool(a, 'overwrite'), progress: progress('exporting') });
+      const r = await exportDataset({
+        format: str(a, 'format') as 'd4rl' | 'minari',
+        dir: str(a, 'dir'),
+        output: str(a, 'output'),
+        overwrite: bool(a, 'overwrite'),
+        progress: progress('exporting'),
+      });
       console.log(JSON.stringify(r, null, 2));
       return;
     }

@@ -120,7 +120,14 @@ export async function demoCommand(a: Args): Promise<void> {
   writeFileSync(join(out, 'signing-key.pub.pem'), key.publicKeyPem);
   const card = { name: `${task}-${algo}`, task, algorithm: algo, datasetId: recipe, seed };
   const offlinePolicy = join(out, 'policy-offline.onnx');
-  exportPolicy({ actor: pre.learner.actor(), card: { ...card, version: 'offline', trainingSteps: sizes.pretrain }, obsMean: pre.obsStats?.mean, obsStd: pre.obsStats?.std, signingKey: key.privateKeyPem, out: offlinePolicy });
+  exportPolicy({
+    actor: pre.learner.actor(),
+    card: { ...card, version: 'offline', trainingSteps: sizes.pretrain },
+    obsMean: pre.obsStats?.mean,
+    obsStd: pre.obsStats?.std,
+    signingKey: key.privateKeyPem,
+    out: offlinePolicy,
+  });
   const broker = await startBroker({ port: 0 });
   const quiet = () => {};
   const robotLog = (i: number) => (l: string) => appendFileSync(join(out, `robot-${i}.log`), `${new Date().toISOString()} ${l}\n`);
@@ -130,18 +137,41 @@ export async function demoCommand(a: Args): Promise<void> {
   let rosFleet: Awaited<ReturnType<typeof import('../../ros/demo-fleet.js').startRosFleet>> | null = null;
   if (transport === 'ros') {
     const { startRosFleet } = await import('../../ros/demo-fleet.js');
-    rosFleet = await startRosFleet({ url: broker.url, policy: offlinePolicy, trustedKeyFile: join(out, 'signing-key.pub.pem'), robots, task, profile: 'mild', seed, explore, dir: out, logFor: robotLog });
+    rosFleet = await startRosFleet({
+      url: broker.url,
+      policy: offlinePolicy,
+      trustedKeyFile: join(out, 'signing-key.pub.pem'),
+      robots,
+      task,
+      profile: 'mild',
+      seed,
+      explore,
+      dir: out,
+      logFor: robotLog,
+    });
     server = rosFleet;
     phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; ${robots} ROS 2 policy nodes + robots (DDS) serving ${server.version}`);
   } else {
-    server = await serveMqtt({ url: broker.url, policy: offlinePolicy, trust: { publicKeys: [key.publicKeyPem] }, watchFile: false, log: quiet, exploration: explore ? { seed } : null });
+    server = await serveMqtt({
+      url: broker.url,
+      policy: offlinePolicy,
+      trust: { publicKeys: [key.publicKeyPem] },
+      watchFile: false,
+      log: quiet,
+      exploration: explore ? { seed } : null,
+    });
     phase(`signed policy ${offlinePolicy}; embedded broker ${broker.url}; policy server ${server.version}`);
   }
 
   // 4. Online fine-tuning.
   const curvePath = join(out, 'online-curve.jsonl');
-  writeFileSync(curvePath, `${JSON.stringify({ step: sizes.pretrain, online_steps: 0, version: 'offline', eval_return: before.mild.mean, eval_normalized: before.mild.normalized })}\n`);
-  const curve: { onlineSteps: number; version: string; normalized: number; ret: number }[] = [{ onlineSteps: 0, version: 'offline', normalized: before.mild.normalized, ret: before.mild.mean }];
+  writeFileSync(
+    curvePath,
+    `${JSON.stringify({ step: sizes.pretrain, online_steps: 0, version: 'offline', eval_return: before.mild.mean, eval_normalized: before.mild.normalized })}\n`,
+  );
+  const curve: { onlineSteps: number; version: string; normalized: number; ret: number }[] = [
+    { onlineSteps: 0, version: 'offline', normalized: before.mild.normalized, ret: before.mild.mean },
+  ];
   const learner = await OnlineLearner.start({
     url: broker.url,
     learner: pre.learner,
@@ -173,7 +203,16 @@ export async function demoCommand(a: Args): Promise<void> {
         (async () => {
           let ep = 0;
           while (!learner.status().done) {
-            await runSimRobot({ url: broker.url, task, profile: 'mild', robot: `sim-${i}`, episodes: 1, seed: 1000 * (i + 1) + ep++, spoolDir: join(out, 'spool', `sim-${i}`), log: robotLog(i) });
+            await runSimRobot({
+              url: broker.url,
+              task,
+              profile: 'mild',
+              robot: `sim-${i}`,
+              episodes: 1,
+              seed: 1000 * (i + 1) + ep++,
+              spoolDir: join(out, 'spool', `sim-${i}`),
+              log: robotLog(i),
+            });
           }
         })(),
       );
@@ -188,13 +227,22 @@ export async function demoCommand(a: Args): Promise<void> {
   const served = server.version;
   await server.close();
   await broker.close();
-  phase(`online: ${st.onlineTransitions} transitions from ${robots} ${transport === 'ros' ? 'ROS 2 robots' : 'robots'}, ${st.updates} updates, ${st.published.length} policies published, ${transport === 'ros' ? 'nodes' : 'server'} now on ${served}`);
+  phase(
+    `online: ${st.onlineTransitions} transitions from ${robots} ${transport === 'ros' ? 'ROS 2 robots' : 'robots'}, ${st.updates} updates, ${st.published.length} policies published, ${transport === 'ros' ? 'nodes' : 'server'} now on ${served}`,
+  );
 
   // 5. Evaluate and report.
   const after = await evalBoth();
   phase(`fine-tuned: normalized score ${after.nominal.normalized.toFixed(1)} nominal, ${after.mild.normalized.toFixed(1)} mild`);
   const finalPolicy = join(out, 'policy-final.onnx');
-  exportPolicy({ actor: pre.learner.actor(), card: { ...card, version: st.published.at(-1) ?? 'final', trainingSteps: pre.learner.steps }, obsMean: pre.obsStats?.mean, obsStd: pre.obsStats?.std, signingKey: key.privateKeyPem, out: finalPolicy });
+  exportPolicy({
+    actor: pre.learner.actor(),
+    card: { ...card, version: st.published.at(-1) ?? 'final', trainingSteps: pre.learner.steps },
+    obsMean: pre.obsStats?.mean,
+    obsStd: pre.obsStats?.std,
+    signingKey: key.privateKeyPem,
+    out: finalPolicy,
+  });
   const report = await writeReport(
     await evaluatePolicy({ policy: finalPolicy, task, profiles: ['nominal', 'mild', 'harsh'], episodes: sizes.evalEpisodes * 2, seed: 30_000 + seed, curve: curvePath }),
     join(out, 'report'),
@@ -202,7 +250,9 @@ export async function demoCommand(a: Args): Promise<void> {
   phase(`sim-to-real report: ${report.html}`);
   const summary = { task, algo, quick, transport, dataset: { recipe, transitions: dataset.size }, before, after, curve, online: st, servedVersion: served, phases };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, (_k, v) => (v instanceof Float32Array || v instanceof Float64Array ? Array.from(v) : v), 2)}\n`);
-  console.log(`\n| policy | normalized (nominal) | normalized (mild) |\n| --- | --- | --- |\n| offline ${algo} | ${before.nominal.normalized.toFixed(1)} | ${before.mild.normalized.toFixed(1)} |\n| after online fine-tuning | ${after.nominal.normalized.toFixed(1)} | ${after.mild.normalized.toFixed(1)} |`);
+  console.log(
+    `\n| policy | normalized (nominal) | normalized (mild) |\n| --- | --- | --- |\n| offline ${algo} | ${before.nominal.normalized.toFixed(1)} | ${before.mild.normalized.toFixed(1)} |\n| after online fine-tuning | ${after.nominal.normalized.toFixed(1)} | ${after.mild.normalized.toFixed(1)} |`,
+  );
   console.log(`\nsummary: ${join(out, 'summary.json')}`);
   pre.learner.dispose();
   env.close();

@@ -30,7 +30,10 @@ export const EVAL_SPEC: CommandSpec = {
 };
 
 export async function evalCommand(a: Args): Promise<void> {
-  const profiles = (optStr(a, 'profiles') ?? 'nominal,mild,harsh').split(',').map((p) => p.trim()).filter(Boolean);
+  const profiles = (optStr(a, 'profiles') ?? 'nominal,mild,harsh')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (profiles.length === 0) throw new UsageError('--profiles needs at least one profile name, e.g. nominal,mild,harsh');
   const profileFile = optStr(a, 'profile-file');
   const customProfiles: Record<string, RandomizationProfile> = profileFile ? loadProfiles(profileFile) : {};
@@ -60,9 +63,14 @@ export async function evalCommand(a: Args): Promise<void> {
   for (const p of s.profiles) {
     const gap = p.gapToNominal ? `  gap to nominal ${f(p.gapToNominal.normalized)} [${f(p.gapToNominal.normalizedCI.lo)}, ${f(p.gapToNominal.normalizedCI.hi)}]` : '';
     const real = p.gapToReal ? `  gap to real ${f(p.gapToReal.normalized)} [${f(p.gapToReal.normalizedCI.lo)}, ${f(p.gapToReal.normalizedCI.hi)}]` : '';
-    console.log(`${p.name.padEnd(10)} return ${f(p.mean)} ± ${f(p.std)}  normalized ${f(p.normalizedMean)} (${pct}% CI ${f(p.normalizedCI.lo)}..${f(p.normalizedCI.hi)})${gap}${real}`);
+    console.log(
+      `${p.name.padEnd(10)} return ${f(p.mean)} ± ${f(p.std)}  normalized ${f(p.normalizedMean)} (${pct}% CI ${f(p.normalizedCI.lo)}..${f(p.normalizedCI.hi)})${gap}${real}`,
+    );
   }
-  if (s.real) console.log(`${'real'.padEnd(10)} return ${f(s.real.mean)} ± ${f(s.real.std)}  normalized ${f(s.real.normalizedMean)} (${pct}% CI ${f(s.real.normalizedCI.lo)}..${f(s.real.normalizedCI.hi)}), ${s.real.returns.length} episodes`);
+  if (s.real)
+    console.log(
+      `${'real'.padEnd(10)} return ${f(s.real.mean)} ± ${f(s.real.std)}  normalized ${f(s.real.normalizedMean)} (${pct}% CI ${f(s.real.normalizedCI.lo)}..${f(s.real.normalizedCI.hi)}), ${s.real.returns.length} episodes`,
+    );
   for (const w of s.warnings) console.error(`warning: ${w}`);
   console.log(`wrote ${files.html} and ${files.json}`);
 }

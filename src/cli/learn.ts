@@ -170,7 +170,9 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     process.exitCode = 1;
   } else if (st.error) {
     // a storage failure: nothing more was acknowledged, the robots keep their spools
-    console.error(`o2o learn: stopped on a storage failure: ${st.error}\nfree space or fix the disk under ${str(a, 'store')}, then run the same command again: it resumes and the robots resend what is not stored`);
+    console.error(
+      `o2o learn: stopped on a storage failure: ${st.error}\nfree space or fix the disk under ${str(a, 'store')}, then run the same command again: it resumes and the robots resend what is not stored`,
+    );
     process.exitCode = EXIT_STORAGE_FAILED;
   }
 }

@@ -5,7 +5,20 @@ import { DATASET_SPECS, DATASET_USAGE, datasetCommand } from './dataset.js';
 import { DEMO_SPEC, DEMO_USAGE, demoCommand } from './demo.js';
 import { BROKER_SPEC, BROKER_USAGE, LEARN_SPEC, LEARN_USAGE, brokerCommand, learnCommand } from './learn.js';
 import { EVAL_SPEC, EVAL_USAGE, evalCommand } from './eval.js';
-import { EXPORT_SPEC, EXPORT_USAGE, KEYGEN_SPEC, KEYGEN_USAGE, ROBOT_SPECS, ROBOT_USAGE, SERVE_SPEC, SERVE_USAGE, exportCommand, keygenCommand, robotCommand, serveCommand } from './serve.js';
+import {
+  EXPORT_SPEC,
+  EXPORT_USAGE,
+  KEYGEN_SPEC,
+  KEYGEN_USAGE,
+  ROBOT_SPECS,
+  ROBOT_USAGE,
+  SERVE_SPEC,
+  SERVE_USAGE,
+  exportCommand,
+  keygenCommand,
+  robotCommand,
+  serveCommand,
+} from './serve.js';
 import { TRAIN_SPEC, TRAIN_USAGE, trainCommand } from './train.js';
 
 interface Command {
@@ -38,7 +51,10 @@ export async function main(argv: string[]): Promise<number> {
     const end = xs.findIndex((x) => x === '--' || x === '--ros-args');
     return (end < 0 ? xs : xs.slice(0, end)).some((x) => x === '--help' || x === '-h');
   };
-  const globalUsage = () => `usage: o2o <command> [options]\n\n${Object.values(COMMANDS).map((c) => c.usage).join('\n\n')}`;
+  const globalUsage = () =>
+    `usage: o2o <command> [options]\n\n${Object.values(COMMANDS)
+      .map((c) => c.usage)
+      .join('\n\n')}`;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(globalUsage());
     return cmd ? 0 : 2;
@@ -59,7 +75,12 @@ export async function main(argv: string[]): Promise<number> {
     else {
       const sub = argv[1];
       const spec = sub !== undefined ? c.spec[sub] : undefined;
-      if (!spec) throw new UsageError(sub === undefined || sub.startsWith('-') ? `'o2o ${cmd}' needs a subcommand: ${Object.keys(c.spec).join(', ')}` : `unknown subcommand '${sub}' for 'o2o ${cmd}'; subcommands: ${Object.keys(c.spec).join(', ')}`);
+      if (!spec)
+        throw new UsageError(
+          sub === undefined || sub.startsWith('-')
+            ? `'o2o ${cmd}' needs a subcommand: ${Object.keys(c.spec).join(', ')}`
+            : `unknown subcommand '${sub}' for 'o2o ${cmd}'; subcommands: ${Object.keys(c.spec).join(', ')}`,
+        );
       a = parseArgs(argv, spec, 2);
     }
     await c.run(a);

@@ -138,7 +138,10 @@ export async function serveCommand(a: Args): Promise<void> {
       throw new Error(`--trusted-key ${f}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give the .pub file 'o2o keygen' wrote`);
     }
   });
-  if (allowUnverified) console.log('o2o serve: WARNING: --allow-unverified: unsigned policies and policy updates are accepted from anyone who can publish to the policy topic; use it for development only');
+  if (allowUnverified)
+    console.log(
+      'o2o serve: WARNING: --allow-unverified: unsigned policies and policy updates are accepted from anyone who can publish to the policy topic; use it for development only',
+    );
   const exploring = bool(a, 'explore');
   const stop = onStopSignal();
   let embedded: Awaited<ReturnType<typeof startBroker>> | null = null;
@@ -216,7 +219,15 @@ export async function robotCommand(a: Args): Promise<void> {
     }
     const rt = res.roundTripMs.slice().sort();
     console.log(
-      JSON.stringify({ meanReturn: res.meanReturn, returns: res.returns, steps: res.steps, safeActions: res.safeActions, timeouts: res.timeouts, policyVersions: res.policyVersions, roundTripP50Ms: rt[rt.length >> 1] ?? null }),
+      JSON.stringify({
+        meanReturn: res.meanReturn,
+        returns: res.returns,
+        steps: res.steps,
+        safeActions: res.safeActions,
+        timeouts: res.timeouts,
+        policyVersions: res.policyVersions,
+        roundTripP50Ms: rt[rt.length >> 1] ?? null,
+      }),
     );
   } finally {
     stop.dispose();
@@ -225,7 +236,8 @@ export async function robotCommand(a: Args): Promise<void> {
 
 async function robotRosCommand(a: Args): Promise<void> {
   for (const f of ['mqtt', 'spool', 'fleet', 'spool-batch-rows', 'drain-timeout-ms', 'keep-acked', 'username', 'password']) {
-    if (a.flags.has(f)) throw new UsageError(`--${f} is for the MQTT robot; with --ros the policy node's fleet link (fleet_mqtt_url, spool_dir in its params) talks to the learner`);
+    if (a.flags.has(f))
+      throw new UsageError(`--${f} is for the MQTT robot; with --ros the policy node's fleet link (fleet_mqtt_url, spool_dir in its params) talks to the learner`);
   }
   const task = str(a, 'task');
   const stop = onStopSignal();
@@ -251,7 +263,16 @@ async function robotRosCommand(a: Args): Promise<void> {
       return;
     }
     const rt = res.roundTripMs.slice().sort();
-    console.log(JSON.stringify({ meanReturn: res.meanReturn, returns: res.returns, steps: res.steps, timeouts: res.timeouts, roundTripP50Ms: rt[rt.length >> 1] ?? null, roundTripP99Ms: rt[Math.floor(0.99 * (rt.length - 1))] ?? null }));
+    console.log(
+      JSON.stringify({
+        meanReturn: res.meanReturn,
+        returns: res.returns,
+        steps: res.steps,
+        timeouts: res.timeouts,
+        roundTripP50Ms: rt[rt.length >> 1] ?? null,
+        roundTripP99Ms: rt[Math.floor(0.99 * (rt.length - 1))] ?? null,
+      }),
+    );
   } finally {
     stop.dispose();
   }

@@ -87,7 +87,17 @@ export async function trainCommand(a: Args): Promise<void> {
   if (out) {
     const r = exportPolicy({
       actor: res.learner.actor(),
-      card: { name: `${taskId}-${algo}`, version: `steps-${res.steps}`, task: taskId, algorithm: algo, datasetId: id, trainingSteps: res.steps, seed, actLow: env.spec.actLow, actHigh: env.spec.actHigh },
+      card: {
+        name: `${taskId}-${algo}`,
+        version: `steps-${res.steps}`,
+        task: taskId,
+        algorithm: algo,
+        datasetId: id,
+        trainingSteps: res.steps,
+        seed,
+        actLow: env.spec.actLow,
+        actHigh: env.spec.actHigh,
+      },
       obsMean: res.obsStats?.mean,
       obsStd: res.obsStats?.std,
       out,

@@ -367,8 +367,7 @@ export class DatasetBuilder implements Dataset {
    */
   build(opts: { compact?: boolean } = {}): Dataset {
     const n = this.n;
-    const cut = <T extends Float32Array | Uint8Array | Uint32Array>(a: T, dim: number): T =>
-      (opts.compact ? a.slice(0, n * dim) : a.subarray(0, n * dim)) as T;
+    const cut = <T extends Float32Array | Uint8Array | Uint32Array>(a: T, dim: number): T => (opts.compact ? a.slice(0, n * dim) : a.subarray(0, n * dim)) as T;
     const info: Record<string, InfoColumn> = {};
     for (const [k, c] of Object.entries(this.infoCols)) info[k] = { dim: c.dim, data: cut(c.data, c.dim) };
     return {
@@ -389,10 +388,6 @@ export class DatasetBuilder implements Dataset {
   }
 
   private badValue(what: string, k: number): never {
-    throw new DataError(
-      `${what} component ${k} is not finite (NaN or Inf)`,
-      { row: this.n },
-      'drop the transition at its source; non-finite values poison training',
-    );
+    throw new DataError(`${what} component ${k} is not finite (NaN or Inf)`, { row: this.n }, 'drop the transition at its source; non-finite values poison training');
   }
 }

@@ -117,11 +117,15 @@ export function formatRepairReport(dir: string, r: RepairReport): string {
     for (const n of r.manifest.notes) out.push(`    ${n}`);
   }
   for (const s of r.salvaged) {
-    out.push(`${s.segment}: damaged; kept ${s.keptTransitions} transitions in ${s.keptBatches} intact batches${s.lostTransitions !== undefined ? `, lost ${s.lostTransitions}` : ''} (original kept as ${s.keptAs})`);
+    out.push(
+      `${s.segment}: damaged; kept ${s.keptTransitions} transitions in ${s.keptBatches} intact batches${s.lostTransitions !== undefined ? `, lost ${s.lostTransitions}` : ''} (original kept as ${s.keptAs})`,
+    );
     for (const d of s.dropped) out.push(batch(d));
   }
   for (const p of r.repaired) {
-    out.push(`${p.partial} → ${p.segment}: ${p.transitions} transitions recovered${p.droppedBytes ? `, ${p.droppedBytes} bytes at the end dropped` : ''}${p.keptAs ? ` (damaged partial kept as ${p.keptAs})` : ''}`);
+    out.push(
+      `${p.partial} → ${p.segment}: ${p.transitions} transitions recovered${p.droppedBytes ? `, ${p.droppedBytes} bytes at the end dropped` : ''}${p.keptAs ? ` (damaged partial kept as ${p.keptAs})` : ''}`,
+    );
     for (const d of p.dropped) out.push(batch(d));
   }
   for (const f of r.removedEmpty) out.push(`${f}: no complete chunk; removed`);
@@ -160,7 +164,12 @@ export async function datasetStats(dir: string, opts: { progress?: ProgressFn; v
   const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
   const rets = eps.map((e) => e.return);
   const lens = eps.map((e) => e.length);
-  let rs = 0, rs2 = 0, rmin = Infinity, rmax = -Infinity, term = 0, tout = 0;
+  let rs = 0,
+    rs2 = 0,
+    rmin = Infinity,
+    rmax = -Infinity,
+    term = 0,
+    tout = 0;
   for (let i = 0; i < ds.size; i++) {
     const x = ds.rewards[i]!;
     rs += x;

@@ -107,8 +107,7 @@ export function episodes(ds: Dataset): EpisodeView[] {
   let ret = 0;
   for (let i = 0; i < ds.size; i++) {
     ret += ds.rewards[i]!;
-    const last =
-      i === ds.size - 1 || ds.terminals[i] === 1 || ds.timeouts[i] === 1 || ds.episodeIds[i + 1] !== ds.episodeIds[i];
+    const last = i === ds.size - 1 || ds.terminals[i] === 1 || ds.timeouts[i] === 1 || ds.episodeIds[i + 1] !== ds.episodeIds[i];
     if (last) {
       out.push({
         id: ds.episodeIds[start]!,
@@ -134,7 +133,8 @@ export function episodes(ds: Dataset): EpisodeView[] {
 export function sliceDataset(ds: Dataset, start: number, end: number, opts: { copy?: boolean } = {}): Dataset {
   const o = ds.obsDim;
   const a = ds.actDim;
-  const cut = <T extends Float32Array | Uint8Array | Uint32Array>(c: T, dim = 1): T => (opts.copy === false ? c.subarray(start * dim, end * dim) : c.slice(start * dim, end * dim)) as T;
+  const cut = <T extends Float32Array | Uint8Array | Uint32Array>(c: T, dim = 1): T =>
+    (opts.copy === false ? c.subarray(start * dim, end * dim) : c.slice(start * dim, end * dim)) as T;
   const info: Record<string, InfoColumn> = {};
   for (const [k, c] of Object.entries(ds.info)) info[k] = { dim: c.dim, data: cut(c.data, c.dim) };
   return {

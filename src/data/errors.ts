@@ -22,7 +22,7 @@ export class DataError extends Error {
     if (where.file !== undefined) parts.push(where.file);
     if (where.offset !== undefined) parts.push(`byte ${where.offset}`);
     if (where.row !== undefined) parts.push(`row ${where.row}`);
-    super(`${parts.length ? parts.join(': ') + ': ' : ''}${what}; ${fix}`);
+    super(`${parts.length ? `${parts.join(': ')}: ` : ''}${what}; ${fix}`);
     this.name = 'DataError';
     this.file = where.file;
     this.offset = where.offset;

@@ -268,7 +268,11 @@ export function checkNextObservations(ds: Dataset, source: string, start = 0, en
   };
   if (next !== null) {
     if (next.length < n * o) {
-      throw new DataError(`column 'next_observations' has ${next.length} values, expected ${n * o} (${n} rows)`, { file: source }, 'check that all columns have the same number of rows and the declared dimensions');
+      throw new DataError(
+        `column 'next_observations' has ${next.length} values, expected ${n * o} (${n} rows)`,
+        { file: source },
+        'check that all columns have the same number of rows and the declared dimensions',
+      );
     }
     for (let j = start * o; j < end * o; j++) if (next[j]! - next[j]! !== 0) bad(next[j]!, Math.floor(j / o), j % o);
     return;
@@ -276,7 +280,11 @@ export function checkNextObservations(ds: Dataset, source: string, start = 0, en
   const t = f!;
   if (t.obsDim !== o) throw new DataError(`final observations have dim ${t.obsDim}, observations ${o}`, { file: source }, 'build the table with the dataset obsDim');
   if (n > 0 && !t.has(n - 1)) {
-    throw new DataError('the last row has no stored next observation', { file: source, row: n - 1 }, 'store the next observation of every row that is not followed by its next observation');
+    throw new DataError(
+      'the last row has no stored next observation',
+      { file: source, row: n - 1 },
+      'store the next observation of every row that is not followed by its next observation',
+    );
   }
   for (let k = 0; k < t.count; k++) {
     const r = t.rowAt(k);

@@ -99,11 +99,7 @@ export function returnRange(ds: Dataset): { min: number; max: number } {
 export function locomotionRewardTransform(ds: Dataset, maxEpisodeSteps = 1000): RewardTransform {
   const { min, max } = returnRange(ds);
   if (!(max > min)) {
-    throw new DataError(
-      `all episodes have the same return (${min}); the (max_ret - min_ret) scaling is undefined`,
-      {},
-      'use a fixed reward scale/bias for this dataset instead',
-    );
+    throw new DataError(`all episodes have the same return (${min}); the (max_ret - min_ret) scaling is undefined`, {}, 'use a fixed reward scale/bias for this dataset instead');
   }
   return { scale: maxEpisodeSteps / (max - min), bias: 0 };
 }

@@ -125,7 +125,10 @@ export class UniformSampler {
   private readonly rng: Rng;
   private readonly infoNames: readonly string[];
 
-  constructor(readonly dataset: Dataset, opts: SamplerOptions) {
+  constructor(
+    readonly dataset: Dataset,
+    opts: SamplerOptions,
+  ) {
     this.infoNames = opts.info ?? [];
     checkSource(dataset, this.infoNames, 'dataset');
     const dims: Record<string, number> = {};
@@ -169,7 +172,11 @@ export class MixSampler {
   private readonly rng: Rng;
   private readonly infoNames: readonly string[];
 
-  constructor(readonly offline: Dataset, readonly online: Dataset, opts: MixSamplerOptions) {
+  constructor(
+    readonly offline: Dataset,
+    readonly online: Dataset,
+    opts: MixSamplerOptions,
+  ) {
     const r = opts.offlineRatio;
     if (!(r >= 0 && r <= 1)) {
       throw new DataError(`offlineRatio must be in [0, 1], got ${r}`, {}, 'use e.g. 0.5 for half offline, half online data');

@@ -23,59 +23,149 @@ export class Graph extends GraphCore {
   }
 
   // arithmetic
-  add(a: Operand, b: Operand): Tensor { return ew.add(this, a, b); }
-  sub(a: Operand, b: Operand): Tensor { return ew.sub(this, a, b); }
-  mul(a: Operand, b: Operand): Tensor { return ew.mul(this, a, b); }
-  div(a: Operand, b: Operand): Tensor { return ew.div(this, a, b); }
-  neg(x: Tensor): Tensor { return ew.neg(this, x); }
-  exp(x: Tensor): Tensor { return ew.exp(this, x); }
-  log(x: Tensor): Tensor { return ew.log(this, x); }
-  sqrt(x: Tensor): Tensor { return ew.sqrt(this, x); }
-  pow(x: Tensor, p: number): Tensor { return ew.pow(this, x, p); }
-  abs(x: Tensor): Tensor { return ew.abs(this, x); }
-  sign(x: Tensor): Tensor { return ew.sign(this, x); }
-  square(x: Tensor): Tensor { return ew.square(this, x); }
-  minimum(a: Operand, b: Operand): Tensor { return ew.minimum(this, a, b); }
-  maximum(a: Operand, b: Operand): Tensor { return ew.maximum(this, a, b); }
-  where(cond: Tensor, a: Operand, b: Operand): Tensor { return ew.where(this, cond, a, b); }
-  clip(x: Tensor, lo: number, hi: number): Tensor { return ew.clip(this, x, lo, hi); }
-  greater(a: Operand, b: Operand): Tensor { return ew.greater(this, a, b); }
-  less(a: Operand, b: Operand): Tensor { return ew.less(this, a, b); }
-  greaterOrEqual(a: Operand, b: Operand): Tensor { return ew.greaterOrEqual(this, a, b); }
-  lessOrEqual(a: Operand, b: Operand): Tensor { return ew.lessOrEqual(this, a, b); }
-  equal(a: Operand, b: Operand): Tensor { return ew.equal(this, a, b); }
-  and(a: Tensor, b: Tensor): Tensor { return ew.and(this, a, b); }
-  not(a: Tensor): Tensor { return ew.not(this, a); }
-  identity(x: Tensor): Tensor { return ew.identity(this, x); }
-  stopGradient(x: Tensor): Tensor { return ew.stopGradient(this, x); }
-  cast(x: Tensor, to: DType): Tensor { return ew.cast(this, x, to); }
+  add(a: Operand, b: Operand): Tensor {
+    return ew.add(this, a, b);
+  }
+  sub(a: Operand, b: Operand): Tensor {
+    return ew.sub(this, a, b);
+  }
+  mul(a: Operand, b: Operand): Tensor {
+    return ew.mul(this, a, b);
+  }
+  div(a: Operand, b: Operand): Tensor {
+    return ew.div(this, a, b);
+  }
+  neg(x: Tensor): Tensor {
+    return ew.neg(this, x);
+  }
+  exp(x: Tensor): Tensor {
+    return ew.exp(this, x);
+  }
+  log(x: Tensor): Tensor {
+    return ew.log(this, x);
+  }
+  sqrt(x: Tensor): Tensor {
+    return ew.sqrt(this, x);
+  }
+  pow(x: Tensor, p: number): Tensor {
+    return ew.pow(this, x, p);
+  }
+  abs(x: Tensor): Tensor {
+    return ew.abs(this, x);
+  }
+  sign(x: Tensor): Tensor {
+    return ew.sign(this, x);
+  }
+  square(x: Tensor): Tensor {
+    return ew.square(this, x);
+  }
+  minimum(a: Operand, b: Operand): Tensor {
+    return ew.minimum(this, a, b);
+  }
+  maximum(a: Operand, b: Operand): Tensor {
+    return ew.maximum(this, a, b);
+  }
+  where(cond: Tensor, a: Operand, b: Operand): Tensor {
+    return ew.where(this, cond, a, b);
+  }
+  clip(x: Tensor, lo: number, hi: number): Tensor {
+    return ew.clip(this, x, lo, hi);
+  }
+  greater(a: Operand, b: Operand): Tensor {
+    return ew.greater(this, a, b);
+  }
+  less(a: Operand, b: Operand): Tensor {
+    return ew.less(this, a, b);
+  }
+  greaterOrEqual(a: Operand, b: Operand): Tensor {
+    return ew.greaterOrEqual(this, a, b);
+  }
+  lessOrEqual(a: Operand, b: Operand): Tensor {
+    return ew.lessOrEqual(this, a, b);
+  }
+  equal(a: Operand, b: Operand): Tensor {
+    return ew.equal(this, a, b);
+  }
+  and(a: Tensor, b: Tensor): Tensor {
+    return ew.and(this, a, b);
+  }
+  not(a: Tensor): Tensor {
+    return ew.not(this, a);
+  }
+  identity(x: Tensor): Tensor {
+    return ew.identity(this, x);
+  }
+  stopGradient(x: Tensor): Tensor {
+    return ew.stopGradient(this, x);
+  }
+  cast(x: Tensor, to: DType): Tensor {
+    return ew.cast(this, x, to);
+  }
 
   // activations
-  tanh(x: Tensor): Tensor { return act.tanh(this, x); }
-  sigmoid(x: Tensor): Tensor { return act.sigmoid(this, x); }
-  relu(x: Tensor): Tensor { return act.relu(this, x); }
-  softplus(x: Tensor): Tensor { return act.softplus(this, x); }
-  softmax(x: Tensor, axis = -1): Tensor { return act.softmax(this, x, axis); }
-  logSoftmax(x: Tensor, axis = -1): Tensor { return act.logSoftmax(this, x, axis); }
+  tanh(x: Tensor): Tensor {
+    return act.tanh(this, x);
+  }
+  sigmoid(x: Tensor): Tensor {
+    return act.sigmoid(this, x);
+  }
+  relu(x: Tensor): Tensor {
+    return act.relu(this, x);
+  }
+  softplus(x: Tensor): Tensor {
+    return act.softplus(this, x);
+  }
+  softmax(x: Tensor, axis = -1): Tensor {
+    return act.softmax(this, x, axis);
+  }
+  logSoftmax(x: Tensor, axis = -1): Tensor {
+    return act.logSoftmax(this, x, axis);
+  }
 
   // linear algebra
-  matmul(a: Tensor, b: Tensor): Tensor { return la.matmul(this, a, b); }
-  gemm(a: Tensor, b: Tensor, opts: la.GemmOptions = {}, c?: Tensor): Tensor { return la.gemm(this, a, b, opts, c); }
+  matmul(a: Tensor, b: Tensor): Tensor {
+    return la.matmul(this, a, b);
+  }
+  gemm(a: Tensor, b: Tensor, opts: la.GemmOptions = {}, c?: Tensor): Tensor {
+    return la.gemm(this, a, b, opts, c);
+  }
 
   // shapes
-  reshape(x: Tensor, shape: readonly number[]): Tensor { return sh.reshape(this, x, shape); }
-  transpose(x: Tensor, perm?: readonly number[]): Tensor { return sh.transpose(this, x, perm); }
-  concat(xs: Tensor[], axis: number): Tensor { return sh.concat(this, xs, axis); }
-  split(x: Tensor, sizes: readonly number[], axis: number): Tensor[] { return sh.split(this, x, sizes, axis); }
-  slice(x: Tensor, ranges: Record<number, [number, number]>): Tensor { return sh.slice(this, x, ranges); }
-  pad(x: Tensor, pads: readonly number[]): Tensor { return sh.pad(this, x, pads); }
-  expand(x: Tensor, shape: readonly number[]): Tensor { return sh.expand(this, x, shape); }
+  reshape(x: Tensor, shape: readonly number[]): Tensor {
+    return sh.reshape(this, x, shape);
+  }
+  transpose(x: Tensor, perm?: readonly number[]): Tensor {
+    return sh.transpose(this, x, perm);
+  }
+  concat(xs: Tensor[], axis: number): Tensor {
+    return sh.concat(this, xs, axis);
+  }
+  split(x: Tensor, sizes: readonly number[], axis: number): Tensor[] {
+    return sh.split(this, x, sizes, axis);
+  }
+  slice(x: Tensor, ranges: Record<number, [number, number]>): Tensor {
+    return sh.slice(this, x, ranges);
+  }
+  pad(x: Tensor, pads: readonly number[]): Tensor {
+    return sh.pad(this, x, pads);
+  }
+  expand(x: Tensor, shape: readonly number[]): Tensor {
+    return sh.expand(this, x, shape);
+  }
 
   // reductions
-  reduceSum(x: Tensor, axes?: readonly number[], keepdims = false): Tensor { return red.reduceSum(this, x, axes, keepdims); }
-  reduceMean(x: Tensor, axes?: readonly number[], keepdims = false): Tensor { return red.reduceMean(this, x, axes, keepdims); }
-  reduceMax(x: Tensor, axes?: readonly number[], keepdims = false): Tensor { return red.reduceMax(this, x, axes, keepdims); }
-  logSumExp(x: Tensor, axes?: readonly number[], keepdims = false): Tensor { return red.logSumExp(this, x, axes, keepdims); }
+  reduceSum(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+    return red.reduceSum(this, x, axes, keepdims);
+  }
+  reduceMean(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+    return red.reduceMean(this, x, axes, keepdims);
+  }
+  reduceMax(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+    return red.reduceMax(this, x, axes, keepdims);
+  }
+  logSumExp(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+    return red.logSumExp(this, x, axes, keepdims);
+  }
 
   // conveniences
   zeros(shape: readonly number[], dtype: DType = this.dtype): Tensor {

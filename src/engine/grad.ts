@@ -45,7 +45,9 @@ export function grad(g: Graph, loss: Tensor, wrt: Tensor[], seed?: Tensor): Tens
     const needs = node.inputs.map((t) => depends.has(t.id));
     if (!needs.some(Boolean) || node.def.stop) continue;
     if (!node.def.vjp) {
-      throw new GraphBuildError(`grad: op ${node.def.onnx} (node ${node.index}) has no gradient rule, but ${node.outputs[0]} lies between the loss and a parameter; wrap it in stopGradient if that is intended`);
+      throw new GraphBuildError(
+        `grad: op ${node.def.onnx} (node ${node.index}) has no gradient rule, but ${node.outputs[0]} lies between the loss and a parameter; wrap it in stopGradient if that is intended`,
+      );
     }
     const dxs = node.def.vjp(g, node, dys, needs);
     node.inputs.forEach((t, k) => {

@@ -260,7 +260,13 @@ export class GraphCore {
   }
 
   /** Appends a node; `infer` has already computed output shapes. */
-  addNode(def: OpDef, inputs: Tensor[], outShapes: { shape: readonly number[]; dtype: DType }[], attrs: Record<string, AttrValue> = {}, meta: Record<string, unknown> = {}): Tensor[] {
+  addNode(
+    def: OpDef,
+    inputs: Tensor[],
+    outShapes: { shape: readonly number[]; dtype: DType }[],
+    attrs: Record<string, AttrValue> = {},
+    meta: Record<string, unknown> = {},
+  ): Tensor[] {
     inputs.forEach((t, i) => this.assertOwn(t, `${def.onnx} input ${i}`));
     const node: Node = { index: this.nodes.length, def, inputs, outputs: [], attrs, meta };
     for (const o of outShapes) node.outputs.push(this.newTensor(o.shape, o.dtype, node));

@@ -7,7 +7,7 @@ export { ParamLayout, params, unflatten, orthogonal, type ParamSpec, type Init }
 export { serialize, IR_VERSION, OPSET, onnxRoot, type SerializeOptions } from './serialize.js';
 export { Session, SessionRunError, type SessionOptions } from './runtime.js';
 export { StateStore, type StateSlot } from './state.js';
-export { type ExecutionProvider } from './ort-binding.js';
+export type { ExecutionProvider } from './ort-binding.js';
 export { defineOp, type OpDef, type Operand } from './ops/define.js';
 export { TrainStep, type StepResult } from './train-step.js';
 export { matmulFlops } from './flops.js';

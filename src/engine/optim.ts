@@ -95,9 +95,7 @@ export function adamUpdate(g: Graph, param: Tensor, grad: Tensor, state: AdamSta
   let base = param;
   const wd = cfg.weightDecay ?? 0;
   if (wd > 0) {
-    const decay = cfg.decayMask
-      ? g.mul(g.constant(cfg.decayMask, [param.size]), g.mul(lr, wd))
-      : g.mul(lr, wd);
+    const decay = cfg.decayMask ? g.mul(g.constant(cfg.decayMask, [param.size]), g.mul(lr, wd)) : g.mul(lr, wd);
     base = g.sub(param, g.mul(param, decay));
   }
   const p1 = g.sub(base, g.mul(g.div(m1, denom), stepSize));

@@ -30,7 +30,9 @@ function load(): Binding {
     try {
       cached = require('onnxruntime-node/dist/binding.js') as Binding;
     } catch (e) {
-      throw new Error(`onnxruntime-node's native binding could not be loaded (${(e as Error).message}); reinstall with 'npm ci' (keep onnxruntime-node-install=skip in .npmrc on machines without CUDA)`);
+      throw new Error(
+        `onnxruntime-node's native binding could not be loaded (${(e as Error).message}); reinstall with 'npm ci' (keep onnxruntime-node-install=skip in .npmrc on machines without CUDA)`,
+      );
     }
     cached.initOrt();
   }
@@ -48,9 +50,7 @@ function providerMissing(ep: ExecutionProvider): string | null {
   if (ep !== 'cuda') return null;
   const require = createRequire(import.meta.url);
   const dir = join(dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
-  return existsSync(join(dir, 'libonnxruntime_providers_cuda.so'))
-    ? null
-    : `CUDA binaries not installed; on a CUDA 12 machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`;
+  return existsSync(join(dir, 'libonnxruntime_providers_cuda.so')) ? null : `CUDA binaries not installed; on a CUDA 12 machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`;
 }
 
 export interface OpenOptions {

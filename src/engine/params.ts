@@ -93,7 +93,11 @@ export function params(g: Graph, layout: ParamLayout, inputName = layout.group):
 /** Named views of any flat vector with this layout (e.g. parameters after an optimizer step). */
 export function unflatten(g: Graph, layout: ParamLayout, flat: Tensor): Record<string, Tensor> {
   const specs = layout.specs;
-  const pieces = g.split(flat, specs.map((s) => sizeOf(s.shape)), 0);
+  const pieces = g.split(
+    flat,
+    specs.map((s) => sizeOf(s.shape)),
+    0,
+  );
   const views: Record<string, Tensor> = {};
   specs.forEach((s, i) => {
     views[s.name] = s.shape.length === 1 ? pieces[i]! : g.reshape(pieces[i]!, s.shape);

@@ -123,14 +123,18 @@ export class Session {
    * model itself, symbolic dimensions become a dynamic batch (-1).
    */
   static async fromOnnx(bytes: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
-    return Session.load(bytes, (native) => {
-      const spec = (m: NativeSession['inputMetadata'][number]): ValueSpec => {
-        const dtype = DTYPE_OF[m.type];
-        if (!dtype) throw new SessionRunError(`${opts.name ?? 'model'}: value '${m.name}' has ONNX type ${m.type}, which o2o does not feed`);
-        return { name: m.name, dtype, shape: m.shape.map((d) => (d >= 1 ? d : -1)) };
-      };
-      return { inputs: native.inputMetadata.map(spec), outputs: native.outputMetadata.map(spec), bindings: [] };
-    }, opts);
+    return Session.load(
+      bytes,
+      (native) => {
+        const spec = (m: NativeSession['inputMetadata'][number]): ValueSpec => {
+          const dtype = DTYPE_OF[m.type];
+          if (!dtype) throw new SessionRunError(`${opts.name ?? 'model'}: value '${m.name}' has ONNX type ${m.type}, which o2o does not feed`);
+          return { name: m.name, dtype, shape: m.shape.map((d) => (d >= 1 ? d : -1)) };
+        };
+        return { inputs: native.inputMetadata.map(spec), outputs: native.outputMetadata.map(spec), bindings: [] };
+      },
+      opts,
+    );
   }
 
   private static async load(bytes: Uint8Array, signature: (native: NativeSession) => Signature, opts: SessionOptions): Promise<Session> {
@@ -225,9 +229,15 @@ export class Session {
     } else {
       const per = sizeOf(s.shape.map((d) => (d < 0 ? 1 : d)));
       if (arr.length === 0 || arr.length % per !== 0) {
-        throw new SessionRunError(`${this.name}: input '${name}' expects shape [${s.shape.map((d) => (d < 0 ? 'batch' : d)).join(',')}], got ${arr.length} values (not a multiple of ${per})`);
+        throw new SessionRunError(
+          `${this.name}: input '${name}' expects shape [${s.shape.map((d) => (d < 0 ? 'batch' : d)).join(',')}], got ${arr.length} values (not a multiple of ${per})`,
+        );
       }
-      this.feeds[name] = makeTensor(s.dtype, arr, s.shape.map((d) => (d < 0 ? arr.length / per : d)));
+      this.feeds[name] = makeTensor(
+        s.dtype,
+        arr,
+        s.shape.map((d) => (d < 0 ? arr.length / per : d)),
+      );
     }
     s.given = true;
   }

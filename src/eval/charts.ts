@@ -37,7 +37,12 @@ function groups(s: EvalSummary): { name: string; kind: 'sim' | 'real' }[] {
 /** Simulated profiles vs logged real runs; the legend lists only what the summary has. */
 function kindColor(s: EvalSummary): Record<string, unknown> {
   const domain = s.real ? ['sim', 'real'] : ['sim'];
-  return { field: 'kind', type: 'nominal', scale: { domain, range: [SIM, REAL].slice(0, domain.length) }, legend: { title: null, labelExpr: "datum.label == 'sim' ? 'simulated profile' : 'logged real runs'" } };
+  return {
+    field: 'kind',
+    type: 'nominal',
+    scale: { domain, range: [SIM, REAL].slice(0, domain.length) },
+    legend: { title: null, labelExpr: "datum.label == 'sim' ? 'simulated profile' : 'logged real runs'" },
+  };
 }
 
 /** Box plot (whiskers min..max) of episode returns per profile, every episode drawn as a tick. */
@@ -72,7 +77,10 @@ export function scoreSpec(s: EvalSummary): TopLevelSpec {
   const pct = Math.round(s.ci.level * 100);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `Normalized score with ${pct}% CI`, subtitle: `100 · (R − random ${s.refScores.random}) / (expert ${s.refScores.expert} − random); bootstrap, ${s.ci.resamples} resamples` },
+    title: {
+      text: `Normalized score with ${pct}% CI`,
+      subtitle: `100 · (R − random ${s.refScores.random}) / (expert ${s.refScores.expert} − random); bootstrap, ${s.ci.resamples} resamples`,
+    },
     width: WIDTH,
     height: 260,
     data: { values },
@@ -80,8 +88,14 @@ export function scoreSpec(s: EvalSummary): TopLevelSpec {
     encoding: { x },
     layer: [
       { mark: { type: 'bar', size: 48, opacity: 0.85 }, encoding: { y: { field: 'score', type: 'quantitative', title: 'normalized score' }, color: kindColor(s) } },
-      { mark: { type: 'errorbar', ticks: { size: 14 }, color: '#222', thickness: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative', title: 'normalized score' }, y2: { field: 'hi' } } },
-      { mark: { type: 'text', dy: -8, align: 'left', dx: 28, fontSize: 12 }, encoding: { y: { field: 'hi', type: 'quantitative', title: 'normalized score' }, text: { field: 'score', type: 'quantitative', format: '.1f' } } },
+      {
+        mark: { type: 'errorbar', ticks: { size: 14 }, color: '#222', thickness: 1.5 },
+        encoding: { y: { field: 'lo', type: 'quantitative', title: 'normalized score' }, y2: { field: 'hi' } },
+      },
+      {
+        mark: { type: 'text', dy: -8, align: 'left', dx: 28, fontSize: 12 },
+        encoding: { y: { field: 'hi', type: 'quantitative', title: 'normalized score' }, text: { field: 'score', type: 'quantitative', format: '.1f' } },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -89,27 +103,46 @@ export function scoreSpec(s: EvalSummary): TopLevelSpec {
 /** The gap per profile: nominal − profile (sim-to-sim) and profile − real runs, in normalized points with CIs. */
 export function gapSpec(s: EvalSummary): TopLevelSpec | null {
   const values = [
-    ...s.profiles.filter((p) => p.gapToNominal).map((p) => ({ group: p.name, series: 'nominal − profile', gap: p.gapToNominal!.normalized, lo: p.gapToNominal!.normalizedCI.lo, hi: p.gapToNominal!.normalizedCI.hi })),
-    ...s.profiles.filter((p) => p.gapToReal).map((p) => ({ group: p.name, series: 'profile − real runs', gap: p.gapToReal!.normalized, lo: p.gapToReal!.normalizedCI.lo, hi: p.gapToReal!.normalizedCI.hi })),
+    ...s.profiles
+      .filter((p) => p.gapToNominal)
+      .map((p) => ({ group: p.name, series: 'nominal − profile', gap: p.gapToNominal!.normalized, lo: p.gapToNominal!.normalizedCI.lo, hi: p.gapToNominal!.normalizedCI.hi })),
+    ...s.profiles
+      .filter((p) => p.gapToReal)
+      .map((p) => ({ group: p.name, series: 'profile − real runs', gap: p.gapToReal!.normalized, lo: p.gapToReal!.normalizedCI.lo, hi: p.gapToReal!.normalizedCI.hi })),
   ];
   if (values.length === 0) return null;
   const series = [...new Set(values.map((v) => v.series))];
   const pct = Math.round(s.ci.level * 100);
   const y = { field: 'group', type: 'nominal' as const, sort: s.profiles.map((p) => p.name), title: null };
-  const seriesColor = { field: 'series', type: 'nominal' as const, scale: { domain: series, range: series.map((x) => (x === 'nominal − profile' ? NOMINAL_GAP : REAL)) }, legend: { title: null } };
+  const seriesColor = {
+    field: 'series',
+    type: 'nominal' as const,
+    scale: { domain: series, range: series.map((x) => (x === 'nominal − profile' ? NOMINAL_GAP : REAL)) },
+    legend: { title: null },
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: s.real ? 'Sim-to-real gap (normalized points)' : 'Gap to nominal (normalized points)', subtitle: `positive: the policy scores lower on the second; bars: ${pct}% bootstrap CI of the difference` },
+    title: {
+      text: s.real ? 'Sim-to-real gap (normalized points)' : 'Gap to nominal (normalized points)',
+      subtitle: `positive: the policy scores lower on the second; bars: ${pct}% bootstrap CI of the difference`,
+    },
     width: WIDTH,
     height: { step: 16 * Math.max(2, series.length) },
     data: { values },
     config: CONFIG,
     layer: [
-      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { x: { field: 'zero', type: 'quantitative', title: 'gap (normalized points)' } } },
+      {
+        data: { values: [{ zero: 0 }] },
+        mark: { type: 'rule', color: '#888', strokeDash: [4, 3] },
+        encoding: { x: { field: 'zero', type: 'quantitative', title: 'gap (normalized points)' } },
+      },
       {
         encoding: { y, yOffset: { field: 'series', type: 'nominal', sort: series }, color: seriesColor },
         layer: [
-          { mark: { type: 'errorbar', ticks: { size: 8 }, thickness: 2 }, encoding: { x: { field: 'lo', type: 'quantitative', title: 'gap (normalized points)' }, x2: { field: 'hi' } } },
+          {
+            mark: { type: 'errorbar', ticks: { size: 8 }, thickness: 2 },
+            encoding: { x: { field: 'lo', type: 'quantitative', title: 'gap (normalized points)' }, x2: { field: 'hi' } },
+          },
           { mark: { type: 'point', filled: true, size: 70 }, encoding: { x: { field: 'gap', type: 'quantitative', title: 'gap (normalized points)' } } },
         ],
       },

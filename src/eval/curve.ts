@@ -42,22 +42,30 @@ export function parseCurve(text: string, source: string): LearningCurve {
       o = JSON.parse(line);
     } catch (e) {
       const cut = i === lines.length - 1 ? ' (the last line may have been cut by a crash: delete it)' : '';
-      throw new EvaluationError(`${where}: not valid JSON (${(e as Error).message})${cut}; each line must be one JSON object like {"step":1000,"online_steps":500,"eval_normalized":83.1}`);
+      throw new EvaluationError(
+        `${where}: not valid JSON (${(e as Error).message})${cut}; each line must be one JSON object like {"step":1000,"online_steps":500,"eval_normalized":83.1}`,
+      );
     }
-    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new EvaluationError(`${where}: expected a JSON object, got ${line.slice(0, 40)}; each line must be one metrics record`);
+    if (o === null || typeof o !== 'object' || Array.isArray(o))
+      throw new EvaluationError(`${where}: expected a JSON object, got ${line.slice(0, 40)}; each line must be one metrics record`);
     const rec = o as Record<string, unknown>;
     const evalReturn = field(rec, 'eval_return', where);
     const evalNormalized = field(rec, 'eval_normalized', where);
     if (evalReturn === null && evalNormalized === null) continue;
     const step = field(rec, 'step', where);
     const onlineSteps = field(rec, 'online_steps', where);
-    if (step === null && onlineSteps === null) throw new EvaluationError(`${where}: an evaluation without "step" or "online_steps"; the curve needs an x value on every evaluated line`);
+    if (step === null && onlineSteps === null)
+      throw new EvaluationError(`${where}: an evaluation without "step" or "online_steps"; the curve needs an x value on every evaluated line`);
     raw.push({ x: 0, step, onlineSteps, evalReturn, evalNormalized });
   }
-  if (raw.length === 0) throw new EvaluationError(`${source}: no evaluated lines (none has "eval_return" or "eval_normalized"); log evaluations during training (o2o train --eval-every N --log ${source})`);
+  if (raw.length === 0)
+    throw new EvaluationError(
+      `${source}: no evaluated lines (none has "eval_return" or "eval_normalized"); log evaluations during training (o2o train --eval-every N --log ${source})`,
+    );
   const online = raw.every((p) => p.onlineSteps !== null);
   const points = raw.map((p) => ({ ...p, x: (online ? p.onlineSteps : p.step) ?? 0 }));
-  if (!online && raw.some((p) => p.step === null)) throw new EvaluationError(`${source}: some evaluated lines have "online_steps" and others only "step"; one log must use one x axis`);
+  if (!online && raw.some((p) => p.step === null))
+    throw new EvaluationError(`${source}: some evaluated lines have "online_steps" and others only "step"; one log must use one x axis`);
   points.sort((a, b) => a.x - b.x);
   return { source, xField: online ? 'online_steps' : 'step', points };
 }

@@ -15,7 +15,21 @@ import { readCurve, type LearningCurve } from './curve.js';
 import { EvaluationError } from './errors.js';
 import { actFn, checkPolicyFits, loadEvalPolicy, type PolicyInfo } from './policy.js';
 import { readRealRuns } from './real.js';
-import { CI_METHOD, DEFAULT_LEVEL, DEFAULT_RESAMPLES, binEdges, bootstrapDiffCI, bootstrapMeanCI, histogram, mean, std, welchTTest, type HistogramBin, type Interval, type WelchResult } from './stats.js';
+import {
+  CI_METHOD,
+  DEFAULT_LEVEL,
+  DEFAULT_RESAMPLES,
+  binEdges,
+  bootstrapDiffCI,
+  bootstrapMeanCI,
+  histogram,
+  mean,
+  std,
+  welchTTest,
+  type HistogramBin,
+  type Interval,
+  type WelchResult,
+} from './stats.js';
 
 export interface EvaluatePolicyOptions {
   /** A policy file or a loaded model (not disposed here). */
@@ -168,12 +182,14 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
   const spec = probe.spec;
   probe.close();
   const ref = spec.refScores;
-  if (!(ref.expert > ref.random)) throw new EvaluationError(`task '${o.task}': reference scores expert ${ref.expert} <= random ${ref.random}; normalized scores are undefined (see simulators/refscores.ts)`);
+  if (!(ref.expert > ref.random))
+    throw new EvaluationError(`task '${o.task}': reference scores expert ${ref.expert} <= random ${ref.random}; normalized scores are undefined (see simulators/refscores.ts)`);
   // Inputs that can fail cheaply are read before the rollouts.
   const curve = o.curve ? readCurve(o.curve) : null;
   const loaded = loadEvalPolicy(o.policy, o.model);
   const warnings: string[] = [];
-  if (/placeholder/i.test(ref.note)) warnings.push(`task '${spec.id}': its reference scores are marked as a placeholder (its note says PLACEHOLDER); normalized scores are provisional — compare raw returns too`);
+  if (/placeholder/i.test(ref.note))
+    warnings.push(`task '${spec.id}': its reference scores are marked as a placeholder (its note says PLACEHOLDER); normalized scores are provisional — compare raw returns too`);
   try {
     warnings.push(...checkPolicyFits(loaded.info, spec));
     const realRuns = o.real ? await readRealRuns(o.real, spec) : null;
@@ -202,7 +218,13 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
     // Each bootstrap gets its own stream derived from the seed, so adding a profile changes no other interval.
     const boot = (k: number): { resamples: number; level: number; seed: number } => ({ resamples, level, seed: seed * 1000 + k });
     const real: RealResult | null = realRuns
-      ? { source: realRuns.source, envId: realRuns.envId, incomplete: realRuns.incomplete, terminated: realRuns.terminated, ...summarize(realRuns.returns, realRuns.lengths, ref, edges, boot(999)) }
+      ? {
+          source: realRuns.source,
+          envId: realRuns.envId,
+          incomplete: realRuns.incomplete,
+          terminated: realRuns.terminated,
+          ...summarize(realRuns.returns, realRuns.lengths, ref, edges, boot(999)),
+        }
       : null;
     const sums = raw.map((r, i) => summarize(r.returns, r.lengths, ref, edges, boot(i)));
     const nominalIdx = raw.findIndex((r) => r.profile.name === 'nominal');
@@ -229,7 +251,8 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
       episodes,
       seed,
       ci: { method: CI_METHOD, level, resamples, seed },
-      gapDefinition: 'gapToNominal = nominal − profile; gapToReal = profile − real (positive: the policy does worse there); CI = percentile bootstrap of the difference of means, samples resampled independently',
+      gapDefinition:
+        'gapToNominal = nominal − profile; gapToReal = profile − real (positive: the policy does worse there); CI = percentile bootstrap of the difference of means, samples resampled independently',
       test: "Welch's two-sample t-test (unequal variances), two-sided",
       profiles: results,
       real,

@@ -35,7 +35,11 @@ export interface LoadedPolicy {
 export function loadEvalPolicy(policy: string | PolicyModel, opts: ModelOptions = {}): LoadedPolicy {
   if (typeof policy !== 'string') {
     const m = policy;
-    return { model: m, owned: false, info: { source: m.source, sha256: null, card: null, task: null, obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName } };
+    return {
+      model: m,
+      owned: false,
+      info: { source: m.source, sha256: null, card: null, task: null, obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName },
+    };
   }
   if (!existsSync(policy)) throw new EvaluationError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
   const bytes = new Uint8Array(readFileSync(policy));

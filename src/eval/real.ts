@@ -30,7 +30,9 @@ export async function readRealRuns(dir: string, spec: EnvSpec): Promise<RealRuns
   const store = openStore(dir);
   const m = store.manifest;
   if (m.obsDim !== spec.obsDim || m.actDim !== spec.actDim) {
-    throw new EvaluationError(`${dir}: real runs have obsDim ${m.obsDim}, actDim ${m.actDim}, but task '${spec.id}' has ${spec.obsDim}, ${spec.actDim}${m.envId ? ` (the store says env '${m.envId}')` : ''}; pass runs recorded on '${spec.id}'`);
+    throw new EvaluationError(
+      `${dir}: real runs have obsDim ${m.obsDim}, actDim ${m.actDim}, but task '${spec.id}' has ${spec.obsDim}, ${spec.actDim}${m.envId ? ` (the store says env '${m.envId}')` : ''}; pass runs recorded on '${spec.id}'`,
+    );
   }
   const { dataset } = await store.read();
   const returns: number[] = [];

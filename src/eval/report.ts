@@ -39,7 +39,15 @@ function resultsTable(s: EvalSummary): string {
     `<tr><th>profile</th><th>episodes</th><th>ended early</th><th>return mean ± sd</th><th>${pct}% CI</th><th>normalized</th><th>${pct}% CI</th><th>mean length</th>` +
     `<th>gap to nominal</th><th>${pct}% CI</th><th>Welch p</th>${real ? `<th>gap to real</th><th>${pct}% CI</th><th>Welch p</th>` : ''}</tr>`;
   const rows = s.profiles.map((p) => row(p.name, p, p.terminated, gapCell(p.gapToNominal) + (real ? gapCell(p.gapToReal) : '')));
-  if (s.real) rows.push(row('real (logged)', s.real, s.real.terminated, `<td colspan="${real ? 6 : 3}" class="note">${s.real.incomplete ? `${s.real.incomplete} unfinished episode(s) left out` : ''}</td>`).replace('<tr>', '<tr class="real">'));
+  if (s.real)
+    rows.push(
+      row(
+        'real (logged)',
+        s.real,
+        s.real.terminated,
+        `<td colspan="${real ? 6 : 3}" class="note">${s.real.incomplete ? `${s.real.incomplete} unfinished episode(s) left out` : ''}</td>`,
+      ).replace('<tr>', '<tr class="real">'),
+    );
   return `<table><thead>${head}</thead><tbody>${rows.join('\n')}</tbody></table>`;
 }
 
@@ -76,10 +84,14 @@ details{font-size:13px;margin:8px 0}table.hist td{min-width:60px}.charts{display
 /** The report page for `s`, with `charts` from renderCharts(s). */
 export function renderHtml(s: EvalSummary, charts: ReportCharts): string {
   const pol = s.policy;
-  const card = pol.card ? `${escapeHtml(pol.card.name)} v${escapeHtml(pol.card.version)} (${escapeHtml(pol.card.algorithm)}, dataset ${escapeHtml(pol.card.datasetId)}, ${pol.card.trainingSteps} steps)` : 'no o2o card (foreign or unsealed export)';
+  const card = pol.card
+    ? `${escapeHtml(pol.card.name)} v${escapeHtml(pol.card.version)} (${escapeHtml(pol.card.algorithm)}, dataset ${escapeHtml(pol.card.datasetId)}, ${pol.card.trainingSteps} steps)`
+    : 'no o2o card (foreign or unsealed export)';
   const title = `Sim-to-real evaluation: ${s.task}`;
   const warnings = s.warnings.length ? `<div class="warn"><b>Warnings</b><ul>${s.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>` : '';
-  const realLine = s.real ? `<br>Real runs: <code>${escapeHtml(s.real.source)}</code>${s.real.envId ? ` (env '${escapeHtml(s.real.envId)}')` : ''}, ${s.real.returns.length} complete episodes.` : '';
+  const realLine = s.real
+    ? `<br>Real runs: <code>${escapeHtml(s.real.source)}</code>${s.real.envId ? ` (env '${escapeHtml(s.real.envId)}')` : ''}, ${s.real.returns.length} complete episodes.`
+    : '';
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title><style>${CSS}</style></head>

@@ -130,7 +130,10 @@ export function studentTwoSidedP(t: number, df: number): number {
 
 function logGamma(x: number): number {
   // Lanczos approximation (g = 7, n = 9), |error| < 1e-13 for x > 0.
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+    1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   x -= 1;
   let s = c[0]!;
@@ -182,10 +185,11 @@ export function binEdges(samples: readonly (readonly number[])[], bins: number):
   if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram: bins must be a positive integer, got ${bins}`);
   let lo = Infinity;
   let hi = -Infinity;
-  for (const s of samples) for (const x of s) {
-    if (x < lo) lo = x;
-    if (x > hi) hi = x;
-  }
+  for (const s of samples)
+    for (const x of s) {
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
   if (!Number.isFinite(lo)) return [0, 1];
   if (hi === lo) {
     const pad = Math.max(1, Math.abs(lo) * 0.01);

@@ -99,14 +99,16 @@ export class TransitionIngest {
     const expected = this.next[robot] ?? 0;
     if (d.firstSequence < expected) return this.drop('duplicates', robot, d.firstSequence, `${robot} seq ${d.firstSequence} < ${expected}: stored already`);
     if (this.o.admit && !this.o.admit(d.count)) return this.drop('overBudget', robot, d.firstSequence, `${robot} seq ${d.firstSequence}: online budget spent`);
-    if (d.firstSequence > expected) return this.drop('ahead', robot, d.firstSequence, `${robot} seq ${d.firstSequence} > ${expected}: an earlier batch is missing; the robot resends from ${expected}`);
+    if (d.firstSequence > expected)
+      return this.drop('ahead', robot, d.firstSequence, `${robot} seq ${d.firstSequence} > ${expected}: an earlier batch is missing; the robot resends from ${expected}`);
     let stored: boolean;
     try {
       stored = await this.o.appender.appendEncoded(payload);
       if (stored) this.o.appender.sync();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (typeof code === 'string' && !(e instanceof DataError)) throw new StorageError(`cannot store ${robot} seq ${d.firstSequence} in ${this.o.appender.file}: ${(e as Error).message}`, code);
+      if (typeof code === 'string' && !(e instanceof DataError))
+        throw new StorageError(`cannot store ${robot} seq ${d.firstSequence} in ${this.o.appender.file}: ${(e as Error).message}`, code);
       if (e instanceof DataError && /NaN|Inf|finite/i.test(e.message)) return this.drop('nonFinite', robot, d.firstSequence, e.message);
       return this.drop('malformed', robot, d.firstSequence, (e as Error).message);
     }

@@ -18,7 +18,18 @@ import { basename, join } from 'node:path';
 import mqtt from 'mqtt';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { type Learner, NO_MC_BOUND } from '../algos/index.js';
-import { type Batch, batchesLike, type Dataset, DatasetBuilder, MixSampler, type ObsStats, type RewardTransform, createStore, openStore, type SegmentAppender } from '../data/index.js';
+import {
+  type Batch,
+  batchesLike,
+  type Dataset,
+  DatasetBuilder,
+  MixSampler,
+  type ObsStats,
+  type RewardTransform,
+  createStore,
+  openStore,
+  type SegmentAppender,
+} from '../data/index.js';
 import { encodePolicyUpdate, exportPolicy, type CardInput } from '../serve/index.js';
 import { type AckResult, encodeAck, redactUrl, encodeStatusMessage, fleetTransitionsFilter, learnerStatusTopic, policyTopic, robotTopics } from '../transport/index.js';
 import { newestCheckpoint, readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
@@ -128,7 +139,9 @@ export class OnlineLearner {
   private async open(): Promise<void> {
     const o = this.o;
     const { obsDim, actDim } = o.offline;
-    const store = existsSync(join(o.storeDir, 'manifest.json')) ? openStore(o.storeDir) : await createStore(o.storeDir, { obsDim, actDim, envId: o.envId, behaviorPolicy: 'online fine-tuning' });
+    const store = existsSync(join(o.storeDir, 'manifest.json'))
+      ? openStore(o.storeDir)
+      : await createStore(o.storeDir, { obsDim, actDim, envId: o.envId, behaviorPolicy: 'online fine-tuning' });
     // Resume: everything already stored is online experience (normalized again below).
     const prior = await store.read({ includePartials: true });
     if (prior.partials.length) await store.repair();
@@ -150,7 +163,12 @@ export class OnlineLearner {
       admit: () => !this.budgetSpent(),
       log: (l) => this.log(l),
     });
-    this.sampler = new MixSampler(o.offline, this.online, { batchSize: o.learner.batchSize, seed: (o.seed ?? 0) + 101, offlineRatio: o.mixRatio ?? 0.5, info: this.withMc ? ['mc_return'] : [] });
+    this.sampler = new MixSampler(o.offline, this.online, {
+      batchSize: o.learner.batchSize,
+      seed: (o.seed ?? 0) + 101,
+      offlineRatio: o.mixRatio ?? 0.5,
+      info: this.withMc ? ['mc_return'] : [],
+    });
     this.batches = o.learner.updatesPerRun === 1 ? [this.sampler.batch] : batchesLike(this.sampler.batch, o.learner.updatesPerRun);
     o.learner.startOnline?.();
     if (o.checkpointDir) {
@@ -273,14 +291,23 @@ export class OnlineLearner {
 
   private ack(robot: string, result: AckResult, r: IngestResult): void {
     const topic = robotTopics(this.o.fleet ?? 'default', robot).ack;
-    const bytes = encodeAck({ robotId: robot, nextSequence: this.ingest.nextSequenceOf(robot), result, batchFirstSequence: r.firstSequence, learnerId: this.learnerId, message: r.message });
+    const bytes = encodeAck({
+      robotId: robot,
+      nextSequence: this.ingest.nextSequenceOf(robot),
+      result,
+      batchFirstSequence: r.firstSequence,
+      learnerId: this.learnerId,
+      message: r.message,
+    });
     this.client.publish(topic, Buffer.from(bytes), { qos: 1, retain: true });
   }
 
   private async storageFailed(e: StorageError, topic: string): Promise<void> {
     this.failure = e;
     const robot = topic.split('/')[3];
-    this.log(`online learner: STORAGE FAILURE (${e.code}): ${e.message}. Nothing more is acknowledged; the robots keep their spools. Free space or fix the disk, then restart the learner (it resumes from the store and its checkpoints).`);
+    this.log(
+      `online learner: STORAGE FAILURE (${e.code}): ${e.message}. Nothing more is acknowledged; the robots keep their spools. Free space or fix the disk, then restart the learner (it resumes from the store and its checkpoints).`,
+    );
     if (robot) this.ack(robot, 'STORAGE_FAILED', { outcome: 'malformed', robot, firstSequence: 0, message: e.message });
     this.announce();
     await this.appender.abort().catch(() => {}); // the partial keeps every complete chunk; repair finalizes it on the next start
@@ -372,7 +399,11 @@ export class OnlineLearner {
 
   private checkpoint(): void {
     if (!this.o.checkpointDir) return;
-    writeCheckpoint(join(this.o.checkpointDir, `online-${this.updates}.o2o`), { learner: this.o.learner.checkpoint(), samplerRng: this.sampler.rngState(), meta: { updates: this.updates, online: this.online.size } });
+    writeCheckpoint(join(this.o.checkpointDir, `online-${this.updates}.o2o`), {
+      learner: this.o.learner.checkpoint(),
+      samplerRng: this.sampler.rngState(),
+      meta: { updates: this.updates, online: this.online.size },
+    });
   }
 
   private async finish(): Promise<void> {
@@ -384,7 +415,15 @@ export class OnlineLearner {
   }
 
   status(): OnlineLearnerStatus {
-    return { counters: { ...this.ingest.counters }, updates: this.updates, onlineTransitions: this.online.size, episodes: this.episodes, published: [...this.published], done: this.stopped, ...(this.failure ? { error: this.failure.message, errorCode: this.failure.code } : {}) };
+    return {
+      counters: { ...this.ingest.counters },
+      updates: this.updates,
+      onlineTransitions: this.online.size,
+      episodes: this.episodes,
+      published: [...this.published],
+      done: this.stopped,
+      ...(this.failure ? { error: this.failure.message, errorCode: this.failure.code } : {}),
+    };
   }
 
   /** Stops training, finalizes the online segment and disconnects. */
@@ -402,7 +441,13 @@ export class OnlineLearner {
     if (training) await Promise.race([training, new Promise((r) => setTimeout(r, 800).unref())]);
     await this.queue;
     if (this.client.connected) {
-      await this.client.publishAsync(this.statusTopic, Buffer.from(encodeStatusMessage({ id: this.learnerId, state: this.failure ? 'ERROR' : 'OFFLINE', message: this.failure?.message ?? 'stopped' })), { qos: 1, retain: true }).catch(() => {});
+      await this.client
+        .publishAsync(
+          this.statusTopic,
+          Buffer.from(encodeStatusMessage({ id: this.learnerId, state: this.failure ? 'ERROR' : 'OFFLINE', message: this.failure?.message ?? 'stopped' })),
+          { qos: 1, retain: true },
+        )
+        .catch(() => {});
     }
     await this.client.endAsync(!this.client.connected); // force when the broker is gone: nothing is in flight to keep
     if (!this.failure) await this.appender.close();

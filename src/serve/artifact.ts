@@ -126,7 +126,10 @@ export function sealArtifact(onnx: Uint8Array, card: PolicyCard): { bytes: Uint8
  */
 export function resealArtifact(bytes: Uint8Array, card: PolicyCard): { bytes: Uint8Array; sha256: string } {
   const outline = outlineOnnx(bytes, `policy '${card.name}'`);
-  return sealArtifact(stripKeys(bytes, outline, (k) => k === CARD_KEY || k === SHA_KEY || k.startsWith('o2o.')), card);
+  return sealArtifact(
+    stripKeys(bytes, outline, (k) => k === CARD_KEY || k === SHA_KEY || k.startsWith('o2o.')),
+    card,
+  );
 }
 
 function stripKeys(bytes: Uint8Array, outline: OnnxOutline, drop: (key: string) => boolean): Uint8Array {
@@ -215,10 +218,20 @@ function parseCard(text: string, where: string): PolicyCard {
   } catch (e) {
     throw new ArtifactError(`${where}: metadata '${CARD_KEY}' is not JSON (${(e as Error).message}); re-export the policy with 'o2o export'`);
   }
-  const ok = c && typeof c === 'object' && c.format === 'o2o-policy-card/1' && typeof c.observation?.dim === 'number' && typeof c.action?.dim === 'number' && Array.isArray(c.action.low) && Array.isArray(c.action.high);
+  const ok =
+    c &&
+    typeof c === 'object' &&
+    c.format === 'o2o-policy-card/1' &&
+    typeof c.observation?.dim === 'number' &&
+    typeof c.action?.dim === 'number' &&
+    Array.isArray(c.action.low) &&
+    Array.isArray(c.action.high);
   if (!ok) throw new ArtifactError(`${where}: metadata '${CARD_KEY}' is not an o2o-policy-card/1; re-export the policy with 'o2o export'`);
   const d = c.distribution;
-  if (d !== undefined && !(d && (d.kind === 'tanh-gaussian' || d.kind === 'gaussian') && typeof d.loc === 'string' && typeof d.logStd === 'string' && typeof d.scale === 'number' && d.scale > 0)) {
+  if (
+    d !== undefined &&
+    !(d && (d.kind === 'tanh-gaussian' || d.kind === 'gaussian') && typeof d.loc === 'string' && typeof d.logStd === 'string' && typeof d.scale === 'number' && d.scale > 0)
+  ) {
     throw new ArtifactError(`${where}: the card's 'distribution' is not { kind: 'tanh-gaussian' | 'gaussian', loc, logStd, scale > 0 }; re-export the policy with 'o2o export'`);
   }
   return c;
@@ -239,7 +252,10 @@ export function verifyArtifact(input: ArtifactInput, trust: TrustPolicy = {}): V
   if (shaEntries.length === 1) {
     const want = shaEntries[0]!.value;
     const got = contentSha256(bytes, outline);
-    if (want !== got) throw new ArtifactError(`${source}: sha256 mismatch (card says ${want.slice(0, 12)}…, content is ${got.slice(0, 12)}…); the file was modified or cut — copy it again from the exporter`);
+    if (want !== got)
+      throw new ArtifactError(
+        `${source}: sha256 mismatch (card says ${want.slice(0, 12)}…, content is ${got.slice(0, 12)}…); the file was modified or cut — copy it again from the exporter`,
+      );
   }
   let verifiedBy: VerifiedArtifact['verifiedBy'] = shaEntries.length ? 'sha256' : 'none';
   let keyId: string | null = null;
@@ -247,20 +263,27 @@ export function verifyArtifact(input: ArtifactInput, trust: TrustPolicy = {}): V
   if (keys.length) {
     const sig = input.signature;
     if (!sig) throw new ArtifactError(`${source}: unsigned, and this runtime requires an ed25519 signature; sign it with 'o2o export --sign <key>' (writes ${source}.sig)`);
-    if (sig.format !== 'o2o-signature/1' || sig.algorithm !== 'ed25519') throw new ArtifactError(`${source}: signature sidecar has format ${String(sig.format)}/${String(sig.algorithm)}, expected o2o-signature/1 ed25519`);
+    if (sig.format !== 'o2o-signature/1' || sig.algorithm !== 'ed25519')
+      throw new ArtifactError(`${source}: signature sidecar has format ${String(sig.format)}/${String(sig.algorithm)}, expected o2o-signature/1 ed25519`);
     const key = keys.map((k) => (typeof k === 'string' ? createPublicKey(k) : k)).find((k) => keyIdOf(k) === sig.keyId);
-    if (!key) throw new ArtifactError(`${source}: signed by key ${sig.keyId}, which is not among the trusted keys (${keys.map((k) => keyIdOf(k)).join(', ')}); add its public key to the runtime's trusted keys`);
+    if (!key)
+      throw new ArtifactError(
+        `${source}: signed by key ${sig.keyId}, which is not among the trusted keys (${keys.map((k) => keyIdOf(k)).join(', ')}); add its public key to the runtime's trusted keys`,
+      );
     if (!cryptoVerify(null, bytes, key, Buffer.from(sig.signature, 'base64'))) {
       throw new ArtifactError(`${source}: ed25519 signature by key ${sig.keyId} does not match the file; the file or its .sig was modified — re-sign or copy both again`);
     }
     verifiedBy = 'signature';
     keyId = sig.keyId;
   } else if (input.sha256) {
-    if (input.sha256.toLowerCase() !== fileSha) throw new ArtifactError(`${source}: sha256 is ${fileSha.slice(0, 12)}…, expected ${input.sha256.slice(0, 12)}…; the file was modified or cut — copy it again`);
+    if (input.sha256.toLowerCase() !== fileSha)
+      throw new ArtifactError(`${source}: sha256 is ${fileSha.slice(0, 12)}…, expected ${input.sha256.slice(0, 12)}…; the file was modified or cut — copy it again`);
     verifiedBy = 'sha256';
   }
   if (verifiedBy === 'none' && !trust.allowUnverified) {
-    throw new ArtifactError(`${source}: carries no o2o.sha256 and no signature, so it cannot be verified; seal it with 'o2o export --from ${source}', add a ${source}.sha256 file, or allow unverified policies explicitly`);
+    throw new ArtifactError(
+      `${source}: carries no o2o.sha256 and no signature, so it cannot be verified; seal it with 'o2o export --from ${source}', add a ${source}.sha256 file, or allow unverified policies explicitly`,
+    );
   }
   return { bytes, source, card, sha256: fileSha, verifiedBy, keyId, version: card?.version ?? fileSha.slice(0, 12) };
 }

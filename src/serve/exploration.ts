@@ -37,8 +37,10 @@ export class ActionSampler {
   constructor(cfg: ExplorationConfig = {}) {
     this.temperature = cfg.temperature ?? 1;
     this.noiseStd = cfg.noiseStd ?? 0.1;
-    if (!(this.temperature >= 0 && Number.isFinite(this.temperature))) throw new ExplorationConfigError(`exploration: temperature must be a finite number ≥ 0, got ${this.temperature}; 1 samples the policy as trained`);
-    if (!(this.noiseStd >= 0 && Number.isFinite(this.noiseStd))) throw new ExplorationConfigError(`exploration: noiseStd must be a finite number ≥ 0, got ${this.noiseStd}; TD3 uses 0.1`);
+    if (!(this.temperature >= 0 && Number.isFinite(this.temperature)))
+      throw new ExplorationConfigError(`exploration: temperature must be a finite number ≥ 0, got ${this.temperature}; 1 samples the policy as trained`);
+    if (!(this.noiseStd >= 0 && Number.isFinite(this.noiseStd)))
+      throw new ExplorationConfigError(`exploration: noiseStd must be a finite number ≥ 0, got ${this.noiseStd}; TD3 uses 0.1`);
     this.rng = new Rng(cfg.seed ?? 0);
   }
 
@@ -59,7 +61,7 @@ export class ActionSampler {
         const half = (high[i]! - low[i]!) / 2;
         a = action[i]! + this.noiseStd * (Number.isFinite(half) ? half : 1) * eps;
       }
-      action[i] = a < low[i]! ? low[i]! : a > high[i]! ? high[i]! : a;
+      action[i] = a < low[i]! ? low[i]! : Math.min(a, high[i]!);
     }
   }
 }

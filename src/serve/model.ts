@@ -36,8 +36,10 @@ function pick(list: readonly Meta[], wanted: string | undefined, kind: string, s
     return m;
   }
   const floats = list.filter((x) => x.type === ORT_FLOAT);
-  if (floats.length === 0) throw new ArtifactError(`${source}: no float32 ${kind} (${list.map((x) => `${x.name}:type${x.type}`).join(', ')}); export the policy with float32 observations and actions`);
-  if (kind === 'input' && list.length > 1) throw new ArtifactError(`${source}: has ${list.length} inputs (${list.map((x) => x.name).join(', ')}); a policy takes one observation input — name it with inputName`);
+  if (floats.length === 0)
+    throw new ArtifactError(`${source}: no float32 ${kind} (${list.map((x) => `${x.name}:type${x.type}`).join(', ')}); export the policy with float32 observations and actions`);
+  if (kind === 'input' && list.length > 1)
+    throw new ArtifactError(`${source}: has ${list.length} inputs (${list.map((x) => x.name).join(', ')}); a policy takes one observation input — name it with inputName`);
   return floats[0]!;
 }
 
@@ -93,7 +95,10 @@ export class PolicyModel {
     if (dist) {
       const tensorFor = (name: string, buf: Float32Array): ort.Tensor => {
         const m = pick(native.outputMetadata, name, 'output', source);
-        if (featureDim(m, 'output', source) !== this.actDim) throw new ArtifactError(`${source}: distribution output '${name}' has ${featureDim(m, 'output', source)} values per row, the action has ${this.actDim}; re-export the policy`);
+        if (featureDim(m, 'output', source) !== this.actDim)
+          throw new ArtifactError(
+            `${source}: distribution output '${name}' has ${featureDim(m, 'output', source)} values per row, the action has ${this.actDim}; re-export the policy`,
+          );
         return new ort.Tensor('float32', buf, m.shape.length === 1 ? [this.actDim] : [1, this.actDim]);
       };
       this.distributionFetches = { ...this.fetches, [dist.loc]: tensorFor(dist.loc, this.loc), [dist.logStd]: tensorFor(dist.logStd, this.logStd) };
@@ -113,7 +118,9 @@ export class PolicyModel {
     try {
       [native, provider] = openSession(bytes, source, { executionProvider: opts.executionProvider, options, warn: opts.warn }, (n, ep) => [n, ep] as const);
     } catch (e) {
-      throw new ArtifactError(`${source}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]}); check it with python -c "import onnx; onnx.checker.check_model('${source}')"`);
+      throw new ArtifactError(
+        `${source}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]}); check it with python -c "import onnx; onnx.checker.check_model('${source}')"`,
+      );
     }
     try {
       return new PolicyModel(native, provider, source, opts);

@@ -31,7 +31,10 @@ export class Recorder {
   private pending: Promise<void> = Promise.resolve();
   rows = 0;
 
-  private constructor(private readonly appender: SegmentAppender, private readonly o: RecorderOptions) {
+  private constructor(
+    private readonly appender: SegmentAppender,
+    private readonly o: RecorderOptions,
+  ) {
     this.builder = new DatasetBuilder(o.obsDim, o.actDim, { capacity: (o.flushRows ?? 1000) + 1 });
     this.builder.nextEpisodeId = appender.nextEpisodeId;
     this.prevObs = new Float32Array(o.obsDim);
@@ -39,7 +42,9 @@ export class Recorder {
   }
 
   static async open(o: RecorderOptions): Promise<Recorder> {
-    const store = existsSync(join(o.dir, 'manifest.json')) ? openStore(o.dir) : createStore(o.dir, { obsDim: o.obsDim, actDim: o.actDim, envId: o.envId, behaviorPolicy: o.policyVersion });
+    const store = existsSync(join(o.dir, 'manifest.json'))
+      ? openStore(o.dir)
+      : createStore(o.dir, { obsDim: o.obsDim, actDim: o.actDim, envId: o.envId, behaviorPolicy: o.policyVersion });
     if (store.manifest.obsDim !== o.obsDim || store.manifest.actDim !== o.actDim) {
       throw new Error(`${o.dir}: dataset has obs ${store.manifest.obsDim} / act ${store.manifest.actDim}, the policy ${o.obsDim} / ${o.actDim}; record into a new folder`);
     }

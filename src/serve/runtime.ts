@@ -81,7 +81,10 @@ export class PolicyRuntime {
   private readonly lastGoodObs: Float32Array;
   private sampler: ActionSampler | null = null;
 
-  private constructor(first: Loaded, private readonly opts: RuntimeOptions) {
+  private constructor(
+    first: Loaded,
+    private readonly opts: RuntimeOptions,
+  ) {
     this.current = first;
     this.obsDim = first.model.obsDim;
     this.actDim = first.model.actDim;
@@ -115,19 +118,26 @@ export class PolicyRuntime {
     });
     try {
       if (card && (card.observation.dim !== model.obsDim || card.action.dim !== model.actDim)) {
-        throw new Error(`${artifact.source}: card says obs ${card.observation.dim} / act ${card.action.dim}, the graph has ${model.obsDim} / ${model.actDim}; re-export the policy`);
+        throw new Error(
+          `${artifact.source}: card says obs ${card.observation.dim} / act ${card.action.dim}, the graph has ${model.obsDim} / ${model.actDim}; re-export the policy`,
+        );
       }
       if (probe && (probe.obsDim !== model.obsDim || probe.actDim !== model.actDim)) {
-        throw new Error(`${artifact.source}: has obs ${model.obsDim} / act ${model.actDim}, the serving policy has ${probe.obsDim} / ${probe.actDim}; a hot swap cannot change the robot's spaces — restart with the new policy instead`);
+        throw new Error(
+          `${artifact.source}: has obs ${model.obsDim} / act ${model.actDim}, the serving policy has ${probe.obsDim} / ${probe.actDim}; a hot swap cannot change the robot's spaces — restart with the new policy instead`,
+        );
       }
       if (probe) model.obs.set(probe.obs);
       else model.obs.fill(0);
       if (model.hasDistribution) model.inferDistribution();
       else model.infer();
       for (let i = 0; i < model.actDim; i++) {
-        if (!Number.isFinite(model.action[i]!)) throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
+        if (!Number.isFinite(model.action[i]!))
+          throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
         if (model.hasDistribution && !(Number.isFinite(model.loc[i]!) && Number.isFinite(model.logStd[i]!))) {
-          throw new Error(`${artifact.source}: test inference gave a non-finite action distribution (loc ${model.loc[i]}, log std ${model.logStd[i]} at ${i}); re-export the policy`);
+          throw new Error(
+            `${artifact.source}: test inference gave a non-finite action distribution (loc ${model.loc[i]}, log std ${model.logStd[i]} at ${i}); re-export the policy`,
+          );
         }
       }
     } catch (e) {

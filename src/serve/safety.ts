@@ -67,7 +67,10 @@ export class SafetyFilter {
   lastFault: FaultKind | null = null;
   private started = false;
 
-  constructor(readonly actDim: number, cfg: SafetyConfig = {}) {
+  constructor(
+    readonly actDim: number,
+    cfg: SafetyConfig = {},
+  ) {
     this.low = vector(cfg.low, actDim, -Infinity, 'low');
     this.high = vector(cfg.high, actDim, Infinity, 'high');
     this.maxDelta = vector(cfg.maxDelta, actDim, Infinity, 'maxDelta');
@@ -81,10 +84,12 @@ export class SafetyFilter {
     this.last = new Float32Array(actDim);
     if (this.mode === 'pose') {
       const p = cfg.pose ? cfg.poses?.[cfg.pose] : undefined;
-      if (!p) throw new SafetyConfigError(`safety: safeAction 'pose' needs a pose name in 'pose' that exists in 'poses' (have: ${Object.keys(cfg.poses ?? {}).join(', ') || 'none'})`);
+      if (!p)
+        throw new SafetyConfigError(`safety: safeAction 'pose' needs a pose name in 'pose' that exists in 'poses' (have: ${Object.keys(cfg.poses ?? {}).join(', ') || 'none'})`);
       const v = vector(p, actDim, 0, `pose '${cfg.pose}'`);
       for (let i = 0; i < actDim; i++) {
-        if (!Number.isFinite(v[i]!) || v[i]! < this.low[i]! || v[i]! > this.high[i]!) throw new SafetyConfigError(`safety: pose '${cfg.pose}'[${i}] = ${v[i]} lies outside the bounds [${this.low[i]}, ${this.high[i]}]`);
+        if (!Number.isFinite(v[i]!) || v[i]! < this.low[i]! || v[i]! > this.high[i]!)
+          throw new SafetyConfigError(`safety: pose '${cfg.pose}'[${i}] = ${v[i]} lies outside the bounds [${this.low[i]}, ${this.high[i]}]`);
         this.pose[i] = v[i]!;
       }
     }

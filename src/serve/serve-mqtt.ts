@@ -283,14 +283,17 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   let watchdog: NodeJS.Timeout | null = null;
   const stale = template.filter.staleAfterMs;
   if (Number.isFinite(stale)) {
-    watchdog = setInterval(() => {
-      const now = performance.now();
-      for (const [robot, r] of runtimes) {
-        const before = r.rt.filter.replaced;
-        const a = r.rt.watchdog(now);
-        if (a) send(robot, r, a, 0, before);
-      }
-    }, Math.max(1, stale / 2));
+    watchdog = setInterval(
+      () => {
+        const now = performance.now();
+        for (const [robot, r] of runtimes) {
+          const before = r.rt.filter.replaced;
+          const a = r.rt.watchdog(now);
+          if (a) send(robot, r, a, 0, before);
+        }
+      },
+      Math.max(1, stale / 2),
+    );
   }
   const file = typeof opts.policy === 'string' ? opts.policy : null;
   const watching = file !== null && (opts.watchFile ?? true);

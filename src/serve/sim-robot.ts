@@ -64,7 +64,12 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   const timeout = opts.actionTimeoutMs ?? 1000;
   const env = await makeEnv(opts.task, { randomization: opts.profile, maxEpisodeSteps: opts.maxEpisodeSteps });
   const topics = robotTopics(fleet, robot);
-  const link = await MqttLink.connect(opts.url, { clientId: `o2o-sim-${robot}-${process.pid}`, protocolVersion: opts.protocolVersion, username: opts.username, password: opts.password });
+  const link = await MqttLink.connect(opts.url, {
+    clientId: `o2o-sim-${robot}-${process.pid}`,
+    protocolVersion: opts.protocolVersion,
+    username: opts.username,
+    password: opts.password,
+  });
   const actDim = env.spec.actDim;
   const decoder = new ActionDecoder(actDim);
   const action = new Float32Array(actDim);
@@ -91,7 +96,17 @@ export async function runSimRobot(opts: SimRobotOptions): Promise<SimRobotResult
   await link.subscribe(topics.action, 0);
   let lastVersion = '';
   const spool = opts.spoolDir
-    ? new TransitionSpool({ dir: opts.spoolDir, robotId: robot, fleet, obsDim: env.spec.obsDim, actDim, batchRows: opts.spoolBatchRows, policyVersion: () => lastVersion, keepAcked: opts.spoolKeepAcked, log: opts.log })
+    ? new TransitionSpool({
+        dir: opts.spoolDir,
+        robotId: robot,
+        fleet,
+        obsDim: env.spec.obsDim,
+        actDim,
+        batchRows: opts.spoolBatchRows,
+        policyVersion: () => lastVersion,
+        keepAcked: opts.spoolKeepAcked,
+        log: opts.log,
+      })
     : null;
   if (spool) {
     await spool.attach(link);

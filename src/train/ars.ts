@@ -76,7 +76,10 @@ export class LinearPolicy {
   readonly size: number;
   private readonly z: Float64Array;
   private readonly out: Float32Array;
-  constructor(readonly obsDim: number, readonly actDim: number) {
+  constructor(
+    readonly obsDim: number,
+    readonly actDim: number,
+  ) {
     this.spec = { kind: 'deterministic', obsDim, actDim, hidden: [], maxAction: 1 };
     this.size = (obsDim + 1) * actDim;
     this.z = new Float64Array(obsDim);
@@ -128,7 +131,7 @@ export interface ArsOptions {
   /** Stop after this many environment steps (training rollouts only). */
   maxEnvSteps: number;
   /** Called after each iteration with the current θ and stats; return true to stop. */
-  onIteration?: (it: ArsIteration, state: ArsState) => boolean | void | Promise<boolean | void>;
+  onIteration?: (it: ArsIteration, state: ArsState) => boolean | undefined | Promise<boolean | undefined>;
   /** Receives every training transition of the rollouts chosen by `record` (the replay stream). */
   onTransition?: (t: Transition) => void;
   /** Which rollouts of an iteration go to onTransition (index 0..2N-1); default the first pair. */

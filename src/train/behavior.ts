@@ -75,7 +75,18 @@ export function writePolicy(path: string, snap: ActorSnapshot, w: PolicyWrite): 
     actor: snap,
     obsMean: w.obsMean,
     obsStd: w.obsStd,
-    card: { name: `${w.task}-${w.level}`, version: '1.0.0', task: w.task, algorithm: w.algorithm, datasetId: `online:${w.task}`, trainingSteps: w.trainingSteps, seed: w.seed, evaluation: w.evaluation, notes: w.notes, createdAt: `${new Date().toISOString().slice(0, 10)}T00:00:00Z` },
+    card: {
+      name: `${w.task}-${w.level}`,
+      version: '1.0.0',
+      task: w.task,
+      algorithm: w.algorithm,
+      datasetId: `online:${w.task}`,
+      trainingSteps: w.trainingSteps,
+      seed: w.seed,
+      evaluation: w.evaluation,
+      notes: w.notes,
+      createdAt: `${new Date().toISOString().slice(0, 10)}T00:00:00Z`,
+    },
     out: path,
   });
   writeFileSync(path.replace(/\.onnx$/, '.card.json'), `${JSON.stringify(card, null, 2)}\n`);
@@ -99,12 +110,26 @@ export async function trainBehaviorPolicies(o: BehaviorOptions): Promise<{ mediu
  * every transport runs it), with nominal dynamics and reset seeds seed..seed+episodes−1: a robot
  * served over MQTT or ROS reproduces it.
  */
-async function measureArtifact(env: Env, snap: ActorSnapshot & { obsMean?: Float32Array; obsStd?: Float32Array }, episodes: number, seed: number): Promise<NonNullable<PolicyCard['evaluation']>> {
+async function measureArtifact(
+  env: Env,
+  snap: ActorSnapshot & { obsMean?: Float32Array; obsStd?: Float32Array },
+  episodes: number,
+  seed: number,
+): Promise<NonNullable<PolicyCard['evaluation']>> {
   const { bytes } = exportPolicy({ actor: snap, obsMean: snap.obsMean, obsStd: snap.obsStd, card: { name: 'probe', version: '0', task: env.spec.id, algorithm: 'probe' } });
   const rt = PolicyRuntime.open({ bytes, source: 'behaviour policy' }, { trust: { allowUnverified: true } });
   try {
     const res = evaluate(env, (obs) => rt.act(obs), episodes, seed);
-    return { task: env.spec.id, profile: 'nominal', episodes, seed, meanReturn: Number(res.mean.toFixed(4)), stdReturn: Number(res.std.toFixed(4)), measuredAt: new Date().toISOString().slice(0, 10), machine: `${hostname()} (deterministic: the same on any machine up to float rounding)` };
+    return {
+      task: env.spec.id,
+      profile: 'nominal',
+      episodes,
+      seed,
+      meanReturn: Number(res.mean.toFixed(4)),
+      stdReturn: Number(res.std.toFixed(4)),
+      measuredAt: new Date().toISOString().slice(0, 10),
+      machine: `${hostname()} (deterministic: the same on any machine up to float rounding)`,
+    };
   } finally {
     rt.dispose();
   }
@@ -114,9 +139,18 @@ async function measureArtifact(env: Env, snap: ActorSnapshot & { obsMean?: Float
 class Levels {
   medium: BehaviorLevel | null = null;
   expert: BehaviorLevel | null = null;
-  constructor(private readonly o: BehaviorOptions, private readonly env: Env) {}
+  constructor(
+    private readonly o: BehaviorOptions,
+    private readonly env: Env,
+  ) {}
   /** Called after an evaluation; writes what it earns and says whether to stop. */
-  async record(step: number, res: EvalResult, snapshot: () => ActorSnapshot & { obsMean?: Float32Array; obsStd?: Float32Array }, notes: string, onMedium: () => Promise<void>): Promise<boolean> {
+  async record(
+    step: number,
+    res: EvalResult,
+    snapshot: () => ActorSnapshot & { obsMean?: Float32Array; obsStd?: Float32Array },
+    notes: string,
+    onMedium: () => Promise<void>,
+  ): Promise<boolean> {
     const { o } = this;
     const seed = o.seed ?? 0;
     o.log?.(`${o.task} step ${step}: return ${res.mean.toFixed(1)} ± ${res.std.toFixed(1)}`);
@@ -179,7 +213,13 @@ async function withSac(o: BehaviorOptions, env: Env, evalEnv: Env) {
     learningStarts: 10_000,
     onEval: (step, res, sac, buffer) =>
       // The replay buffer so far is 'medium-replay': saved now, so a long run stopped later keeps it.
-      levels.record(step, res, () => sac.actor(), `SAC ${hidden.join('x')} online, D4RL recipe`, () => saveReplay(o, sliceDataset(buffer, 0, buffer.size), `sac replay buffer until ${o.task}-medium`)),
+      levels.record(
+        step,
+        res,
+        () => sac.actor(),
+        `SAC ${hidden.join('x')} online, D4RL recipe`,
+        () => saveReplay(o, sliceDataset(buffer, 0, buffer.size), `sac replay buffer until ${o.task}-medium`),
+      ),
   });
   return { medium: levels.medium, expert: levels.expert, replay };
 }
@@ -209,10 +249,16 @@ async function withArs(o: BehaviorOptions, env: Env, evalEnv: Env) {
       const evalSeed = 1_000_000 + it.iteration;
       const res = evaluate(evalEnv, (ob) => st.policy.act(st.theta, st.mean, st.std, ob), episodes, evalSeed);
       o.log?.(`${o.task} iteration ${it.iteration}: training rollouts ${it.meanReturn.toFixed(1)}, replay ${replay.size}`);
-      return levels.record(st.envSteps, res, () => st.policy.snapshot(st.theta, st.mean, st.std), notes, async () => {
-        recording = false;
-        await saveReplay(o, replay.build(), `every ars training rollout until ${o.task}-medium`);
-      });
+      return levels.record(
+        st.envSteps,
+        res,
+        () => st.policy.snapshot(st.theta, st.mean, st.std),
+        notes,
+        async () => {
+          recording = false;
+          await saveReplay(o, replay.build(), `every ars training rollout until ${o.task}-medium`);
+        },
+      );
     },
   });
   return { medium: levels.medium, expert: levels.expert, replay: replay.build() };

@@ -69,7 +69,10 @@ interface CollectOptions {
 function collect(env: Env, controller: Controller | null, o: CollectOptions): Dataset {
   const rng = new Rng(o.seed);
   const { actDim, actLow, actHigh } = env.spec;
-  const b = new DatasetBuilder(env.spec.obsDim, actDim, { capacity: o.transitions, meta: { envId: env.spec.id, behaviorPolicy: o.id, refScores: { random: env.spec.refScores.random, expert: env.spec.refScores.expert } } });
+  const b = new DatasetBuilder(env.spec.obsDim, actDim, {
+    capacity: o.transitions,
+    meta: { envId: env.spec.id, behaviorPolicy: o.id, refScores: { random: env.spec.refScores.random, expert: env.spec.refScores.expert } },
+  });
   const a = new Float32Array(actDim);
   for (let ep = 0; b.size < o.transitions; ep++) {
     const random = controller === null || rng.uniform() < (o.randomEpisodes ?? 0);
@@ -107,10 +110,14 @@ export async function generateRecipe(name: string, seed = 0, opts: { transitions
   if (kind === 'medium-replay' && !scripted) {
     const dir = join(policiesDir(), `${task}-medium-replay`);
     if (existsSync(join(dir, 'manifest.json'))) return (await openStore(dir).read()).dataset;
-    throw new DatasetSpecError(`no replay buffer for '${name}': expected ${dir}; make it with 'o2o behavior train --task ${task} ...' (it saves the buffer when the medium policy is taken)`);
+    throw new DatasetSpecError(
+      `no replay buffer for '${name}': expected ${dir}; make it with 'o2o behavior train --task ${task} ...' (it saves the buffer when the medium policy is taken)`,
+    );
   }
   if (kind !== 'random' && (!medium || !expert)) {
-    throw new DatasetSpecError(`no behaviour policy for task '${task}': expected ${join(policiesDir(), `${task}-medium.onnx`)} and -expert.onnx; train them with 'o2o behavior train --task ${task} --steps N --medium-return R --out policies', or import a D4RL file (o2o dataset import --format d4rl)`);
+    throw new DatasetSpecError(
+      `no behaviour policy for task '${task}': expected ${join(policiesDir(), `${task}-medium.onnx`)} and -expert.onnx; train them with 'o2o behavior train --task ${task} --steps N --medium-return R --out policies', or import a D4RL file (o2o dataset import --format d4rl)`,
+    );
   }
   const env = await makeEnv(task);
   const size = { ...(SIZES[task] ?? SHIPPED_SIZE) };
@@ -151,7 +158,8 @@ export async function generateRecipe(name: string, seed = 0, opts: { transitions
 export async function loadDataset(spec: string, seed = 0): Promise<{ dataset: Dataset; id: string }> {
   if (existsSync(spec)) {
     if (statSync(spec).isDirectory()) {
-      if (!existsSync(join(spec, 'manifest.json'))) throw new DatasetSpecError(`${spec}: a folder without manifest.json is not an o2o dataset; create one with 'o2o dataset import' or 'o2o dataset generate'`);
+      if (!existsSync(join(spec, 'manifest.json')))
+        throw new DatasetSpecError(`${spec}: a folder without manifest.json is not an o2o dataset; create one with 'o2o dataset import' or 'o2o dataset generate'`);
       const r = await openStore(spec).read();
       return { dataset: r.dataset, id: spec };
     }

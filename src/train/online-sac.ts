@@ -24,12 +24,15 @@ export interface OnlineSacOptions {
   evalEpisodes?: number;
   threads?: number;
   /** Called after each evaluation; return true to stop early. */
-  onEval?: (step: number, result: EvalResult, sac: SAC, replay: DatasetBuilder) => boolean | void | Promise<boolean | void>;
+  onEval?: (step: number, result: EvalResult, sac: SAC, replay: DatasetBuilder) => boolean | undefined | Promise<boolean | undefined>;
   onProgress?: (step: number, episodeReturn: number | null) => void;
 }
 
 /** A batch-1 session that samples the SAC policy (stochastic) or returns its mean. */
-async function actingSession(sac: SAC, threads: number): Promise<{ act: (obs: Float32Array, stochastic: boolean, rng: Rng) => Float32Array; sync: () => void; dispose: () => void }> {
+async function actingSession(
+  sac: SAC,
+  threads: number,
+): Promise<{ act: (obs: Float32Array, stochastic: boolean, rng: Rng) => Float32Array; sync: () => void; dispose: () => void }> {
   const spec = sac.specs.actor;
   const layout = actorLayout(spec);
   const g = new Graph();

@@ -153,7 +153,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = (): void => {
     if (!o.checkpointDir) return;
     const path = join(o.checkpointDir, `ckpt-${learner.steps}.o2o`);
-    writeCheckpoint(path, { learner: learner.checkpoint(), samplerRng: sampler.rngState(), meta: { dataset: source, preprocessing, obsStats: obsStats && { mean: [...obsStats.mean], std: [...obsStats.std] }, rewardTransform } });
+    writeCheckpoint(path, {
+      learner: learner.checkpoint(),
+      samplerRng: sampler.rngState(),
+      meta: { dataset: source, preprocessing, obsStats: obsStats && { mean: [...obsStats.mean], std: [...obsStats.std] }, rewardTransform },
+    });
     lastCheckpoint = path;
   };
 
@@ -206,7 +210,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       ev = await o.evaluate.run(view);
       evals.push({ step, result: ev });
     }
-    if (o.logPath && (Math.floor(step / 100) > Math.floor(from / 100) || ev || step === o.steps)) log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
+    if (o.logPath && (Math.floor(step / 100) > Math.floor(from / 100) || ev || step === o.steps))
+      log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
     if (due(step, every)) save();
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }

@@ -63,7 +63,16 @@ export interface StatusMessage {
 
 export function encodeStatusMessage(s: StatusMessage): Uint8Array {
   const T = o2oType('RobotStatus');
-  return T.encode(T.create({ robot_id: s.id, state: STATUS_STATE[s.state], policy_version: s.policyVersion ?? '', message: s.message ?? '', last_sequence: s.lastSequence ?? 0, time_unix_ns: Date.now() * 1e6 })).finish();
+  return T.encode(
+    T.create({
+      robot_id: s.id,
+      state: STATUS_STATE[s.state],
+      policy_version: s.policyVersion ?? '',
+      message: s.message ?? '',
+      last_sequence: s.lastSequence ?? 0,
+      time_unix_ns: Date.now() * 1e6,
+    }),
+  ).finish();
 }
 
 export function decodeStatusMessage(bytes: Uint8Array): StatusMessage {

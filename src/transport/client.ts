@@ -47,7 +47,10 @@ export type MessageHandler = (topic: string, payload: Uint8Array) => void;
 export class MqttLink {
   private handlers: MessageHandler[] = [];
   /** `url` is the redacted URL (no password). */
-  private constructor(readonly client: MqttClient, readonly url: string) {
+  private constructor(
+    readonly client: MqttClient,
+    readonly url: string,
+  ) {
     client.on('message', (topic, payload) => {
       for (const h of this.handlers) h(topic, payload);
     });
@@ -79,10 +82,16 @@ export class MqttLink {
         // CONNACK return codes 4 (bad user name or password) and 5 (not authorized).
         if (e.code === 4 || e.code === 5) {
           const who = username !== undefined ? `user '${username}'${password !== undefined ? ' with the given password' : ' without a password'}` : 'no user name';
-          reject(new Error(`MQTT ${shown}: the broker refused the credentials (${e.message}; ${who}); check --username/--password, O2O_MQTT_USERNAME/O2O_MQTT_PASSWORD or the user:password in the URL`));
+          reject(
+            new Error(
+              `MQTT ${shown}: the broker refused the credentials (${e.message}; ${who}); check --username/--password, O2O_MQTT_USERNAME/O2O_MQTT_PASSWORD or the user:password in the URL`,
+            ),
+          );
           return;
         }
-        reject(new Error(`MQTT ${shown}: cannot connect (${e.message}); check that the broker runs and the URL (mqtt://host:port) is right — 'o2o serve' can start an embedded one`));
+        reject(
+          new Error(`MQTT ${shown}: cannot connect (${e.message}); check that the broker runs and the URL (mqtt://host:port) is right — 'o2o serve' can start an embedded one`),
+        );
       };
       const ok = () => {
         clearTimeout(timer);

@@ -142,7 +142,12 @@ class ControlDecoder<F extends ControlHeader> {
     throw new CodecError(`${this.where}: varint longer than 10 bytes at byte ${this.pos}`);
   }
 
-  constructor(dim: number, readonly fields: F, private readonly scalar: (f: F, field: number, wire: number, v: number) => void, private readonly str: (f: F, field: number, s: string) => void) {
+  constructor(
+    dim: number,
+    readonly fields: F,
+    private readonly scalar: (f: F, field: number, wire: number, v: number) => void,
+    private readonly str: (f: F, field: number, s: string) => void,
+  ) {
     this.values = new Float32Array(dim);
   }
 

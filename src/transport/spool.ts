@@ -11,7 +11,21 @@
  * batch when the spool is opened again, and its interrupted episode stays unfinished (the store
  * reads it as truncated); the next episode gets the next id (state.json keeps the counters).
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurably } from '../util/durable.js';
 import { pidAlive } from '../util/pid-lock.js';
@@ -132,7 +146,11 @@ export class TransitionSpool {
       const j = JSON.parse(readFileSync(p, 'utf8')) as Partial<SpoolState>;
       return { nextSequence: Number(j.nextSequence ?? 0), episode: Number(j.episode ?? 0), episodeOpen: Boolean(j.episodeOpen) };
     } catch (e) {
-      throw new DataError(`spool state is unreadable (${(e as Error).message})`, { file: p }, 'the spool folder is damaged; move it away and start the robot with a new --robot id');
+      throw new DataError(
+        `spool state is unreadable (${(e as Error).message})`,
+        { file: p },
+        'the spool folder is damaged; move it away and start the robot with a new --robot id',
+      );
     }
   }
 
@@ -158,7 +176,15 @@ export class TransitionSpool {
       const ep = dv.getUint32(8, true);
       const term = buf[12] === 1;
       const tout = buf[13] === 1;
-      this.rows.add({ obs: f.subarray(5, 5 + o), action: f.subarray(5 + o, 5 + o + a), reward: f[4]!, nextObs: f.subarray(5 + o + a, 5 + 2 * o + a), terminal: term, timeout: tout, episodeId: ep });
+      this.rows.add({
+        obs: f.subarray(5, 5 + o),
+        action: f.subarray(5 + o, 5 + o + a),
+        reward: f[4]!,
+        nextObs: f.subarray(5 + o + a, 5 + 2 * o + a),
+        terminal: term,
+        timeout: tout,
+        episodeId: ep,
+      });
       this.st.episode = term || tout ? ep + 1 : ep;
       this.st.episodeOpen = !(term || tout);
       recovered++;
@@ -241,7 +267,12 @@ export class TransitionSpool {
     const n = this.rows.size;
     if (n === 0) return;
     const first = this.st.nextSequence;
-    const bytes = encodeTransitionBatch(this.rows, 0, n, { robotId: this.o.robotId, firstSequence: first, policyVersion: this.o.policyVersion?.() ?? '', timeUnixNs: Date.now() * 1e6 });
+    const bytes = encodeTransitionBatch(this.rows, 0, n, {
+      robotId: this.o.robotId,
+      firstSequence: first,
+      policyVersion: this.o.policyVersion?.() ?? '',
+      timeUnixNs: Date.now() * 1e6,
+    });
     const name = `${String(first).padStart(12, '0')}-${n}.pb`;
     writeFileDurably(join(this.o.dir, name), bytes, { tmp: join(this.o.dir, `${name}.tmp`) });
     this.st.nextSequence = first + n;
@@ -306,7 +337,9 @@ export class TransitionSpool {
     }
     if (a.robotId !== this.o.robotId) return;
     if (a.nextSequence > this.nextSequence) {
-      this.log(`ERROR: the learner has stored up to seq ${a.nextSequence}, more than this spool ever produced (${this.nextSequence}): the spool folder was reset; start this robot with a new --robot id`);
+      this.log(
+        `ERROR: the learner has stored up to seq ${a.nextSequence}, more than this spool ever produced (${this.nextSequence}): the spool folder was reset; start this robot with a new --robot id`,
+      );
       return;
     }
     let removed = 0;

@@ -85,7 +85,13 @@ describe('CQL behaviour-cloning warm-up (bcSteps)', () => {
     const b = new DatasetBuilder(3, 2);
     for (let i = 0; i < 512; i++) {
       const o = [rng.normal(), rng.normal(), rng.normal()];
-      b.add({ obs: o, action: [0.8 * Math.tanh(o[0]!), -0.5 * Math.tanh(o[1]!)], reward: rng.normal(), nextObs: [rng.normal(), rng.normal(), rng.normal()], timeout: i % 50 === 49 });
+      b.add({
+        obs: o,
+        action: [0.8 * Math.tanh(o[0]!), -0.5 * Math.tanh(o[1]!)],
+        reward: rng.normal(),
+        nextObs: [rng.normal(), rng.normal(), rng.normal()],
+        timeout: i % 50 === 49,
+      });
     }
     const ds = b.build();
     const meanError = async (bcSteps: number): Promise<{ err: number; steps: number }> => {
@@ -114,7 +120,12 @@ describe('Cal-QL calibration', () => {
   it('without MC bounds it is exactly CQL (same seed, same batch)', async () => {
     const cql = await CQL.create(task, { ...small, cqlAlpha: 5 }, 1, { threads: 1 });
     // Cal-QL with CQL's other settings (CQL's init, one target action, no clipping).
-    const cal = await createCalQL(task, { ...small, cqlAlpha: 5, actorLr: 3e-5, alphaLr: 3e-5, networkInit: 'orthogonal-critic', maxTargetBackup: false, clipDiffMin: -Infinity }, 1, { threads: 1 });
+    const cal = await createCalQL(
+      task,
+      { ...small, cqlAlpha: 5, actorLr: 3e-5, alphaLr: 3e-5, networkInit: 'orthogonal-critic', maxTargetBackup: false, clipDiffMin: -Infinity },
+      1,
+      { threads: 1 },
+    );
     const a = cql.update(randomBatch(9, NO_MC_BOUND));
     const b = cal.update(randomBatch(9, NO_MC_BOUND));
     expect(b.metrics.cql_diff).toBeCloseTo(a.metrics.cql_diff!, 5);
@@ -230,7 +241,9 @@ describe('bad batches are refused', () => {
     expect(() => l.update(allocBatch(16, 3, 2))).toThrow(/batch has 16 rows, the learner was built for 8/);
   });
   it('a setting no algorithm has (a typo) is refused with the known ones', async () => {
-    await expect(createLearner('calql', task, { ...small, cqlAlphaOnlien: 1 } as never)).rejects.toThrow(/unknown setting 'cqlAlphaOnlien' for calql; settings are: .*cqlAlphaOnline/);
+    await expect(createLearner('calql', task, { ...small, cqlAlphaOnlien: 1 } as never)).rejects.toThrow(
+      /unknown setting 'cqlAlphaOnlien' for calql; settings are: .*cqlAlphaOnline/,
+    );
     // Settings of other algorithms are accepted (one config may serve several, e.g. network sizes).
     await expect(createLearner('bc', task, small)).resolves.toBeDefined();
   });

@@ -199,7 +199,15 @@ function expectClose(ours: number, ref: number): void {
 
 describe("CQL and Cal-QL defaults are CORL's", () => {
   it('Cal-QL: every cal_ql config has cql_max_target_backup true, cql_clip_diff_min −200, orthogonal_init; CQL: cql.py has neither', () => {
-    expect(CALQL_DEFAULTS).toMatchObject({ maxTargetBackup: true, clipDiffMin: -200, clipDiffMax: Infinity, networkInit: 'orthogonal', calibrateOnline: 'off', actorLr: 1e-4, criticLr: 3e-4 });
+    expect(CALQL_DEFAULTS).toMatchObject({
+      maxTargetBackup: true,
+      clipDiffMin: -200,
+      clipDiffMax: Infinity,
+      networkInit: 'orthogonal',
+      calibrateOnline: 'off',
+      actorLr: 1e-4,
+      criticLr: 3e-4,
+    });
     expect(CQL_DEFAULTS).toMatchObject({ maxTargetBackup: false, clipDiffMin: -Infinity, clipDiffMax: Infinity, networkInit: 'orthogonal-critic', cqlAlpha: 10, actorLr: 3e-5 });
   });
 });
@@ -210,10 +218,24 @@ describe('CQL and Cal-QL: one update against a float64 transcription of CORL _q_
   const cases: { name: string; make: () => Promise<CQL>; calibrating: boolean; online?: boolean }[] = [
     { name: 'CQL, CORL cql.py defaults (one target action, no clipping)', make: () => CQL.create(T, small, 11, { threads: 1 }), calibrating: false },
     { name: 'Cal-QL, CORL cal_ql defaults (max-target backup, clip −200, bound on)', make: () => createCalQL(T, small, 12, { threads: 1 }), calibrating: true },
-    { name: 'Cal-QL with a clip that bites (clipDiffMin −0.05, clipDiffMax 0.2)', make: () => createCalQL(T, { ...small, clipDiffMin: -0.05, clipDiffMax: 0.2 }, 13, { threads: 1 }), calibrating: true },
+    {
+      name: 'Cal-QL with a clip that bites (clipDiffMin −0.05, clipDiffMax 0.2)',
+      make: () => createCalQL(T, { ...small, clipDiffMin: -0.05, clipDiffMax: 0.2 }, 13, { threads: 1 }),
+      calibrating: true,
+    },
     { name: 'Cal-QL, max-target backup with the entropy term', make: () => createCalQL(T, { ...small, backupEntropy: true }, 14, { threads: 1 }), calibrating: true },
-    { name: 'Cal-QL after startOnline(): bound off for every row (CORL switch_calibration)', make: () => createCalQL(T, small, 15, { threads: 1 }), calibrating: false, online: true },
-    { name: "Cal-QL after startOnline() with calibrateOnline 'offline-rows'", make: () => createCalQL(T, { ...small, calibrateOnline: 'offline-rows' }, 16, { threads: 1 }), calibrating: true, online: true },
+    {
+      name: 'Cal-QL after startOnline(): bound off for every row (CORL switch_calibration)',
+      make: () => createCalQL(T, small, 15, { threads: 1 }),
+      calibrating: false,
+      online: true,
+    },
+    {
+      name: "Cal-QL after startOnline() with calibrateOnline 'offline-rows'",
+      make: () => createCalQL(T, { ...small, calibrateOnline: 'offline-rows' }, 16, { threads: 1 }),
+      calibrating: true,
+      online: true,
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {

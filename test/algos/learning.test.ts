@@ -30,7 +30,17 @@ describe('offline algorithms learn pendulum swing-up from noisy data', async () 
   for (const c of cases) {
     it(`${c.algo}: normalized score ≥ ${c.minNormalized} after ${c.steps} steps`, async () => {
       const env = await makeEnv('pendulum');
-      const r = await train({ algo: c.algo, dataset, datasetId: 'pendulum-medium', task, steps: c.steps, seed: 0, config: { ...small, maxSteps: c.steps, ...c.config }, rewardNormalization: c.rewardNormalization, session: { threads: 1 } });
+      const r = await train({
+        algo: c.algo,
+        dataset,
+        datasetId: 'pendulum-medium',
+        task,
+        steps: c.steps,
+        seed: 0,
+        config: { ...small, maxSteps: c.steps, ...c.config },
+        rewardNormalization: c.rewardNormalization,
+        session: { threads: 1 },
+      });
       const res = await evaluateLearner(env, r, 10, 777);
       env.close();
       r.learner.dispose();
@@ -44,7 +54,17 @@ describe('SAC learns pendulum online', () => {
   it('reaches a return above −400 within 8000 environment steps', async () => {
     const env = await makeEnv('pendulum');
     const evalEnv = await makeEnv('pendulum');
-    const r = await trainOnlineSac({ env, evalEnv, steps: 8000, startSteps: 1000, learningStarts: 500, evalEvery: 8000, evalEpisodes: 5, threads: 1, config: { actorHidden: [64, 64], criticHidden: [64, 64] } });
+    const r = await trainOnlineSac({
+      env,
+      evalEnv,
+      steps: 8000,
+      startSteps: 1000,
+      learningStarts: 500,
+      evalEvery: 8000,
+      evalEpisodes: 5,
+      threads: 1,
+      config: { actorHidden: [64, 64], criticHidden: [64, 64] },
+    });
     expect(r.replay.size).toBe(8000);
     expect(r.evals.at(-1)!.result.mean).toBeGreaterThan(-400);
   }, 300_000);

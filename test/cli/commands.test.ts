@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 import { capture } from '../helpers/cli.js';
 import { readCard } from '../../src/serve/index.js';
 
-
 describe('o2o command line', () => {
   it('generates a dataset, trains on it with checkpoints and metrics, and writes a sealed policy', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'o2o-cli-'));
@@ -16,11 +15,38 @@ describe('o2o command line', () => {
     expect(JSON.parse(info.out).manifest.obsDim).toBe(3);
 
     const policy = join(dir, 'p.onnx');
-    const t = await capture(['train', '--algo', 'bc', '--dataset', join(dir, 'data'), '--task', 'pendulum', '--steps', '200', '--hidden', '32,32', '--threads', '1', '--eval-episodes', '2', '--log', join(dir, 'm.jsonl'), '--checkpoints', join(dir, 'ckpt'), '--checkpoint-every', '100', '--out', policy]);
+    const t = await capture([
+      'train',
+      '--algo',
+      'bc',
+      '--dataset',
+      join(dir, 'data'),
+      '--task',
+      'pendulum',
+      '--steps',
+      '200',
+      '--hidden',
+      '32,32',
+      '--threads',
+      '1',
+      '--eval-episodes',
+      '2',
+      '--log',
+      join(dir, 'm.jsonl'),
+      '--checkpoints',
+      join(dir, 'ckpt'),
+      '--checkpoint-every',
+      '100',
+      '--out',
+      policy,
+    ]);
     expect(t.code).toBe(0);
     expect(JSON.parse(t.out.split('\n')[0]!)).toMatchObject({ algo: 'bc', steps: 200 });
     expect(existsSync(join(dir, 'ckpt', 'ckpt-200.o2o'))).toBe(true);
-    const lines = readFileSync(join(dir, 'm.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(dir, 'm.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.at(-1)).toMatchObject({ step: 200 });
     expect(lines.some((l) => typeof l.eval_return === 'number')).toBe(true);
     expect(readCard(new Uint8Array(readFileSync(policy)))).toMatchObject({ task: 'pendulum', algorithm: 'bc', trainingSteps: 200 });
@@ -45,7 +71,29 @@ describe('o2o learn', () => {
     const { makeEnv } = await import('../../simulators/index.js');
     const broker = await startBroker({ port: 0 });
     const dir = mkdtempSync(join(tmpdir(), 'o2o-learn-'));
-    const run = capture(['learn', '--mqtt', broker.url, '--task', 'pendulum', '--dataset', 'pendulum-medium', '--store', join(dir, 'online'), '--pretrain-steps', '40', '--budget-transitions', '200', '--publish-every', '100', '--utd', '1', '--progress-seconds', '0.3', '--config', '{"actorHidden":[32,32],"criticHidden":[32,32],"batchSize":64,"nActions":2}']);
+    const run = capture([
+      'learn',
+      '--mqtt',
+      broker.url,
+      '--task',
+      'pendulum',
+      '--dataset',
+      'pendulum-medium',
+      '--store',
+      join(dir, 'online'),
+      '--pretrain-steps',
+      '40',
+      '--budget-transitions',
+      '200',
+      '--publish-every',
+      '100',
+      '--utd',
+      '1',
+      '--progress-seconds',
+      '0.3',
+      '--config',
+      '{"actorHidden":[32,32],"criticHidden":[32,32],"batchSize":64,"nActions":2}',
+    ]);
     // A robot streams random transitions until the learner has its budget.
     const link = await MqttLink.connect(broker.url, { clientId: 'cli-robot' });
     const spool = new TransitionSpool({ dir: join(dir, 'spool'), robotId: 'cli-robot', obsDim: 3, actDim: 1, batchRows: 20 });

@@ -7,16 +7,34 @@ import { type CommandSpec, closest, parseArgs, UsageError } from '../../src/cli/
 import { COMMANDS } from '../../src/cli/main.js';
 import { capture } from '../helpers/cli.js';
 
-
 /** [command words, spec] for every command and subcommand. */
 const ALL: [string[], CommandSpec][] = Object.entries(COMMANDS).flatMap(([name, c]) =>
-  'flags' in c.spec && typeof c.spec.name === 'string' ? [[[name], c.spec as CommandSpec]] : Object.entries(c.spec as Record<string, CommandSpec>).map(([sub, s]): [string[], CommandSpec] => [[name, sub], s]),
+  'flags' in c.spec && typeof c.spec.name === 'string'
+    ? [[[name], c.spec as CommandSpec]]
+    : Object.entries(c.spec as Record<string, CommandSpec>).map(([sub, s]): [string[], CommandSpec] => [[name, sub], s]),
 );
 
 describe('o2o flag checking', () => {
   it('covers every command of the o2o command line', () => {
     expect(ALL.map(([w]) => w.join(' ')).sort()).toEqual(
-      ['behavior train', 'broker', 'dataset export', 'dataset generate', 'dataset import', 'dataset info', 'dataset repair', 'dataset stats', 'demo', 'eval', 'export', 'keygen', 'learn', 'robot sim', 'serve', 'train'].sort(),
+      [
+        'behavior train',
+        'broker',
+        'dataset export',
+        'dataset generate',
+        'dataset import',
+        'dataset info',
+        'dataset repair',
+        'dataset stats',
+        'demo',
+        'eval',
+        'export',
+        'keygen',
+        'learn',
+        'robot sim',
+        'serve',
+        'train',
+      ].sort(),
     );
   });
 
@@ -27,7 +45,13 @@ describe('o2o flag checking', () => {
     expect(r.err).toContain(COMMANDS[words[0]!]!.usage);
   });
 
-  it.each(ALL.flatMap(([w, s]) => Object.entries(s.flags).filter(([, k]) => k === 'number' || k === 'int').map(([f]) => [`${w.join(' ')} --${f}`, w, f] as const)))("'o2o %s' refuses a non-number", async (_n, words, flag) => {
+  it.each(
+    ALL.flatMap(([w, s]) =>
+      Object.entries(s.flags)
+        .filter(([, k]) => k === 'number' || k === 'int')
+        .map(([f]) => [`${w.join(' ')} --${f}`, w, f] as const),
+    ),
+  )("'o2o %s' refuses a non-number", async (_n, words, flag) => {
     const r = await capture([...words, `--${flag}`, 'ten']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(new RegExp(`--${flag} must be an? (number|integer), got 'ten'`));

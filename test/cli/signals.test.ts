@@ -12,7 +12,12 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const POLICY = join(ROOT, 'policies', 'pendulum-bc.onnx');
 
-function o2o(args: string[]): { proc: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>; waitFor: (re: RegExp, ms?: number) => Promise<void> } {
+function o2o(args: string[]): {
+  proc: ChildProcess;
+  output: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  waitFor: (re: RegExp, ms?: number) => Promise<void>;
+} {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const listeners: (() => void)[] = [];
@@ -22,7 +27,9 @@ function o2o(args: string[]): { proc: ChildProcess; output: () => string; exit: 
   };
   proc.stdout!.on('data', on);
   proc.stderr!.on('data', on);
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
   const waitFor = (re: RegExp, ms = 60_000) =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms; output:\n${text}`)), ms);
@@ -53,20 +60,38 @@ describe('o2o process lifecycle', () => {
   it.each([
     ['broker', ['broker', '--port', '0'], /MQTT on/],
     ['serve', ['serve', '--mqtt', 'embedded', '--port', '0', '--policy', POLICY, '--allow-unverified', '--no-watch'], /serving .* \(Ctrl-C stops it\)/],
-  ])('%s stops within 2 s of SIGTERM, exit 0', async (_name, args, ready) => {
-    const p = o2o(args);
-    await p.waitFor(ready);
-    if (args[0] === 'serve') expect(p.output()).toMatch(/WARNING: --allow-unverified/);
-    const t0 = Date.now();
-    p.proc.kill('SIGTERM');
-    const e = await p.exit;
-    expect(e.at - t0).toBeLessThan(2000);
-    expect(e.code).toBe(0);
-  }, 60_000);
+  ])(
+    '%s stops within 2 s of SIGTERM, exit 0',
+    async (_name, args, ready) => {
+      const p = o2o(args);
+      await p.waitFor(ready);
+      if (args[0] === 'serve') expect(p.output()).toMatch(/WARNING: --allow-unverified/);
+      const t0 = Date.now();
+      p.proc.kill('SIGTERM');
+      const e = await p.exit;
+      expect(e.at - t0).toBeLessThan(2000);
+      expect(e.code).toBe(0);
+    },
+    60_000,
+  );
 
   it('learn stops during offline pretraining within 2 s of SIGINT and keeps a checkpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'o2o-learn-sig-'));
-    const p = o2o(['learn', '--mqtt', 'mqtt://127.0.0.1:1', '--task', 'pendulum', '--dataset', 'pendulum-random', '--store', dir, '--pretrain-steps', '1000000', '--config', '{"actorHidden":[16],"criticHidden":[16],"batchSize":32,"nActions":2}']);
+    const p = o2o([
+      'learn',
+      '--mqtt',
+      'mqtt://127.0.0.1:1',
+      '--task',
+      'pendulum',
+      '--dataset',
+      'pendulum-random',
+      '--store',
+      dir,
+      '--pretrain-steps',
+      '1000000',
+      '--config',
+      '{"actorHidden":[16],"criticHidden":[16],"batchSize":32,"nActions":2}',
+    ]);
     await p.waitFor(/offline Cal-QL \[/, 120_000);
     const t0 = Date.now();
     p.proc.kill('SIGINT');
@@ -83,7 +108,21 @@ describe('o2o process lifecycle', () => {
     await b.waitFor(/MQTT on (mqtt:\/\/\S+)/);
     const url = /MQTT on (mqtt:\/\/\S+)/.exec(b.output())![1]!;
     const dir = mkdtempSync(join(tmpdir(), 'o2o-learn-sig2-'));
-    const p = o2o(['learn', '--mqtt', url, '--task', 'pendulum', '--dataset', 'pendulum-random', '--store', join(dir, 'online'), '--pretrain-steps', '5', '--config', '{"actorHidden":[16],"criticHidden":[16],"batchSize":32,"nActions":2}']);
+    const p = o2o([
+      'learn',
+      '--mqtt',
+      url,
+      '--task',
+      'pendulum',
+      '--dataset',
+      'pendulum-random',
+      '--store',
+      join(dir, 'online'),
+      '--pretrain-steps',
+      '5',
+      '--config',
+      '{"actorHidden":[16],"criticHidden":[16],"batchSize":32,"nActions":2}',
+    ]);
     await p.waitFor(/fine-tuning on/, 120_000);
     // a robot streams transitions so that the learner has training to do, then the broker goes
     const { MqttLink, TransitionSpool } = await import('../../src/transport/index.js');

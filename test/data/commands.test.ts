@@ -14,7 +14,14 @@ describe('dataset commands', () => {
     const src = synthetic(400, 3, 2, 40);
     await exportD4rl(src, join(root, 'in.hdf5'));
     const calls: string[] = [];
-    const imp = await importDataset({ format: 'd4rl', input: join(root, 'in.hdf5'), dir: join(root, 'ds'), envId: 'toy-v0', refScores: { random: 0, expert: 10 }, progress: (_d, _t, s) => calls.push(s) });
+    const imp = await importDataset({
+      format: 'd4rl',
+      input: join(root, 'in.hdf5'),
+      dir: join(root, 'ds'),
+      envId: 'toy-v0',
+      refScores: { random: 0, expert: 10 },
+      progress: (_d, _t, s) => calls.push(s),
+    });
     expect(imp).toMatchObject({ transitions: 400, episodes: 10, segment: 'seg-0000.mcap' });
     expect(calls).toContain('append');
     const info = datasetInfo(join(root, 'ds'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DatasetBuilder } from '../../src/data/builder.js';
-import { allocDataset, episodes, validateDataset, withInfo } from '../../src/data/dataset.js';
+import { type allocDataset, episodes, validateDataset, withInfo } from '../../src/data/dataset.js';
 import { DataError } from '../../src/data/errors.js';
 import { locomotionRewardTransform, normalizeObservations, observationStats, scaleRewards } from '../../src/data/normalization.js';
 import { monteCarloReturns, returnsToGo } from '../../src/data/returns.js';
@@ -16,13 +16,20 @@ function fromRewards(rewards: number[], ends: ('T' | 'O' | '')[]): ReturnType<ty
 
 describe('Rng', () => {
   it('is deterministic per seed and roughly uniform/normal', () => {
-    const a = new Rng(7), b = new Rng(7), c = new Rng(8);
+    const a = new Rng(7),
+      b = new Rng(7),
+      c = new Rng(8);
     const xs = Array.from({ length: 5 }, () => a.uniform());
     expect(Array.from({ length: 5 }, () => b.uniform())).toEqual(xs);
     expect(c.uniform()).not.toBe(xs[0]);
     const r = new Rng(1);
-    let s = 0, s2 = 0;
-    for (let i = 0; i < 20000; i++) { const z = r.normal(); s += z; s2 += z * z; }
+    let s = 0,
+      s2 = 0;
+    for (let i = 0; i < 20000; i++) {
+      const z = r.normal();
+      s += z;
+      s2 += z * z;
+    }
     expect(Math.abs(s / 20000)).toBeLessThan(0.03);
     expect(Math.abs(s2 / 20000 - 1)).toBeLessThan(0.05);
     const counts = new Array(5).fill(0);
@@ -39,7 +46,11 @@ describe('DatasetBuilder and episodes', () => {
     expect(b.capacity).toBeGreaterThanOrEqual(1000);
     expect(b.observations[2 * 999]).toBe(999);
     const eps = episodes(b);
-    expect(eps.map((e) => [e.start, e.end, e.terminated, e.truncated])).toEqual([[0, 10, true, false], [10, 20, false, true], [20, 1000, false, false]]);
+    expect(eps.map((e) => [e.start, e.end, e.terminated, e.truncated])).toEqual([
+      [0, 10, true, false],
+      [10, 20, false, true],
+      [20, 1000, false, false],
+    ]);
     expect(eps[2]!.id).toBe(2);
     expect(eps[0]!.return).toBe(10);
   });
@@ -88,7 +99,11 @@ describe('returns', () => {
 describe('normalization', () => {
   it('computes CORL-style statistics and reward scaling', () => {
     const b = new DatasetBuilder(2, 1);
-    [[1, 10], [3, 10], [5, 10]].forEach((o, i) => b.add({ obs: o, nextObs: o, action: [0], reward: i, timeout: i === 1 }));
+    [
+      [1, 10],
+      [3, 10],
+      [5, 10],
+    ].forEach((o, i) => b.add({ obs: o, nextObs: o, action: [0], reward: i, timeout: i === 1 }));
     const st = observationStats(b, 1e-3);
     expect(st.mean[0]).toBeCloseTo(3);
     expect(st.std[0]).toBeCloseTo(Math.sqrt(8 / 3) + 1e-3, 5);

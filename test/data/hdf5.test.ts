@@ -54,18 +54,22 @@ obs.tofile(sys.argv[1] + '.obs')
     expect(r.stderr.toString()).toBe('');
     const { dataset: ds } = await importD4rl(file);
     expect(ds.size).toBe(50);
-    expect(Array.from(ds.observations)).toEqual(Array.from(new Float32Array(new Uint8Array(readFileSync(file + '.obs')).buffer)));
+    expect(Array.from(ds.observations)).toEqual(Array.from(new Float32Array(new Uint8Array(readFileSync(`${file}.obs`)).buffer)));
     expect(nextObservationsOf(ds)[0]).toBe(Math.fround(ds.observations[0]! + 1));
     expect(ds.terminals[19]).toBe(1);
     expect(ds.timeouts[39]).toBe(1);
     expect([ds.episodeIds[19], ds.episodeIds[20], ds.episodeIds[40]]).toEqual([0, 1, 2]);
     expect(ds.info.qpos!.dim).toBe(2);
     await exportD4rl(ds, join(root, 'ours.hdf5'));
-    const check = spawnSync(python, ['-c', `
+    const check = spawnSync(python, [
+      '-c',
+      `
 import h5py, sys
 f = h5py.File(sys.argv[1], 'r')
 print(f['observations'].shape, f['observations'].dtype, int(f['terminals'][:].sum()), int(f['timeouts'][39]), f['infos/qpos'].shape)
-`, join(root, 'ours.hdf5')]);
+`,
+      join(root, 'ours.hdf5'),
+    ]);
     expect(check.stdout.toString().trim()).toBe('(50, 4) float32 1 1 (50, 2)');
   });
 
@@ -82,7 +86,9 @@ print(f['observations'].shape, f['observations'].dtype, int(f['terminals'][:].su
     await expect(exportD4rl(nan, join(root, 'nan.hdf5'))).rejects.toThrow(/row 17: rewards contains NaN/);
     expect(existsSync(join(root, 'nan.hdf5'))).toBe(false);
     if (python) {
-      spawnSync(python, ['-c', `
+      spawnSync(python, [
+        '-c',
+        `
 import h5py, numpy as np, sys
 with h5py.File(sys.argv[1], 'w') as f:
     f['observations'] = np.zeros((10, 3), np.float32)
@@ -95,7 +101,10 @@ with h5py.File(sys.argv[2], 'w') as f:
     f['actions'] = np.zeros((10, 2), np.float32)
     f['rewards'] = np.zeros(10, np.float32)
     f['terminals'] = np.zeros(10, bool)
-`, join(root, 'shape.hdf5'), join(root, 'inf.hdf5')]);
+`,
+        join(root, 'shape.hdf5'),
+        join(root, 'inf.hdf5'),
+      ]);
       await expect(importD4rl(join(root, 'shape.hdf5'))).rejects.toThrow(/shape\.hdf5: 'actions' has shape \[9, 2\], expected \[10/);
       await expect(importD4rl(join(root, 'inf.hdf5'))).rejects.toThrow(/inf\.hdf5: row 4: observations contains Inf at column 1/);
     }
@@ -108,7 +117,16 @@ describe('Minari HDF5', () => {
     let x = 0;
     for (let e = 0; e < 5; e++) {
       const len = 7 + e;
-      for (let t = 0; t < len; t++, x++) b.add({ obs: [x, e, t], nextObs: [x + 1, e, t + 1], action: [t / 10, -e], reward: t, terminal: e % 2 === 0 && t === len - 1, timeout: e % 2 === 1 && t === len - 1, episodeId: e });
+      for (let t = 0; t < len; t++, x++)
+        b.add({
+          obs: [x, e, t],
+          nextObs: [x + 1, e, t + 1],
+          action: [t / 10, -e],
+          reward: t,
+          terminal: e % 2 === 0 && t === len - 1,
+          timeout: e % 2 === 1 && t === len - 1,
+          episodeId: e,
+        });
     }
     const ds = b.build();
     const file = join(root, 'main_data.hdf5');
@@ -117,12 +135,16 @@ describe('Minari HDF5', () => {
     const back = await importMinari(file);
     expectSameDataset(back.dataset, ds);
     if (python) {
-      const r = spawnSync(python, ['-c', `
+      const r = spawnSync(python, [
+        '-c',
+        `
 import h5py, sys
 f = h5py.File(sys.argv[1], 'r')
 e = f['episode_2']
 print(e['observations'].shape, e['actions'].shape, int(f.attrs['total_episodes']), int(e['terminations'][-1]))
-`, file]);
+`,
+        file,
+      ]);
       expect(r.stdout.toString().trim()).toBe('(10, 3) (9, 2) 5 1');
     }
   });

@@ -7,7 +7,7 @@ import { datasetBytes, sliceDataset, validateDataset, type Dataset } from '../..
 import { exportD4rl, importD4rl } from '../../src/data/formats/hdf5.js';
 import { createStore, openStore } from '../../src/data/formats/mcap-store.js';
 import { encodeTransitionBatch } from '../../src/data/formats/transition-codec.js';
-import { FinalObservations, nextObsBytes, nextObsRow, nextObservationsOf, withExplicitNext, withImplicitNext } from '../../src/data/next-obs.js';
+import { FinalObservations, nextObsBytes, nextObsRow, withExplicitNext, withImplicitNext } from '../../src/data/next-obs.js';
 import { normalizeObservations, observationStats } from '../../src/data/normalization.js';
 import { MixSampler, UniformSampler, type Batch } from '../../src/data/samplers.js';
 import { Rng } from '../../src/util/rng.js';
@@ -30,7 +30,7 @@ function rollouts(n: number, o = 3, a = 2, epLen = 7, odd: number[] = []): Trans
     const t = i % epLen;
     const ep = Math.floor(i / epLen);
     const last = t === epLen - 1;
-    let next = Array.from({ length: o }, () => rng.normal());
+    const next = Array.from({ length: o }, () => rng.normal());
     if (i === 3) next[1] = 0; // the following row's observation gets -0 below
     const row: TransitionInput = {
       obs,
@@ -130,7 +130,14 @@ describe('implicit next observations', () => {
   it('slices, appends, normalizes and maps observations like the explicit form', () => {
     const imp = build(rows).build();
     const expl = withExplicitNext(imp);
-    for (const [s, e] of [[0, 60], [2, 5], [8, 13], [20, 21], [40, 60], [59, 60]] as const) {
+    for (const [s, e] of [
+      [0, 60],
+      [2, 5],
+      [8, 13],
+      [20, 21],
+      [40, 60],
+      [59, 60],
+    ] as const) {
       const si = sliceDataset(imp, s, e);
       validateDataset(si);
       expectSameDataset(si, sliceDataset(expl, s, e));
@@ -154,7 +161,12 @@ describe('implicit next observations', () => {
     const norm = normalizeObservations(expl, stats);
     for (const mode of ['auto', 'explicit'] as const) {
       const b = new DatasetBuilder(3, 2, { infoDims: { mc: 1 }, nextObservations: mode });
-      for (const [s, e] of [[0, 4], [4, 5], [5, 31], [31, 60]] as const) {
+      for (const [s, e] of [
+        [0, 4],
+        [4, 5],
+        [5, 31],
+        [31, 60],
+      ] as const) {
         b.append(expl, s, e);
         b.mapObservations(s, e, (v, p) => {
           for (let k = 0; k < 3; k++) v[p + k] = (v[p + k]! - stats.mean[k]!) / stats.std[k]!;
@@ -167,7 +179,11 @@ describe('implicit next observations', () => {
   it('encode to the same TransitionBatch bytes as the explicit form', () => {
     const imp = build(rows).build();
     const expl = withExplicitNext(imp);
-    for (const [s, e] of [[0, 60], [5, 27], [13, 14]] as const) {
+    for (const [s, e] of [
+      [0, 60],
+      [5, 27],
+      [13, 14],
+    ] as const) {
       expect(Buffer.from(encodeTransitionBatch(imp, s, e)).equals(Buffer.from(encodeTransitionBatch(expl, s, e)))).toBe(true);
     }
   });

@@ -85,7 +85,9 @@ describe('repair of damaged finalized segments', () => {
     writeFileSync(seg, bad);
     await expect(openStore(dir).read()).rejects.toThrow(new RegExp(`byte ${offs[3]}: chunk 3: CRC mismatch; .*o2o dataset repair ${re(dir)}`));
     const rep = await repairDataset(dir);
-    expect(rep.salvaged[0]!.dropped).toEqual([expect.objectContaining({ chunkIndex: 3, offset: offs[3], known: 'header', robotId: 'local', firstSequence: 1500, transitions: 500 })]);
+    expect(rep.salvaged[0]!.dropped).toEqual([
+      expect.objectContaining({ chunkIndex: 3, offset: offs[3], known: 'header', robotId: 'local', firstSequence: 1500, transitions: 500 }),
+    ]);
     await expectRows(dir, ds, [...range(0, 1500), ...range(2000, 3000)]);
   });
 
@@ -97,7 +99,9 @@ describe('repair of damaged finalized segments', () => {
     writeFileSync(seg, a);
     await expect(openStore(dir).read()).rejects.toThrow(/seg-0000\.mcap: byte \d+: .*chunk 2.*runs past the end.*o2o dataset repair/);
     let rep = await repairDataset(dir);
-    expect(rep.salvaged[0]!.dropped).toEqual([expect.objectContaining({ chunkIndex: 2, offset: offs[2], resynced: true, known: 'sequence gap', firstSequence: 1000, transitions: 500 })]);
+    expect(rep.salvaged[0]!.dropped).toEqual([
+      expect.objectContaining({ chunkIndex: 2, offset: offs[2], resynced: true, known: 'sequence gap', firstSequence: 1000, transitions: 500 }),
+    ]);
     await expectRows(dir, ds, [...range(0, 1000), ...range(1500, 3000)]);
 
     // 2. 777 bytes of garbage inserted in the middle of chunk 4 (of the repaired segment)
@@ -121,7 +125,9 @@ describe('repair of damaged finalized segments', () => {
     await expect(openStore(dir).read()).rejects.toThrow(/seg-0000\.mcap: byte \d+: .*o2o dataset repair/);
     const rep = await repairDataset(dir);
     expect(rep.salvaged[0]).toMatchObject({ keptTransitions: 2000, lostTransitions: 1000 });
-    expect(rep.salvaged[0]!.dropped).toEqual([expect.objectContaining({ chunkIndex: 1, offset: offs[1], resynced: true, robotId: 'local', firstSequence: 500, transitions: 1000 })]);
+    expect(rep.salvaged[0]!.dropped).toEqual([
+      expect.objectContaining({ chunkIndex: 1, offset: offs[1], resynced: true, robotId: 'local', firstSequence: 500, transitions: 1000 }),
+    ]);
     await expectRows(dir, ds, [...range(0, 500), ...range(1500, 3000)]);
   });
 

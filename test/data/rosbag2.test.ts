@@ -104,7 +104,9 @@ reward: { topic: /reward, field: data }
     await expect(importRosbag2(file, 'rate_hz: 10\nobservation: [{topic: /joint_state, field: position}]\naction: [{topic: /cmd, field: data}]')).rejects.toThrow(
       /bag2\.mcap: topic '\/joint_state' from the mapping is not in the recording \(it has: \/cmd, \/joint_states, \/reward\); fix the topic name/,
     );
-    await expect(importRosbag2(file, 'rate_hz: 10\nobservation: [{topic: /joint_states, field: pos}]\naction: [{topic: /cmd, field: data}]')).rejects.toThrow(/field 'pos' not found .*sensor_msgs\/msg\/JointState/);
+    await expect(importRosbag2(file, 'rate_hz: 10\nobservation: [{topic: /joint_states, field: pos}]\naction: [{topic: /cmd, field: data}]')).rejects.toThrow(
+      /field 'pos' not found .*sensor_msgs\/msg\/JointState/,
+    );
     expect(() => parseRos2Mapping('rate_hz: 0\nobservation: []', 'm.yaml')).toThrow(/m\.yaml: rate_hz must be a positive number/);
   });
 });

@@ -175,7 +175,11 @@ describe('native MCAP store', () => {
     const full = readFileSync(seg);
     // simulate a crash: a partial holding the first two chunks and half of the third
     let third = 0;
-    scanMcap(seg, { onMessage: (m) => { if (m.chunkIndex === 2) third = m.chunkOffset; } });
+    scanMcap(seg, {
+      onMessage: (m) => {
+        if (m.chunkIndex === 2) third = m.chunkOffset;
+      },
+    });
     writeFileSync(join(dir, 'seg-0001.mcap.partial'), full.subarray(0, third + 500));
     const r = await openStore(dir).read();
     expect(r.partials[0]).toMatchObject({ transitions: 0, chunks: 2, droppedBytes: 500 });

@@ -45,7 +45,14 @@ const cases: Case[] = [
   { name: 'Transpose', inputs: [S([2, 3, 4])], f: (g, [a]) => g.transpose(a!, [2, 0, 1]) },
   { name: 'Concat', inputs: [S([2, 3]), S([2, 2])], f: (g, [a, b]) => g.concat([a!, g.exp(b!)], 1) },
   { name: 'Slice', inputs: [S([4, 5])], f: (g, [a]) => g.slice(a!, { 0: [1, 3], 1: [2, 5] }) },
-  { name: 'Split (one part unused)', inputs: [S([3, 6])], f: (g, [a]) => { const [p, , r] = g.split(a!, [2, 1, 3], 1); return g.concat([g.exp(p!), r!], 1); } },
+  {
+    name: 'Split (one part unused)',
+    inputs: [S([3, 6])],
+    f: (g, [a]) => {
+      const [p, , r] = g.split(a!, [2, 1, 3], 1);
+      return g.concat([g.exp(p!), r!], 1);
+    },
+  },
   { name: 'Expand', inputs: [S([3, 1])], f: (g, [a]) => g.expand(a!, [2, 3, 4]) },
   { name: 'ReduceSum axis', inputs: [S([3, 4])], f: (g, [a]) => g.reduceSum(a!, [1]) },
   { name: 'ReduceSum keepdims', inputs: [S([2, 3, 4])], f: (g, [a]) => g.reduceSum(a!, [0, 2], true) },

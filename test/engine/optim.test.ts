@@ -22,7 +22,10 @@ function refAdam(p: number[], gr: number[], m: number[], v: number[], t: number,
 async function compare(opt: { wd: number; maxNorm?: number }, unroll = 1, how: 'adamUpdate' | 'unrolled' = 'adamUpdate') {
   // loss = sum(c * p^2) + sum(p) with c fixed: gradient 2cp + 1, known in closed form.
   const c = [0.5, 2, 3, 0.1, 1];
-  const layout = new ParamLayout('w', [{ name: 'a', shape: [2], init: { kind: 'constant', value: 1 } }, { name: 'b', shape: [3], init: { kind: 'constant', value: -2 } }]);
+  const layout = new ParamLayout('w', [
+    { name: 'a', shape: [2], init: { kind: 'constant', value: 1 } },
+    { name: 'b', shape: [3], init: { kind: 'constant', value: -2 } },
+  ]);
   const g = new Graph('float64');
   const { flat } = how === 'unrolled' ? { flat: null as unknown as Tensor } : params(g, layout);
   const lossAt = (p: Tensor) => g.add(g.reduceSum(g.mul(g.constant(Float64Array.from(c), [5]), g.square(p))), g.reduceSum(p));
@@ -63,7 +66,7 @@ async function compare(opt: { wd: number; maxNorm?: number }, unroll = 1, how: '
   ts.session.set('w', p0);
   ts.session.set('w.m', [0, 0, 0, 0, 0]);
   ts.session.set('w.v', [0, 0, 0, 0, 0]);
-    const p = [...p0];
+  const p = [...p0];
   const m = [0, 0, 0, 0, 0];
   const v = [0, 0, 0, 0, 0];
   let res = ts.step();

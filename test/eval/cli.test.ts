@@ -15,7 +15,23 @@ describe('o2o eval', () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const out = join(root, 'report');
-    const rc = await main(['eval', '--policy', PENDULUM_POLICY, '--task', 'pendulum', '--profiles', 'nominal,harsh', '--episodes', '3', '--seed', '4', '--real', join(root, 'real'), '--out', out]);
+    const rc = await main([
+      'eval',
+      '--policy',
+      PENDULUM_POLICY,
+      '--task',
+      'pendulum',
+      '--profiles',
+      'nominal,harsh',
+      '--episodes',
+      '3',
+      '--seed',
+      '4',
+      '--real',
+      join(root, 'real'),
+      '--out',
+      out,
+    ]);
     expect(rc).toBe(0);
     const printed = log.mock.calls.map((c) => String(c[0])).join('\n');
     expect(printed).toMatch(/^nominal +return -?\d+\.\d ± \d+\.\d +normalized/m);

@@ -106,13 +106,17 @@ describe('comparison with logged real runs', () => {
     await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 2, real: dir })).rejects.toThrow(
       new RegExp(`${dir}: no complete episodes in the real runs \\(0 transitions`),
     );
-    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 2, real: join(dir, 'nope') })).rejects.toThrow(/not a dataset store \(no manifest\.json\)/);
+    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 2, real: join(dir, 'nope') })).rejects.toThrow(
+      /not a dataset store \(no manifest\.json\)/,
+    );
   });
 
   it('refuses real runs recorded on a robot with other dimensions', async () => {
     const dir = join(tempDir(), 'arm');
     createStore(dir, { obsDim: 11, actDim: 3, envId: 'hopper' });
-    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, real: dir })).rejects.toThrow(/real runs have obsDim 11, actDim 3, but task 'pendulum' has 3, 1 \(the store says env 'hopper'\)/);
+    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, real: dir })).rejects.toThrow(
+      /real runs have obsDim 11, actDim 3, but task 'pendulum' has 3, 1 \(the store says env 'hopper'\)/,
+    );
   });
 });
 
@@ -129,7 +133,7 @@ describe('learning curves and reports', () => {
       { step: 2000, online_steps: 1000, eval_return: -250 },
       { step: 3000, online_steps: 2000, eval_return: -200, eval_normalized: 95.6 },
     ];
-    writeFileSync(curve, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    writeFileSync(curve, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
     const s = await evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal', 'harsh'], episodes: 6, seed: 2, real: realDir, curve });
     expect(s.curve!.xField).toBe('online_steps');
     expect(s.curve!.points.map((p) => p.x)).toEqual([0, 1000, 2000]);
@@ -162,15 +166,21 @@ describe('learning curves and reports', () => {
   it('names the file and line of a malformed metrics line', async () => {
     const file = join(tempDir(), 'metrics.jsonl');
     writeFileSync(file, `{"step":1,"online_steps":0,"eval_normalized":50}\n{"step":2, "online_steps":\n{"step":3}\n`);
-    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, curve: file })).rejects.toThrow(new RegExp(`${file}:2: not valid JSON`));
+    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, curve: file })).rejects.toThrow(
+      new RegExp(`${file}:2: not valid JSON`),
+    );
     writeFileSync(file, `{"step":1,"online_steps":0,"eval_normalized":"high"}\n`);
-    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, curve: file })).rejects.toThrow(/metrics\.jsonl:1: "eval_normalized" must be a finite number, got "high"/);
+    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, curve: file })).rejects.toThrow(
+      /metrics\.jsonl:1: "eval_normalized" must be a finite number, got "high"/,
+    );
   });
 });
 
 describe('bad input', () => {
   it('an unknown profile fails before any rollout, listing the known ones', async () => {
-    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal', 'wobbly'], episodes: 1 })).rejects.toThrow(/unknown randomization profile 'wobbly'; built-in: nominal, mild, harsh/);
+    await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal', 'wobbly'], episodes: 1 })).rejects.toThrow(
+      /unknown randomization profile 'wobbly'; built-in: nominal, mild, harsh/,
+    );
     await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['mild', 'mild'], episodes: 1 })).rejects.toThrow(/profile 'mild' is listed twice/);
   });
 

@@ -49,7 +49,13 @@ describe('eval stats', () => {
   });
 
   it('histograms on shared edges count every value once', () => {
-    const edges = binEdges([[0, 1, 2], [3, 10]], 5);
+    const edges = binEdges(
+      [
+        [0, 1, 2],
+        [3, 10],
+      ],
+      5,
+    );
     expect(edges[0]).toBe(0);
     expect(edges.at(-1)).toBe(10);
     const h = histogram([0, 1, 2, 10], edges);

@@ -33,7 +33,15 @@ export async function startBrokerProcess(o: BrokerOptions = {}): Promise<Broker>
   // Started as root, mosquitto would drop to the 'mosquitto' user, which cannot read this private
   // temp folder (password file, ACL, persistence): keep root in that case.
   const asRoot = process.getuid?.() === 0 ? ['user root'] : [];
-  const lines = [...asRoot, `listener ${port} 127.0.0.1`, `persistence ${o.persistence ? 'true' : 'false'}`, `persistence_location ${dir}/`, 'log_dest stderr', 'log_type error', 'log_type warning'];
+  const lines = [
+    ...asRoot,
+    `listener ${port} 127.0.0.1`,
+    `persistence ${o.persistence ? 'true' : 'false'}`,
+    `persistence_location ${dir}/`,
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+  ];
   if (o.users?.length) {
     const pw = join(dir, 'passwd');
     writeFileSync(pw, '');

@@ -165,7 +165,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let watcher: MqttLink | null = null;
   const watch = async () => {
     watcher = await MqttLink.connect(`mqtt://127.0.0.1:${brokerPort()}`, { clientId: 'chaos-watcher' });
-    watcher.onMessage((topic, payload) => {
+    watcher.onMessage((_topic, payload) => {
       try {
         const a = decodeAck(payload);
         if (a.result === 'STORED') lastStored.set(a.robotId, Date.now());
@@ -177,11 +177,70 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   };
   await watch();
 
-  const learnerArgs = ['learn', '--mqtt', url, '--task', 'pendulum', '--dataset', data, '--store', store, '--checkpoints', join(W, 'ckpt'), '--pretrain-steps', '20', '--utd', '0.02', '--publish-every', '400', '--sign', join(W, 'keys', 'o2o-signing.key'), '--config', '{"actorHidden":[16,16],"criticHidden":[16,16],"batchSize":32,"nActions":2}'];
+  const learnerArgs = [
+    'learn',
+    '--mqtt',
+    url,
+    '--task',
+    'pendulum',
+    '--dataset',
+    data,
+    '--store',
+    store,
+    '--checkpoints',
+    join(W, 'ckpt'),
+    '--pretrain-steps',
+    '20',
+    '--utd',
+    '0.02',
+    '--publish-every',
+    '400',
+    '--sign',
+    join(W, 'keys', 'o2o-signing.key'),
+    '--config',
+    '{"actorHidden":[16,16],"criticHidden":[16,16],"batchSize":32,"nActions":2}',
+  ];
   let learner = start('learner', learnerArgs);
-  const server = start('server', ['serve', '--mqtt', url, '--policy', join(W, 'policy.onnx'), '--trusted-key', join(W, 'keys', 'o2o-signing.pub'), '--explore', '--robot-idle-ms', '5000']);
+  const server = start('server', [
+    'serve',
+    '--mqtt',
+    url,
+    '--policy',
+    join(W, 'policy.onnx'),
+    '--trusted-key',
+    join(W, 'keys', 'o2o-signing.pub'),
+    '--explore',
+    '--robot-idle-ms',
+    '5000',
+  ]);
   const names = Array.from({ length: o.robots }, (_, i) => `r${i}`);
-  const robotArgs = (name: string, i: number, episodes: number) => ['robot', 'sim', '--task', 'pendulum', '--profile', 'mild', '--mqtt', url, '--robot', name, '--episodes', String(episodes), '--seed', String(1000 * (i + 1)), '--spool', join(W, 'spool', name), '--spool-batch-rows', '25', '--keep-acked', '--action-timeout-ms', '300', '--rate-hz', String(o.rateHz ?? 50), '--drain-timeout-ms', '60000'];
+  const robotArgs = (name: string, i: number, episodes: number) => [
+    'robot',
+    'sim',
+    '--task',
+    'pendulum',
+    '--profile',
+    'mild',
+    '--mqtt',
+    url,
+    '--robot',
+    name,
+    '--episodes',
+    String(episodes),
+    '--seed',
+    String(1000 * (i + 1)),
+    '--spool',
+    join(W, 'spool', name),
+    '--spool-batch-rows',
+    '25',
+    '--keep-acked',
+    '--action-timeout-ms',
+    '300',
+    '--rate-hz',
+    String(o.rateHz ?? 50),
+    '--drain-timeout-ms',
+    '60000',
+  ];
   const robots = new Map<string, Proc>();
   const launchRobot = (name: string, i: number, part: number) => robots.set(name, start(`${name}-${part}`, robotArgs(name, i, 100_000)));
   names.forEach((n, i) => launchRobot(n, i, 0));
@@ -210,7 +269,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   while (Date.now() < runEnd) {
     await sleep(rng.uniform(o.faultGapMs[0], o.faultGapMs[1]));
     if (Date.now() >= runEnd) break;
-    if (k % order.length === 0) for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(rng.uniform(0, i + 1)); [order[i], order[j]] = [order[j]!, order[i]!]; }
+    if (k % order.length === 0)
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rng.uniform(0, i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
     const kind = order[k++ % order.length]!;
     const at = Date.now();
     faults[kind]++;
@@ -349,12 +412,13 @@ async function compare(W: string, store: string, names: string[], robotProcs: Pr
     }
   }
   const producedEpisodes = new Set<string>();
-  for (const [n, m] of produced) for (const bytes of m.values()) {
-    const d = decodeTransitionBatch(bytes);
-    const b = new DatasetBuilder(d.obsDim, d.actDim, { capacity: d.count, validate: false });
-    appendDecoded(b, d);
-    for (let i = 0; i < d.count; i++) producedEpisodes.add(`${n}/${b.episodeIds[i]}`);
-  }
+  for (const [n, m] of produced)
+    for (const bytes of m.values()) {
+      const d = decodeTransitionBatch(bytes);
+      const b = new DatasetBuilder(d.obsDim, d.actDim, { capacity: d.count, validate: false });
+      appendDecoded(b, d);
+      for (let i = 0; i < d.count; i++) producedEpisodes.add(`${n}/${b.episodeIds[i]}`);
+    }
   return {
     produced: producedRows,
     stored,
@@ -402,8 +466,12 @@ export function formatReport(r: ChaosReport): string {
     `robots ${r.robots}, wall ${(r.wallMs / 1000).toFixed(0)} s`,
     `transitions produced ${r.produced}, stored ${r.stored}, lost ${r.lost}, duplicated ${r.duplicated}, corrupted batches ${r.corrupted}`,
     `episodes produced ${r.episodesProduced}, stored ${r.episodesStored}, manifest ${r.manifestEpisodes}, stats ${r.statsEpisodes}, logged-but-missing ${r.episodeMismatches.length}, broken chains ${r.brokenChains}`,
-    `faults ${Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${Object.values(r.faults).reduce((a, b) => a + b, 0)})`,
-    `recovery ms p50 ${q(all, 0.5).toFixed(0)}, p99 ${q(all, 0.99).toFixed(0)}; by kind: ${Object.entries(r.recoveryMs).filter(([, v]) => v.length).map(([k, v]) => `${k} p50 ${q(v, 0.5).toFixed(0)} / max ${Math.max(...v).toFixed(0)}`).join('; ')}`,
+    `faults ${Object.entries(r.faults)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} (total ${Object.values(r.faults).reduce((a, b) => a + b, 0)})`,
+    `recovery ms p50 ${q(all, 0.5).toFixed(0)}, p99 ${q(all, 0.99).toFixed(0)}; by kind: ${Object.entries(r.recoveryMs)
+      .filter(([, v]) => v.length)
+      .map(([k, v]) => `${k} p50 ${q(v, 0.5).toFixed(0)} / max ${Math.max(...v).toFixed(0)}`)
+      .join('; ')}`,
   ].join('\n');
 }
-

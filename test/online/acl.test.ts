@@ -116,23 +116,58 @@ describe.runIf(requireOrSkip(missingMosquitto()))('mosquitto with passwords and 
       const res = await runSimRobot({ url, task: 'pendulum', fleet: FLEET, robot: 'robot-a', episodes: 1, maxEpisodeSteps: 20 });
       expect(res.timeouts).toBe(0);
       expect(res.steps).toBe(20);
-      await expect(runSimRobot({ url: broker.url, username: 'robot-a', password: 'wrong', task: 'pendulum', fleet: FLEET, robot: 'robot-a', episodes: 1, maxEpisodeSteps: 5 })).rejects.toThrow(
-        /the broker refused the credentials .*user 'robot-a'.*check --username\/--password/,
-      );
+      await expect(
+        runSimRobot({ url: broker.url, username: 'robot-a', password: 'wrong', task: 'pendulum', fleet: FLEET, robot: 'robot-a', episodes: 1, maxEpisodeSteps: 5 }),
+      ).rejects.toThrow(/the broker refused the credentials .*user 'robot-a'.*check --username\/--password/);
     } finally {
       await server.close();
     }
   }, 60_000);
 
-  it('delivers a robot\'s spooled transitions to the learner through the ACL: acks reach the robot, its spool empties', async () => {
-    const pre = await train({ algo: 'iql', dataset: await generateRecipe('pendulum-medium', 0), task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 }, steps: 4, config: { actorHidden: [8], criticHidden: [8], batchSize: 16 }, session: { threads: 1 } });
+  it("delivers a robot's spooled transitions to the learner through the ACL: acks reach the robot, its spool empties", async () => {
+    const pre = await train({
+      algo: 'iql',
+      dataset: await generateRecipe('pendulum-medium', 0),
+      task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 },
+      steps: 4,
+      config: { actorHidden: [8], criticHidden: [8], batchSize: 16 },
+      session: { threads: 1 },
+    });
     const store = mkdtempSync(join(tmpdir(), 'o2o-acl-store-'));
-    const learner = await OnlineLearner.start({ url: broker.url, username: 'learner', password: 'lpw', fleet: FLEET, learnerId: 'learner-1', learner: pre.learner, offline: pre.prepared, obsStats: pre.obsStats, rewardTransform: pre.rewardTransform, storeDir: store, envId: 'pendulum', budget: {}, warmup: 1e9, publishEvery: 1e9, card: { name: 'x', task: 'pendulum', algorithm: 'iql' } });
+    const learner = await OnlineLearner.start({
+      url: broker.url,
+      username: 'learner',
+      password: 'lpw',
+      fleet: FLEET,
+      learnerId: 'learner-1',
+      learner: pre.learner,
+      offline: pre.prepared,
+      obsStats: pre.obsStats,
+      rewardTransform: pre.rewardTransform,
+      storeDir: store,
+      envId: 'pendulum',
+      budget: {},
+      warmup: 1e9,
+      publishEvery: 1e9,
+      card: { name: 'x', task: 'pendulum', algorithm: 'iql' },
+    });
     const server = await serveMqtt({ url: broker.url, username: 'policy-server', password: 'spw', policy: POLICY, fleet: FLEET, watchFile: false, log: () => {} });
     const spool = mkdtempSync(join(tmpdir(), 'o2o-acl-spool-'));
     try {
       const logs: string[] = [];
-      const res = await runSimRobot({ url: broker.url, username: 'robot-b', password: 'bpw', task: 'pendulum', fleet: FLEET, robot: 'robot-b', episodes: 2, maxEpisodeSteps: 30, spoolDir: spool, drainTimeoutMs: 15_000, log: (l) => logs.push(l) });
+      const res = await runSimRobot({
+        url: broker.url,
+        username: 'robot-b',
+        password: 'bpw',
+        task: 'pendulum',
+        fleet: FLEET,
+        robot: 'robot-b',
+        episodes: 2,
+        maxEpisodeSteps: 30,
+        spoolDir: spool,
+        drainTimeoutMs: 15_000,
+        log: (l) => logs.push(l),
+      });
       expect(res.steps).toBe(60);
       expect(logs.join('\n')).not.toMatch(/still spooled/);
       expect(readdirSync(spool).filter((f) => f.endsWith('.pb'))).toEqual([]);

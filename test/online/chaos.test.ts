@@ -18,7 +18,17 @@ if (!root) console.warn('chaos harness: not root, so no tmpfs: the disk-full fau
 describe.runIf(requireOrSkip(missingMosquitto()))('fleet collection under faults (CLI processes, mosquitto)', () => {
   it('loses, duplicates and alters nothing and keeps every episode whole', async () => {
     const faults: FaultKind[] = ['broker', 'learner', 'robot', 'cut', ...(root ? (['disk'] as const) : [])];
-    const r = await runChaos({ workDir: mkdtempSync(join(tmpdir(), 'o2o-chaos-')), robots: 3, broker: 'mosquitto', runMs: 40_000, faultGapMs: [1500, 3500], faults, seed: 7, rateHz: 50, tmpfsMiB: 8 });
+    const r = await runChaos({
+      workDir: mkdtempSync(join(tmpdir(), 'o2o-chaos-')),
+      robots: 3,
+      broker: 'mosquitto',
+      runMs: 40_000,
+      faultGapMs: [1500, 3500],
+      faults,
+      seed: 7,
+      rateHz: 50,
+      tmpfsMiB: 8,
+    });
     console.log(formatReport(r));
     for (const k of faults) expect(r.faults[k], `faults of kind ${k}`).toBeGreaterThanOrEqual(1);
     expect(r.produced).toBeGreaterThan(3000);

@@ -31,13 +31,36 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 
 let pre: Awaited<ReturnType<typeof train>> | null = null;
 async function pretrained() {
-  pre ??= await train({ algo: 'calql', dataset: await generateRecipe('pendulum-medium', 0), datasetId: 'pendulum-medium', task, steps: 20, config: { actorHidden: [16, 16], criticHidden: [16, 16], batchSize: 32, nActions: 2 }, rewardNormalization: 'episode-return-range', session: { threads: 1 } });
+  pre ??= await train({
+    algo: 'calql',
+    dataset: await generateRecipe('pendulum-medium', 0),
+    datasetId: 'pendulum-medium',
+    task,
+    steps: 20,
+    config: { actorHidden: [16, 16], criticHidden: [16, 16], batchSize: 32, nActions: 2 },
+    rewardNormalization: 'episode-return-range',
+    session: { threads: 1 },
+  });
   return pre;
 }
 
 async function startLearner(url: string, storeDir: string, extra: Partial<OnlineLearnerOptions> = {}): Promise<OnlineLearner> {
   const p = await pretrained();
-  return OnlineLearner.start({ url, learner: p.learner, offline: p.prepared, obsStats: p.obsStats, rewardTransform: p.rewardTransform, storeDir, envId: 'pendulum', utd: 0.02, warmup: 10_000_000, budget: {}, publishEvery: 1_000_000, card: { name: 'x', task: 'pendulum', algorithm: 'calql' }, ...extra });
+  return OnlineLearner.start({
+    url,
+    learner: p.learner,
+    offline: p.prepared,
+    obsStats: p.obsStats,
+    rewardTransform: p.rewardTransform,
+    storeDir,
+    envId: 'pendulum',
+    utd: 0.02,
+    warmup: 10_000_000,
+    budget: {},
+    publishEvery: 1_000_000,
+    card: { name: 'x', task: 'pendulum', algorithm: 'calql' },
+    ...extra,
+  });
 }
 
 interface Robot {
@@ -80,7 +103,10 @@ describe('end-to-end delivery', () => {
     cleanups.push(() => broker.close());
     const a = await robot(broker.url, 'early-a');
     const b = await robot(broker.url, 'early-b');
-    cleanups.push(() => a.link.close(), () => b.link.close());
+    cleanups.push(
+      () => a.link.close(),
+      () => b.link.close(),
+    );
     await Promise.all([drive(a, 400, 1), drive(b, 400, 2)]);
     a.spool.cut();
     b.spool.cut();
@@ -130,7 +156,7 @@ describe('end-to-end delivery', () => {
     expect(res.duplicateBatches).toBe(0);
   }, 120_000);
 
-  it('stores concurrent robots\' episodes whole: manifest, read and stats agree', async () => {
+  it("stores concurrent robots' episodes whole: manifest, read and stats agree", async () => {
     const broker = await startBroker({ port: 0 });
     cleanups.push(() => broker.close());
     const store = tmp('o2o-episodes-');
@@ -199,10 +225,17 @@ describe('end-to-end delivery', () => {
     const app = await st.openAppender({ robotId: 'learner' });
     const part = (robot: string, first: number, n: number, end: boolean) => {
       const x = new DatasetBuilder(3, 1);
-      for (let t = 0; t < n; t++) x.add({ obs: [first + t, robot.length, 0], action: [0], reward: 1, nextObs: [first + t + 1, robot.length, 0], timeout: end && t === n - 1, episodeId: 0 });
+      for (let t = 0; t < n; t++)
+        x.add({ obs: [first + t, robot.length, 0], action: [0], reward: 1, nextObs: [first + t + 1, robot.length, 0], timeout: end && t === n - 1, episodeId: 0 });
       return encodeTransitionBatch(x, 0, n, { robotId: robot, firstSequence: first });
     };
-    for (const [robot, first, end] of [['a', 0, false], ['bb', 0, false], ['a', 10, true], ['bb', 10, true]] as const) expect(await app.appendEncoded(part(robot, first, 10, end))).toBe(true);
+    for (const [robot, first, end] of [
+      ['a', 0, false],
+      ['bb', 0, false],
+      ['a', 10, true],
+      ['bb', 10, true],
+    ] as const)
+      expect(await app.appendEncoded(part(robot, first, 10, end))).toBe(true);
     await app.close();
     const m = JSON.parse(readFileSync(join(store, 'manifest.json'), 'utf8'));
     delete m.segments[0].episodesByRobot;
@@ -215,55 +248,59 @@ describe('end-to-end delivery', () => {
     expect(openStore(store).manifest.counts.episodes).toBe(2);
   });
 
-  it.runIf(canMountTmpfs())('a full disk is a storage failure: nothing acknowledged, status ERROR, robots keep their spools; a restarted learner takes everything', async () => {
-    const broker = await startBroker({ port: 0 });
-    cleanups.push(() => broker.close());
-    const mnt = tmp('o2o-tmpfs-');
-    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]).status).toBe(0);
-    cleanups.push(() => void spawnSync('umount', ['-l', mnt]));
-    const store = join(mnt, 'store');
-    const logs: string[] = [];
-    const learner = await startLearner(broker.url, store, { learnerId: 'disk', log: (l) => logs.push(l) });
-    const watcher = await MqttLink.connect(broker.url);
-    cleanups.push(() => watcher.close());
-    const states: string[] = [];
-    watcher.onMessage((_t, p) => states.push(`${decodeStatusMessage(p).state}:${decodeStatusMessage(p).message}`));
-    await watcher.subscribe(learnerStatusTopic('default', 'disk'), 1);
-    const r = await robot(broker.url, 'full');
-    cleanups.push(() => r.link.close());
-    await drive(r, 300, 5);
-    expect(await r.spool.drain(20_000)).toBe(true);
-    // fill the disk, then send more
-    mkdirSync(join(mnt, 'filler'));
-    for (let i = 0; ; i++) {
-      try {
-        writeFileSync(join(mnt, 'filler', String(i)), Buffer.alloc(64 * 1024));
-      } catch {
-        break;
+  it.runIf(canMountTmpfs())(
+    'a full disk is a storage failure: nothing acknowledged, status ERROR, robots keep their spools; a restarted learner takes everything',
+    async () => {
+      const broker = await startBroker({ port: 0 });
+      cleanups.push(() => broker.close());
+      const mnt = tmp('o2o-tmpfs-');
+      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]).status).toBe(0);
+      cleanups.push(() => void spawnSync('umount', ['-l', mnt]));
+      const store = join(mnt, 'store');
+      const logs: string[] = [];
+      const learner = await startLearner(broker.url, store, { learnerId: 'disk', log: (l) => logs.push(l) });
+      const watcher = await MqttLink.connect(broker.url);
+      cleanups.push(() => watcher.close());
+      const states: string[] = [];
+      watcher.onMessage((_t, p) => states.push(`${decodeStatusMessage(p).state}:${decodeStatusMessage(p).message}`));
+      await watcher.subscribe(learnerStatusTopic('default', 'disk'), 1);
+      const r = await robot(broker.url, 'full');
+      cleanups.push(() => r.link.close());
+      await drive(r, 300, 5);
+      expect(await r.spool.drain(20_000)).toBe(true);
+      // fill the disk, then send more
+      mkdirSync(join(mnt, 'filler'));
+      for (let i = 0; ; i++) {
+        try {
+          writeFileSync(join(mnt, 'filler', String(i)), Buffer.alloc(64 * 1024));
+        } catch {
+          break;
+        }
       }
-    }
-    await drive(r, 300, 6);
-    r.spool.cut();
-    await Promise.race([learner.done, sleep(20_000)]);
-    const st = learner.status();
-    expect(st.error).toMatch(/ENOSPC/);
-    expect(st.counters.malformed).toBe(0);
-    await until(() => states.some((s) => s.startsWith('ERROR:') && /ENOSPC/.test(s)), 5000, 'status ERROR on the learner topic');
-    expect(logs.some((l) => /STORAGE FAILURE \(ENOSPC\)/.test(l))).toBe(true);
-    await sleep(500);
-    expect(r.spool.pendingTransitions).toBeGreaterThanOrEqual(300 - st.onlineTransitions + 300 - 16);
-    expect(r.spool.lastError?.result).toBe('STORAGE_FAILED');
-    await learner.close();
-    // free the disk and restart: the store repairs its partial, the robot resends, nothing is lost
-    rmSync(join(mnt, 'filler'), { recursive: true });
-    const again = await startLearner(broker.url, store, { learnerId: 'disk' });
-    cleanups.push(() => again.close());
-    expect(await r.spool.drain(20_000)).toBe(true);
-    await again.close();
-    const res = await openStore(store).read();
-    expect(res.dataset.size).toBe(600);
-    expect(res.nextSequence).toMatchObject({ full: 600 });
-  }, 90_000);
+      await drive(r, 300, 6);
+      r.spool.cut();
+      await Promise.race([learner.done, sleep(20_000)]);
+      const st = learner.status();
+      expect(st.error).toMatch(/ENOSPC/);
+      expect(st.counters.malformed).toBe(0);
+      await until(() => states.some((s) => s.startsWith('ERROR:') && /ENOSPC/.test(s)), 5000, 'status ERROR on the learner topic');
+      expect(logs.some((l) => /STORAGE FAILURE \(ENOSPC\)/.test(l))).toBe(true);
+      await sleep(500);
+      expect(r.spool.pendingTransitions).toBeGreaterThanOrEqual(300 - st.onlineTransitions + 300 - 16);
+      expect(r.spool.lastError?.result).toBe('STORAGE_FAILED');
+      await learner.close();
+      // free the disk and restart: the store repairs its partial, the robot resends, nothing is lost
+      rmSync(join(mnt, 'filler'), { recursive: true });
+      const again = await startLearner(broker.url, store, { learnerId: 'disk' });
+      cleanups.push(() => again.close());
+      expect(await r.spool.drain(20_000)).toBe(true);
+      await again.close();
+      const res = await openStore(store).read();
+      expect(res.dataset.size).toBe(600);
+      expect(res.nextSequence).toMatchObject({ full: 600 });
+    },
+    90_000,
+  );
 });
 
 function canMountTmpfs(): boolean {

@@ -20,7 +20,16 @@ const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
 async function pretrained() {
   const ds = await generateRecipe('pendulum-medium', 0);
-  return train({ algo: 'calql', dataset: ds, datasetId: 'pendulum-medium', task, steps: 50, config: { actorHidden: [32, 32], criticHidden: [32, 32], batchSize: 64, nActions: 2 }, rewardNormalization: 'episode-return-range', session: { threads: 1 } });
+  return train({
+    algo: 'calql',
+    dataset: ds,
+    datasetId: 'pendulum-medium',
+    task,
+    steps: 50,
+    config: { actorHidden: [32, 32], criticHidden: [32, 32], batchSize: 64, nActions: 2 },
+    rewardNormalization: 'episode-return-range',
+    session: { threads: 1 },
+  });
 }
 
 /** A robot that acts randomly in the 'mild' pendulum and spools every transition. */
@@ -112,7 +121,20 @@ describe.runIf(requireOrSkip(missingMosquitto()))('online fine-tuning over mosqu
   it('counts and drops malformed, oversized, wrong-robot and non-finite messages', async () => {
     const pre = await pretrained();
     const storeDir = tmp('o2o-online-bad-');
-    const learner = await OnlineLearner.start({ url: broker.url, clientId: 'learner-bad', fleet: 'bad', learner: pre.learner, offline: pre.prepared, obsStats: pre.obsStats, rewardTransform: pre.rewardTransform, storeDir, envId: 'pendulum', budget: { transitions: 1000 }, publishEvery: 1000, card: { name: 'x', task: 'pendulum', algorithm: 'calql' } });
+    const learner = await OnlineLearner.start({
+      url: broker.url,
+      clientId: 'learner-bad',
+      fleet: 'bad',
+      learner: pre.learner,
+      offline: pre.prepared,
+      obsStats: pre.obsStats,
+      rewardTransform: pre.rewardTransform,
+      storeDir,
+      envId: 'pendulum',
+      budget: { transitions: 1000 },
+      publishEvery: 1000,
+      card: { name: 'x', task: 'pendulum', algorithm: 'calql' },
+    });
     const pub = await mqtt.connectAsync(broker.url);
     const t = robotTopics('bad', 'robot-x').transitions;
     const b = new DatasetBuilder(3, 1, { validate: false });

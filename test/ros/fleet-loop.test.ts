@@ -49,7 +49,7 @@ describe.skipIf(why !== null)('the loop through a ROS 2 robot (robot sim --ros â
     rcl?.shutdown();
   });
 
-  it('transitions the ROS robot lives through arrive in the learner\'s store with its values (spooled, acked); a signed PolicyUpdate from the fleet topic is served, unsigned and forged ones are refused', async () => {
+  it("transitions the ROS robot lives through arrive in the learner's store with its values (spooled, acked); a signed PolicyUpdate from the fleet topic is served, unsigned and forged ones are refused", async () => {
     const dir = tempDir('o2o-ros-fleet-');
     const key = generateSigningKey();
     const other = generateSigningKey();
@@ -61,10 +61,32 @@ describe.skipIf(why !== null)('the loop through a ROS 2 robot (robot sim --ros â
     const broker = await startBroker({ port: 0 });
     cleanups.push(() => broker.close());
     // The learner: it stores (and acknowledges) what arrives; no training in this test.
-    const pre = await train({ algo: 'calql', dataset: await generateRecipe('pendulum-medium', 0), datasetId: 'pendulum-medium', task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 }, steps: 2, config: { actorHidden: [8], criticHidden: [8], batchSize: 8, nActions: 2 }, rewardNormalization: 'episode-return-range', session: { threads: 1 } });
+    const pre = await train({
+      algo: 'calql',
+      dataset: await generateRecipe('pendulum-medium', 0),
+      datasetId: 'pendulum-medium',
+      task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 },
+      steps: 2,
+      config: { actorHidden: [8], criticHidden: [8], batchSize: 8, nActions: 2 },
+      rewardNormalization: 'episode-return-range',
+      session: { threads: 1 },
+    });
     cleanups.push(() => pre.learner.dispose());
     const store = join(dir, 'store');
-    const learner = await OnlineLearner.start({ url: broker.url, learner: pre.learner, offline: pre.prepared, obsStats: pre.obsStats, rewardTransform: pre.rewardTransform, storeDir: store, envId: 'pendulum', utd: 0.01, warmup: 1e9, budget: {}, publishEvery: 1e9, card: { name: 'x', task: 'pendulum', algorithm: 'calql' } });
+    const learner = await OnlineLearner.start({
+      url: broker.url,
+      learner: pre.learner,
+      offline: pre.prepared,
+      obsStats: pre.obsStats,
+      rewardTransform: pre.rewardTransform,
+      storeDir: store,
+      envId: 'pendulum',
+      utd: 0.01,
+      warmup: 1e9,
+      budget: {},
+      publishEvery: 1e9,
+      card: { name: 'x', task: 'pendulum', algorithm: 'calql' },
+    });
     let learnerOpen = true;
     cleanups.push(() => learnerOpen && learner.close());
 
@@ -102,11 +124,20 @@ describe.skipIf(why !== null)('the loop through a ROS 2 robot (robot sim --ros â
     );
     const node = await NodeProcess.start(`o2o_policy_fl_${id}`, yaml);
     cleanups.push(() => node.stop());
-    await until('the node\'s fleet link', () => /fleet link to mqtt/.test(node.out), 15_000);
+    await until("the node's fleet link", () => /fleet link to mqtt/.test(node.out), 15_000);
 
     // Two 40-step pendulum episodes ('mild' randomization) in lockstep with the node.
     const lived: StepRow[] = [];
-    const robot = await RosSimRobot.create({ ros: rcl, task: 'pendulum', profile: 'mild', params, nodeName: `o2o_sim_robot_fl_${id}`, maxEpisodeSteps: 40, actionTimeoutMs: 5000, onStep: (r) => lived.push(r) });
+    const robot = await RosSimRobot.create({
+      ros: rcl,
+      task: 'pendulum',
+      profile: 'mild',
+      params,
+      nodeName: `o2o_sim_robot_fl_${id}`,
+      maxEpisodeSteps: 40,
+      actionTimeoutMs: 5000,
+      onStep: (r) => lived.push(r),
+    });
     cleanups.push(() => robot.close());
     const res = await robot.run(2, 7);
     expect(res.timeouts).toBe(0);
@@ -144,7 +175,9 @@ describe.skipIf(why !== null)('the loop through a ROS 2 robot (robot sim --ros â
     // Policy updates from the fleet (retained, as the learner publishes them): unsigned â†’ refused,
     // signed by an untrusted key â†’ refused, signed by the trusted key â†’ served.
     const diags: DiagnosticArrayMsg[] = [];
-    listener.createSubscription('diagnostic_msgs/msg/DiagnosticArray', `${ns}/diagnostics`, { qos: new rcl.QoS(1, 10, 1, 2) }, (m) => diags.push(m as unknown as DiagnosticArrayMsg));
+    listener.createSubscription('diagnostic_msgs/msg/DiagnosticArray', `${ns}/diagnostics`, { qos: new rcl.QoS(1, 10, 1, 2) }, (m) =>
+      diags.push(m as unknown as DiagnosticArrayMsg),
+    );
     const link = await MqttLink.connect(broker.url);
     cleanups.push(() => link.close());
     const publish = async (file: string, version: string) => {
@@ -178,9 +211,19 @@ describe.skipIf(why !== null)('the loop through a ROS 2 robot (robot sim --ros â
 
   it('o2o demo --transport ros --quick: offline â†’ ROS 2 robots (policy node + robot sim --ros each) â†’ online Cal-QL over the fleet link â†’ before/after report', async () => {
     const out = tempDir('o2o-ros-demo-');
-    const { stdout } = await promisify(execFile)(TSX, ['src/cli/bin.ts', 'demo', '--quick', '--transport', 'ros', '--task', 'hopper', '--out', out], { cwd: ROOT, env: process.env, timeout: 110_000, maxBuffer: 16 << 20 });
+    const { stdout } = await promisify(execFile)(TSX, ['src/cli/bin.ts', 'demo', '--quick', '--transport', 'ros', '--task', 'hopper', '--out', out], {
+      cwd: ROOT,
+      env: process.env,
+      timeout: 110_000,
+      maxBuffer: 16 << 20,
+    });
     expect(stdout).toMatch(/3 ROS 2 policy nodes \+ robots \(DDS\) serving offline/);
-    const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { transport: string; online: { onlineTransitions: number; published: string[]; counters: { malformed: number; nonFinite: number } }; servedVersion: string; after: { mild: { normalized: number } } };
+    const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      transport: string;
+      online: { onlineTransitions: number; published: string[]; counters: { malformed: number; nonFinite: number } };
+      servedVersion: string;
+      after: { mild: { normalized: number } };
+    };
     expect(s.transport).toBe('ros');
     expect(s.online.onlineTransitions).toBeGreaterThanOrEqual(1200);
     expect(s.online.counters).toMatchObject({ malformed: 0, nonFinite: 0 });

@@ -11,8 +11,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 export function whyNoRos(): string | null {
-  if (!process.env.ROS_DISTRO) return "ROS 2 is not sourced (ROS_DISTRO unset); run the suite through 'bash test/setup/ros2.sh npx vitest run test/ros' (what npm test does), or source ROS 2 first";
-  if (!existsSync(join(ROOT, 'ros/node_modules/rclnodejs/package.json'))) return "rclnodejs is not installed next to the node; run 'bash test/setup/ros2.sh' (or, with ROS 2 sourced, 'cd ros && npm install')";
+  if (!process.env.ROS_DISTRO)
+    return "ROS 2 is not sourced (ROS_DISTRO unset); run the suite through 'bash test/setup/ros2.sh npx vitest run test/ros' (what npm test does), or source ROS 2 first";
+  if (!existsSync(join(ROOT, 'ros/node_modules/rclnodejs/package.json')))
+    return "rclnodejs is not installed next to the node; run 'bash test/setup/ros2.sh' (or, with ROS 2 sourced, 'cd ros && npm install')";
   return null;
 }
 
@@ -41,7 +43,11 @@ export class NodeProcess {
 
   static async start(name: string, paramsFile: string, overrides: Record<string, string | number | boolean> = {}): Promise<NodeProcess> {
     const p = Object.entries(overrides).flatMap(([k, v]) => ['-p', `${k}:=${v}`]);
-    const child = spawn(TSX, ['ros/main.ts', '--ros-args', '-r', `__node:=${name}`, '--params-file', paramsFile, ...p], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, ['ros/main.ts', '--ros-args', '-r', `__node:=${name}`, '--params-file', paramsFile, ...p], {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const n = new NodeProcess(name, child);
     await until(`node ${name} to start serving (output so far: ${n.out})`, () => /o2o_policy: serving/.test(n.out) || n.exited !== null, 60_000);
     if (n.exited !== null) throw new Error(`node ${name} exited with ${n.exited}: ${n.out}`);
@@ -58,4 +64,3 @@ export class NodeProcess {
     return this.exited;
   }
 }
-

@@ -57,7 +57,7 @@ describe('ROS 2 policy node (in-process ROS)', () => {
   });
 
   it('bad parameters are refused naming the parameter', async () => {
-    const s = setup(BASE + '    control_rat_hz: 5.0\n');
+    const s = setup(`${BASE}    control_rat_hz: 5.0\n`);
     await expect(s.start()).rejects.toThrow(/unknown parameter 'control_rat_hz'/);
     const t = setup(BASE.replace('control_rate_hz: 100.0', 'control_rate_hz: fast'));
     await expect(t.start()).rejects.toThrow(/'control_rate_hz' must be a number/);
@@ -131,7 +131,8 @@ describe('ROS 2 policy node (in-process ROS)', () => {
   it('ros2 param set: live parameters are applied (control rate, model_path swap), the others refused with the reason', async () => {
     const s = setup(BASE);
     const n = await s.start();
-    const set = (name: string, type: 1 | 2 | 3 | 4, value: unknown) => (n.node as unknown as { setParameter: (p: InProcessParameter) => { successful: boolean; reason: string } }).setParameter(new InProcessParameter(name, type, value));
+    const set = (name: string, type: 1 | 2 | 3 | 4, value: unknown) =>
+      (n.node as unknown as { setParameter: (p: InProcessParameter) => { successful: boolean; reason: string } }).setParameter(new InProcessParameter(name, type, value));
     expect(set('control_rate_hz', 3, 50.0)).toEqual({ successful: true, reason: '' });
     expect(s.ros.timers.filter((t) => !t.cancelled).map((t) => t.periodNs)).toEqual([1_000_000_000n, 20_000_000n]);
     expect(n.params.control_rate_hz).toBe(50);
@@ -150,7 +151,7 @@ describe('ROS 2 policy node (in-process ROS)', () => {
   });
 
   it('act_on_observation: each observation is answered as it arrives; the control timer only runs the watchdog', async () => {
-    const s = setup(BASE + '    act_on_observation: true\n');
+    const s = setup(`${BASE}    act_on_observation: true\n`);
     const n = await s.start();
     const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
     s.ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obs });
@@ -198,7 +199,7 @@ describe('ROS 2 policy node (in-process ROS)', () => {
   });
 
   it('explore: true samples from a stochastic policy on every tick (recording data for fine-tuning); diagnostics say so', async () => {
-    const s = setup(BASE + '    explore: true\n    explore_seed: 3\n');
+    const s = setup(`${BASE}    explore: true\n    explore_seed: 3\n`);
     exportRandom({ version: 'sac', seed: 4, out: s.model, signingKey: s.key.privateKeyPem, spec: { kind: 'tanh-gaussian', maxAction: 1.5 } });
     const n = await s.start();
     const obs = [0.1, -0.2, 0.3, 0.4, -0.5];
@@ -222,7 +223,10 @@ describe('ROS 2 policy node (in-process ROS)', () => {
 
   it('JointState in (reordered by joint name) → JointState out (effort); Twist in → Twist out', async () => {
     // obs = [pos(b), pos(a), vel(b), vel(a), eff(b), eff(a)]
-    const s = setup(BASE + `    observation_type: sensor_msgs/msg/JointState\n    observation_fields: [position, velocity, effort]\n    observation_joints: [b, a]\n    action_type: sensor_msgs/msg/JointState\n    action_joints: [j1, j2]\n`);
+    const s = setup(
+      BASE +
+        `    observation_type: sensor_msgs/msg/JointState\n    observation_fields: [position, velocity, effort]\n    observation_joints: [b, a]\n    action_type: sensor_msgs/msg/JointState\n    action_joints: [j1, j2]\n`,
+    );
     exportRandom({ version: 'v6', seed: 1, out: s.model, signingKey: s.key.privateKeyPem, spec: { obsDim: 6 } });
     const n = await s.start();
     const js: JointStateMsg = { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: '' }, name: ['a', 'b'], position: [1, 2], velocity: [3, 4], effort: [5, 6] };
@@ -235,7 +239,7 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     expect(out.position).toEqual([]);
     await n.close();
 
-    const t = setup(BASE + `    observation_type: geometry_msgs/msg/Twist\n    action_type: geometry_msgs/msg/Twist\n`);
+    const t = setup(`${BASE}    observation_type: geometry_msgs/msg/Twist\n    action_type: geometry_msgs/msg/Twist\n`);
     exportRandom({ version: 'tw', seed: 2, out: t.model, signingKey: t.key.privateKeyPem, spec: { obsDim: 6, actDim: 6 } });
     const m = await t.start();
     t.ros.publish('/o2o/observation', 'geometry_msgs/msg/Twist', { linear: { x: 1, y: 2, z: 3 }, angular: { x: -1, y: -2, z: -3 } });
@@ -274,7 +278,7 @@ describe('ROS 2 policy node (in-process ROS)', () => {
   });
 
   it('records (obs, action, reward, done) into a dataset segment', async () => {
-    const s = setup(BASE + `    record_dir: $DIR/recorded\n    reward_topic: /reward\n    done_topic: /done\n`);
+    const s = setup(`${BASE}    record_dir: $DIR/recorded\n    reward_topic: /reward\n    done_topic: /done\n`);
     const n = await s.start();
     for (let i = 0; i < 10; i++) {
       s.ros.publish('/reward', 'std_msgs/msg/Float32', { data: i });

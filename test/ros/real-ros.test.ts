@@ -102,7 +102,12 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     // 2. The robot starts publishing (20 Hz): the policy's action, not the latched safe action.
     const last = () => actions.at(-1)?.data[0];
     const near = (v: number | undefined, w: number) => v !== undefined && Math.abs(v - w) < 1e-5;
-    await until('the policy action after the startup gap', () => near(last(), want), 10_000, () => pub.publish(f32(obs)));
+    await until(
+      'the policy action after the startup gap',
+      () => near(last(), want),
+      10_000,
+      () => pub.publish(f32(obs)),
+    );
     // 3. A 600 ms hiccup: safe action, STALE diagnostic (level 3) ...
     const n0 = actions.length;
     await sleep(600);
@@ -111,13 +116,38 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     const staleFaults = Number(kvOf(diags.at(-1)!).faults_stale);
     expect(staleFaults).toBeGreaterThan(0);
     // ... then recovery as soon as observations resume.
-    await until('the policy action after the hiccup', () => near(last(), want), 5000, () => pub.publish(f32(obs)));
-    await until('a non-STALE diagnostic', () => diags.at(-1)?.status[0]?.level !== 3, 3000, () => pub.publish(f32(obs)));
+    await until(
+      'the policy action after the hiccup',
+      () => near(last(), want),
+      5000,
+      () => pub.publish(f32(obs)),
+    );
+    await until(
+      'a non-STALE diagnostic',
+      () => diags.at(-1)?.status[0]?.level !== 3,
+      3000,
+      () => pub.publish(f32(obs)),
+    );
     // 4. NaN observation → safe action and a counted fault in the diagnostics.
-    await until('the safe action for NaN', () => last() === 0, 5000, () => pub.publish(f32([NaN, 0.909, 0.5])));
-    await until('faults_non_finite_obs in the diagnostics', () => Number(kvOf(diags.at(-1)!).faults_non_finite_obs) > 0, 3000, () => pub.publish(f32([NaN, 0.909, 0.5])));
+    await until(
+      'the safe action for NaN',
+      () => last() === 0,
+      5000,
+      () => pub.publish(f32([NaN, 0.909, 0.5])),
+    );
+    await until(
+      'faults_non_finite_obs in the diagnostics',
+      () => Number(kvOf(diags.at(-1)!).faults_non_finite_obs) > 0,
+      3000,
+      () => pub.publish(f32([NaN, 0.909, 0.5])),
+    );
     expect(kvOf(diags.at(-1)!)).toMatchObject({ policy_version: '1.0.0', control_rate_hz: '50' });
-    await until('the policy action again', () => near(last(), want), 5000, () => pub.publish(f32(obs)));
+    await until(
+      'the policy action again',
+      () => near(last(), want),
+      5000,
+      () => pub.publish(f32(obs)),
+    );
 
     // 5. Parameters from another process: the file's values, the -p overrides, and a set.
     if (hasRos2Cli()) {
@@ -135,7 +165,10 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
       await until('the new control rate in the diagnostics', () => kvOf(diags.at(-1)!).control_rate_hz === '25', 3000);
       // ... one read at start is refused with the reason, and keeps its value.
       expect(setFixed).toMatch(/^Setting parameter failed: 'max_delta' is read when the node starts/);
-      expect(await Promise.all([ros2('param', 'get', `/${name}`, 'control_rate_hz'), ros2('param', 'get', `/${name}`, 'max_delta')])).toEqual(['Double value is: 25.0', 'Double value is: 0.0']);
+      expect(await Promise.all([ros2('param', 'get', `/${name}`, 'control_rate_hz'), ros2('param', 'get', `/${name}`, 'max_delta')])).toEqual([
+        'Double value is: 25.0',
+        'Double value is: 0.0',
+      ]);
     }
     expect(await node.stop()).toBe(0);
   });
@@ -177,7 +210,12 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     }
     const pub: RosPublisher = robot.createPublisher('sensor_msgs/msg/JointState', `${ns}/joint_states`, { qos: reliable });
     const ref1 = referenceAction(randomActor(spec, 1), obs);
-    await until('JointState effort from v1', () => out.length > 0, 10_000, () => pub.publish(js()));
+    await until(
+      'JointState effort from v1',
+      () => out.length > 0,
+      10_000,
+      () => pub.publish(js()),
+    );
     const a = out.at(-1)!;
     expect(a.name).toEqual(['j1', 'j2']);
     expect(Math.abs(a.effort[0]! - ref1[0]!)).toBeLessThan(1e-5);
@@ -192,171 +230,241 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     const v2 = join(dir, 'v2.onnx');
     exportRandom({ version: 'v2', seed: 2, out: v2, spec, signingKey: key.privateKeyPem });
     const refused = () => Number(diags.length ? kvOf(diags.at(-1)!).refused_swaps : 0);
-    await until('the unsigned policy refused', () => refused() >= 1, 10_000, () => upd.publish({ data: unsigned } as never));
-    await until('the forged policy refused', () => refused() >= 2, 10_000, () => upd.publish({ data: forged } as never));
+    await until(
+      'the unsigned policy refused',
+      () => refused() >= 1,
+      10_000,
+      () => upd.publish({ data: unsigned } as never),
+    );
+    await until(
+      'the forged policy refused',
+      () => refused() >= 2,
+      10_000,
+      () => upd.publish({ data: forged } as never),
+    );
     expect(diags.at(-1)!.status[0]!.message).toMatch(/refused update/);
     expect(kvOf(diags.at(-1)!).policy_version).toBe('v1');
-    await until('v2 served', () => kvOf(diags.at(-1)!).policy_version === 'v2', 10_000, () => upd.publish({ data: v2 } as never));
+    await until(
+      'v2 served',
+      () => kvOf(diags.at(-1)!).policy_version === 'v2',
+      10_000,
+      () => upd.publish({ data: v2 } as never),
+    );
     const ref2 = referenceAction(randomActor(spec, 2), obs);
-    await until('JointState effort from v2', () => Math.abs(out.at(-1)!.effort[0]! - ref2[0]!) < 1e-5, 5000, () => pub.publish(js()));
+    await until(
+      'JointState effort from v2',
+      () => Math.abs(out.at(-1)!.effort[0]! - ref2[0]!) < 1e-5,
+      5000,
+      () => pub.publish(js()),
+    );
     expect(node.out).toMatch(/refused new policy/);
     expect(await node.stop()).toBe(0);
   });
 
-  it.runIf(hasRos2Cli())('ros2 bag record -s mcap of the node\'s topics → o2o dataset import --format rosbag2 reads the observations and actions back exactly; the node\'s own recording (record_dir, reward topic) agrees', async () => {
-    const dir = tempDir('o2o-ros-bag-');
-    const ns = `/o2o_bag${id}`;
-    const name = `o2o_policy_bag_${id}`;
-    const recorded = join(dir, 'recorded');
-    const node = await NodeProcess.start(name, join(ROOT, 'ros/config/policy.yaml'), { observation_topic: `${ns}/observation`, action_topic: `${ns}/action`, qos_reliability: 'reliable', qos_depth: 10, watch_model: false, record_dir: recorded, reward_topic: `${ns}/reward` });
-    procs.push(node);
-    const bag = join(dir, 'bag');
-    const rec = spawn('ros2', ['bag', 'record', '-s', 'mcap', '-o', bag, `${ns}/observation`, `${ns}/action`], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let recOut = '';
-    rec.stdout.on('data', (d: Buffer) => (recOut += d.toString()));
-    rec.stderr.on('data', (d: Buffer) => (recOut += d.toString()));
-    let recExit: number | null = null;
-    rec.on('exit', (c) => (recExit = c ?? -1));
-    const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: reliable });
-    const rewardPub = robot.createPublisher('std_msgs/msg/Float32', `${ns}/reward`, { qos: reliable });
-    const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, reliable);
-    await until(`the recorder to subscribe to both topics (${recOut})`, () => (recOut.match(/Subscribed to topic/g) ?? []).length >= 2 || recExit !== null, 20_000);
-    // 40 distinct observations at 20 Hz (the node's rate in policy.yaml).
-    const sent: number[][] = [];
-    for (let k = 0; k < 40; k++) {
-      const th = -Math.PI + (2 * Math.PI * k) / 40;
-      const o = Array.from(Float32Array.from([Math.cos(th), Math.sin(th), 0.05 * k]));
-      sent.push(o);
-      rewardPub.publish({ data: k } as never);
-      pub.publish(f32(o));
-      await sleep(50);
-    }
-    await sleep(300);
-    rec.kill('SIGINT');
-    await until('the recorder to stop', () => recExit !== null, 10_000);
-    expect(actions.length).toBeGreaterThan(20);
-    const mcap = readdirSync(bag).find((f) => f.endsWith('.mcap'));
-    expect(mcap, `bag files: ${readdirSync(bag).join(', ')}; recorder: ${recOut}`).toBeDefined();
-    const mapping = `rate_hz: 20\nobservation:\n  - { topic: ${ns}/observation, field: data }\naction:\n  - { topic: ${ns}/action, field: data }\n`;
-    const out = join(dir, 'dataset');
-    const summary = await importDataset({ format: 'rosbag2', input: join(bag, mcap!), dir: out, mapping });
-    expect(summary).toBeDefined();
-    const { dataset } = await openStore(out).read();
-    expect(dataset.size).toBeGreaterThan(20);
-    // Every imported observation is one the robot sent (float32, bit for bit), every action one the node sent.
-    const sentKeys = new Set(sent.map((o) => o.join()));
-    const actKeys = new Set(actions.map((a) => Array.from(a.data).join()));
-    for (let i = 0; i < dataset.size; i++) {
-      expect(sentKeys.has(Array.from(dataset.observations.subarray(3 * i, 3 * i + 3)).join())).toBe(true);
-      expect(actKeys.has(String(dataset.actions[i]))).toBe(true);
-    }
-    // And the node's action for an observation is the policy's (the runtime here, same artifact).
-    const rt = PolicyRuntime.open(readArtifactFile(PENDULUM_POLICY));
-    const policyOf = new Map(sent.map((o) => [rt.act(o)[0]!, o]));
-    const policyFor = new Map(sent.map((o) => [o.join(), rt.act(o)[0]!]));
-    rt.dispose();
-    expect(actions.filter((a) => a.data[0] !== 0 && policyOf.has(a.data[0]!)).length).toBeGreaterThan(20);
-    expect(await node.stop()).toBe(0);
-    // The node's own recording (record_dir, reward_topic) of the same run: (obs, the policy's action, reward).
-    const own = (await openStore(recorded).read()).dataset;
-    expect(own.size).toBeGreaterThan(20);
-    for (let i = 0; i < own.size; i++) {
-      const o = Array.from(own.observations.subarray(3 * i, 3 * i + 3));
-      expect(sentKeys.has(o.join())).toBe(true);
-      expect(own.actions[i]).toBe(policyFor.get(o.join()));
-      expect(Number.isInteger(own.rewards[i]) && own.rewards[i]! >= 0 && own.rewards[i]! < 40).toBe(true);
-    }
-  });
-
-  it.runIf(hasRos2Cli())('ros2 launch ros/launch/policy.launch.py starts the node as the README says; ros2 node list / param get see it; issue 14: ros2 topic pub after a gap → ros2 topic echo shows the policy action; SIGINT stops it cleanly', async () => {
-    const dir = tempDir('o2o-ros-launch-');
-    const ns = `/o2o_launch${id}`;
-    const name = `o2o_policy_launch_${id}`;
-    const params = join(dir, 'policy.yaml');
-    // The shipped file with this test's topics.
-    writeFileSync(params, readFileSync(join(ROOT, 'ros/config/policy.yaml'), 'utf8').replace('/o2o/observation', `${ns}/observation`).replace('/o2o/action', `${ns}/action`).replace('watch_model: true', 'watch_model: false'));
-    const launch = spawn('ros2', ['launch', 'ros/launch/policy.launch.py', `params_file:=${params}`, `node_name:=${name}`], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let exit: number | null = null;
-    launch.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    launch.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    launch.on('exit', (c) => (exit = c ?? -1));
-    let robotCli: ChildProcess | null = null;
-    try {
-      await until('the launched node to serve', () => /o2o_policy: serving/.test(out) || exit !== null, 60_000);
-      expect(exit, out).toBeNull();
-      expect(await ros2('node', 'list')).toContain(`/${name}`);
-      expect(await ros2('param', 'get', `/${name}`, 'observation_topic')).toBe(`String value is: ${ns}/observation`);
-      // Issue 14's commands: the robot is `ros2 topic pub` (starting well after stale_after_ms), the
-      // action is read with `ros2 topic echo`.
-      await sleep(500);
-      const obs = [-0.416, 0.909, 0.5];
-      const rt = PolicyRuntime.open(readArtifactFile(PENDULUM_POLICY));
-      const want = rt.act(obs)[0]!;
-      rt.dispose();
-      robotCli = spawn('ros2', ['topic', 'pub', '-r', '20', '--qos-reliability', 'best_effort', `${ns}/observation`, 'std_msgs/msg/Float32MultiArray', `{data: [${obs.join(', ')}]}`], { env: process.env, stdio: 'ignore' });
-      let echoed = NaN;
-      for (let i = 0; i < 5 && !(Math.abs(echoed - want) < 1e-4); i++) {
-        const echo = await run('ros2', ['topic', 'echo', '--once', '--no-daemon', '--qos-reliability', 'best_effort', `${ns}/action`, 'std_msgs/msg/Float32MultiArray'], { timeout: 30_000, env: process.env });
-        echoed = Number(/data:\s*\n-\s*(\S+)/.exec(echo.stdout)?.[1]);
+  it.runIf(hasRos2Cli())(
+    "ros2 bag record -s mcap of the node's topics → o2o dataset import --format rosbag2 reads the observations and actions back exactly; the node's own recording (record_dir, reward topic) agrees",
+    async () => {
+      const dir = tempDir('o2o-ros-bag-');
+      const ns = `/o2o_bag${id}`;
+      const name = `o2o_policy_bag_${id}`;
+      const recorded = join(dir, 'recorded');
+      const node = await NodeProcess.start(name, join(ROOT, 'ros/config/policy.yaml'), {
+        observation_topic: `${ns}/observation`,
+        action_topic: `${ns}/action`,
+        qos_reliability: 'reliable',
+        qos_depth: 10,
+        watch_model: false,
+        record_dir: recorded,
+        reward_topic: `${ns}/reward`,
+      });
+      procs.push(node);
+      const bag = join(dir, 'bag');
+      const rec = spawn('ros2', ['bag', 'record', '-s', 'mcap', '-o', bag, `${ns}/observation`, `${ns}/action`], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let recOut = '';
+      rec.stdout.on('data', (d: Buffer) => (recOut += d.toString()));
+      rec.stderr.on('data', (d: Buffer) => (recOut += d.toString()));
+      let recExit: number | null = null;
+      rec.on('exit', (c) => (recExit = c ?? -1));
+      const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: reliable });
+      const rewardPub = robot.createPublisher('std_msgs/msg/Float32', `${ns}/reward`, { qos: reliable });
+      const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, reliable);
+      await until(`the recorder to subscribe to both topics (${recOut})`, () => (recOut.match(/Subscribed to topic/g) ?? []).length >= 2 || recExit !== null, 20_000);
+      // 40 distinct observations at 20 Hz (the node's rate in policy.yaml).
+      const sent: number[][] = [];
+      for (let k = 0; k < 40; k++) {
+        const th = -Math.PI + (2 * Math.PI * k) / 40;
+        const o = Array.from(Float32Array.from([Math.cos(th), Math.sin(th), 0.05 * k]));
+        sent.push(o);
+        rewardPub.publish({ data: k } as never);
+        pub.publish(f32(o));
+        await sleep(50);
       }
-      expect(Math.abs(echoed - want)).toBeLessThan(1e-4); // 1.9988…, not the safe action 0.0
-    } finally {
-      robotCli?.kill('SIGINT');
-      launch.kill('SIGINT');
-      await until(`ros2 launch to exit after SIGINT (${out})`, () => exit !== null, 20_000);
-    }
-    expect(out).not.toMatch(/process has died/);
-    expect(exit).toBe(0);
-  });
-
-  it.runIf(hasRos2Cli())('managed (lifecycle) node, started by ros2 launch managed:=true, over the lifecycle services: unconfigured → configure → activate (actions) → deactivate (none) → cleanup', async () => {
-    const dir = tempDir('o2o-ros-lc-');
-    const ns = `/o2o_lc${id}`;
-    const name = `o2o_policy_lc_${id}`;
-    const params = join(dir, 'policy.yaml');
-    writeFileSync(params, readFileSync(join(ROOT, 'ros/config/policy.yaml'), 'utf8').replace('/o2o/observation', `${ns}/observation`).replace('/o2o/action', `${ns}/action`).replace('watch_model: true', 'watch_model: false').replace('control_rate_hz: 20.0', 'control_rate_hz: 50.0'));
-    const launch = spawn('ros2', ['launch', 'ros/launch/policy.launch.py', `params_file:=${params}`, `node_name:=${name}`, 'managed:=true'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let exit: number | null = null;
-    launch.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    launch.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    launch.on('exit', (c) => (exit = c ?? -1));
-    try {
-      await until('the managed node to wait unconfigured', () => /waiting in 'unconfigured'/.test(out) || exit !== null, 60_000);
-      expect(exit, out).toBeNull();
-      const change = async (id: number) => ros2('service', 'call', `/${name}/change_state`, 'lifecycle_msgs/srv/ChangeState', `{transition: {id: ${id}}}`);
-      const state = async () => (await ros2('service', 'call', `/${name}/get_state`, 'lifecycle_msgs/srv/GetState')).match(/label='(\w+)'/)?.[1];
-      expect(await Promise.all([state(), ros2('param', 'get', `/${name}`, 'observation_topic')])).toEqual(['unconfigured', `String value is: ${ns}/observation`]);
-      const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, bestEffort);
-      const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: bestEffort });
-      const obs = [1, 0, 0];
-      expect(await change(1)).toMatch(/success=True/); // configure
-      expect(await state()).toBe('inactive');
-      for (let i = 0; i < 20; i++) {
-        pub.publish(f32(obs));
-        await sleep(25);
-      }
-      expect(actions).toHaveLength(0); // configured but inactive: nothing published
-      expect(await change(3)).toMatch(/success=True/); // activate
-      await until('actions once active', () => actions.length > 0, 10_000, () => pub.publish(f32(obs)));
-      expect(await change(4)).toMatch(/success=True/); // deactivate
       await sleep(300);
-      const n = actions.length;
-      for (let i = 0; i < 20; i++) {
-        pub.publish(f32(obs));
-        await sleep(25);
+      rec.kill('SIGINT');
+      await until('the recorder to stop', () => recExit !== null, 10_000);
+      expect(actions.length).toBeGreaterThan(20);
+      const mcap = readdirSync(bag).find((f) => f.endsWith('.mcap'));
+      expect(mcap, `bag files: ${readdirSync(bag).join(', ')}; recorder: ${recOut}`).toBeDefined();
+      const mapping = `rate_hz: 20\nobservation:\n  - { topic: ${ns}/observation, field: data }\naction:\n  - { topic: ${ns}/action, field: data }\n`;
+      const out = join(dir, 'dataset');
+      const summary = await importDataset({ format: 'rosbag2', input: join(bag, mcap!), dir: out, mapping });
+      expect(summary).toBeDefined();
+      const { dataset } = await openStore(out).read();
+      expect(dataset.size).toBeGreaterThan(20);
+      // Every imported observation is one the robot sent (float32, bit for bit), every action one the node sent.
+      const sentKeys = new Set(sent.map((o) => o.join()));
+      const actKeys = new Set(actions.map((a) => Array.from(a.data).join()));
+      for (let i = 0; i < dataset.size; i++) {
+        expect(sentKeys.has(Array.from(dataset.observations.subarray(3 * i, 3 * i + 3)).join())).toBe(true);
+        expect(actKeys.has(String(dataset.actions[i]))).toBe(true);
       }
-      expect(actions.length).toBe(n);
-      expect(await change(2)).toMatch(/success=True/); // cleanup
-      expect(await state()).toBe('unconfigured');
-      expect(out).toMatch(/cleanup: policy and topics released/);
-    } finally {
-      launch.kill('SIGINT');
-      await until(`ros2 launch to exit after SIGINT (${out})`, () => exit !== null, 20_000);
-    }
-    expect(exit).toBe(0);
-  });
+      // And the node's action for an observation is the policy's (the runtime here, same artifact).
+      const rt = PolicyRuntime.open(readArtifactFile(PENDULUM_POLICY));
+      const policyOf = new Map(sent.map((o) => [rt.act(o)[0]!, o]));
+      const policyFor = new Map(sent.map((o) => [o.join(), rt.act(o)[0]!]));
+      rt.dispose();
+      expect(actions.filter((a) => a.data[0] !== 0 && policyOf.has(a.data[0]!)).length).toBeGreaterThan(20);
+      expect(await node.stop()).toBe(0);
+      // The node's own recording (record_dir, reward_topic) of the same run: (obs, the policy's action, reward).
+      const own = (await openStore(recorded).read()).dataset;
+      expect(own.size).toBeGreaterThan(20);
+      for (let i = 0; i < own.size; i++) {
+        const o = Array.from(own.observations.subarray(3 * i, 3 * i + 3));
+        expect(sentKeys.has(o.join())).toBe(true);
+        expect(own.actions[i]).toBe(policyFor.get(o.join()));
+        expect(Number.isInteger(own.rewards[i]) && own.rewards[i]! >= 0 && own.rewards[i]! < 40).toBe(true);
+      }
+    },
+  );
+
+  it.runIf(hasRos2Cli())(
+    'ros2 launch ros/launch/policy.launch.py starts the node as the README says; ros2 node list / param get see it; issue 14: ros2 topic pub after a gap → ros2 topic echo shows the policy action; SIGINT stops it cleanly',
+    async () => {
+      const dir = tempDir('o2o-ros-launch-');
+      const ns = `/o2o_launch${id}`;
+      const name = `o2o_policy_launch_${id}`;
+      const params = join(dir, 'policy.yaml');
+      // The shipped file with this test's topics.
+      writeFileSync(
+        params,
+        readFileSync(join(ROOT, 'ros/config/policy.yaml'), 'utf8')
+          .replace('/o2o/observation', `${ns}/observation`)
+          .replace('/o2o/action', `${ns}/action`)
+          .replace('watch_model: true', 'watch_model: false'),
+      );
+      const launch = spawn('ros2', ['launch', 'ros/launch/policy.launch.py', `params_file:=${params}`, `node_name:=${name}`], {
+        cwd: ROOT,
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let exit: number | null = null;
+      launch.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      launch.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      launch.on('exit', (c) => (exit = c ?? -1));
+      let robotCli: ChildProcess | null = null;
+      try {
+        await until('the launched node to serve', () => /o2o_policy: serving/.test(out) || exit !== null, 60_000);
+        expect(exit, out).toBeNull();
+        expect(await ros2('node', 'list')).toContain(`/${name}`);
+        expect(await ros2('param', 'get', `/${name}`, 'observation_topic')).toBe(`String value is: ${ns}/observation`);
+        // Issue 14's commands: the robot is `ros2 topic pub` (starting well after stale_after_ms), the
+        // action is read with `ros2 topic echo`.
+        await sleep(500);
+        const obs = [-0.416, 0.909, 0.5];
+        const rt = PolicyRuntime.open(readArtifactFile(PENDULUM_POLICY));
+        const want = rt.act(obs)[0]!;
+        rt.dispose();
+        robotCli = spawn(
+          'ros2',
+          ['topic', 'pub', '-r', '20', '--qos-reliability', 'best_effort', `${ns}/observation`, 'std_msgs/msg/Float32MultiArray', `{data: [${obs.join(', ')}]}`],
+          { env: process.env, stdio: 'ignore' },
+        );
+        let echoed = NaN;
+        for (let i = 0; i < 5 && !(Math.abs(echoed - want) < 1e-4); i++) {
+          const echo = await run('ros2', ['topic', 'echo', '--once', '--no-daemon', '--qos-reliability', 'best_effort', `${ns}/action`, 'std_msgs/msg/Float32MultiArray'], {
+            timeout: 30_000,
+            env: process.env,
+          });
+          echoed = Number(/data:\s*\n-\s*(\S+)/.exec(echo.stdout)?.[1]);
+        }
+        expect(Math.abs(echoed - want)).toBeLessThan(1e-4); // 1.9988…, not the safe action 0.0
+      } finally {
+        robotCli?.kill('SIGINT');
+        launch.kill('SIGINT');
+        await until(`ros2 launch to exit after SIGINT (${out})`, () => exit !== null, 20_000);
+      }
+      expect(out).not.toMatch(/process has died/);
+      expect(exit).toBe(0);
+    },
+  );
+
+  it.runIf(hasRos2Cli())(
+    'managed (lifecycle) node, started by ros2 launch managed:=true, over the lifecycle services: unconfigured → configure → activate (actions) → deactivate (none) → cleanup',
+    async () => {
+      const dir = tempDir('o2o-ros-lc-');
+      const ns = `/o2o_lc${id}`;
+      const name = `o2o_policy_lc_${id}`;
+      const params = join(dir, 'policy.yaml');
+      writeFileSync(
+        params,
+        readFileSync(join(ROOT, 'ros/config/policy.yaml'), 'utf8')
+          .replace('/o2o/observation', `${ns}/observation`)
+          .replace('/o2o/action', `${ns}/action`)
+          .replace('watch_model: true', 'watch_model: false')
+          .replace('control_rate_hz: 20.0', 'control_rate_hz: 50.0'),
+      );
+      const launch = spawn('ros2', ['launch', 'ros/launch/policy.launch.py', `params_file:=${params}`, `node_name:=${name}`, 'managed:=true'], {
+        cwd: ROOT,
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let exit: number | null = null;
+      launch.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      launch.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      launch.on('exit', (c) => (exit = c ?? -1));
+      try {
+        await until('the managed node to wait unconfigured', () => /waiting in 'unconfigured'/.test(out) || exit !== null, 60_000);
+        expect(exit, out).toBeNull();
+        const change = async (id: number) => ros2('service', 'call', `/${name}/change_state`, 'lifecycle_msgs/srv/ChangeState', `{transition: {id: ${id}}}`);
+        const state = async () => (await ros2('service', 'call', `/${name}/get_state`, 'lifecycle_msgs/srv/GetState')).match(/label='(\w+)'/)?.[1];
+        expect(await Promise.all([state(), ros2('param', 'get', `/${name}`, 'observation_topic')])).toEqual(['unconfigured', `String value is: ${ns}/observation`]);
+        const actions = listen<Float32MultiArrayMsg>(F32, `${ns}/action`, bestEffort);
+        const pub = robot.createPublisher(F32, `${ns}/observation`, { qos: bestEffort });
+        const obs = [1, 0, 0];
+        expect(await change(1)).toMatch(/success=True/); // configure
+        expect(await state()).toBe('inactive');
+        for (let i = 0; i < 20; i++) {
+          pub.publish(f32(obs));
+          await sleep(25);
+        }
+        expect(actions).toHaveLength(0); // configured but inactive: nothing published
+        expect(await change(3)).toMatch(/success=True/); // activate
+        await until(
+          'actions once active',
+          () => actions.length > 0,
+          10_000,
+          () => pub.publish(f32(obs)),
+        );
+        expect(await change(4)).toMatch(/success=True/); // deactivate
+        await sleep(300);
+        const n = actions.length;
+        for (let i = 0; i < 20; i++) {
+          pub.publish(f32(obs));
+          await sleep(25);
+        }
+        expect(actions.length).toBe(n);
+        expect(await change(2)).toMatch(/success=True/); // cleanup
+        expect(await state()).toBe('unconfigured');
+        expect(out).toMatch(/cleanup: policy and topics released/);
+      } finally {
+        launch.kill('SIGINT');
+        await until(`ros2 launch to exit after SIGINT (${out})`, () => exit !== null, 20_000);
+      }
+      expect(exit).toBe(0);
+    },
+  );
 
   it('Twist in → Twist out; hot swap when the artifact at model_path is replaced (file watch)', async () => {
     const dir = tempDir('o2o-ros-real-');
@@ -365,12 +473,20 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     exportRandom({ version: 'tw', seed: 3, out: model, spec });
     const ns = `/o2o_tw${id}`;
     const params = join(dir, 'params.yaml');
-    writeFileSync(params, `o2o_policy_tw_${id}:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/twist_in\n    observation_type: geometry_msgs/msg/Twist\n    action_topic: ${ns}/cmd_vel\n    action_type: geometry_msgs/msg/Twist\n    control_rate_hz: 50.0\n    watch_model: true\n`);
+    writeFileSync(
+      params,
+      `o2o_policy_tw_${id}:\n  ros__parameters:\n    model_path: ${model}\n    observation_topic: ${ns}/twist_in\n    observation_type: geometry_msgs/msg/Twist\n    action_topic: ${ns}/cmd_vel\n    action_type: geometry_msgs/msg/Twist\n    control_rate_hz: 50.0\n    watch_model: true\n`,
+    );
     const node = await NodeProcess.start(`o2o_policy_tw_${id}`, params);
     procs.push(node);
     const out = listen<TwistMsg>('geometry_msgs/msg/Twist', `${ns}/cmd_vel`, bestEffort);
     const pub = robot.createPublisher('geometry_msgs/msg/Twist', `${ns}/twist_in`, { qos: bestEffort });
-    await until('a Twist command', () => out.length > 0, 10_000, () => pub.publish({ linear: { x: 0.1, y: 0.2, z: 0.3 }, angular: { x: -0.1, y: -0.2, z: -0.3 } } as never));
+    await until(
+      'a Twist command',
+      () => out.length > 0,
+      10_000,
+      () => pub.publish({ linear: { x: 0.1, y: 0.2, z: 0.3 }, angular: { x: -0.1, y: -0.2, z: -0.3 } } as never),
+    );
     const ref = referenceAction(randomActor(spec, 3), [0.1, 0.2, 0.3, -0.1, -0.2, -0.3]);
     const t = out.at(-1)!;
     const got = [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z];
@@ -378,7 +494,12 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     // A new artifact written over model_path (atomically, as exportPolicy writes it) is swapped in.
     exportRandom({ version: 'tw2', seed: 4, out: model, spec });
     const ref2 = referenceAction(randomActor(spec, 4), [0.1, 0.2, 0.3, -0.1, -0.2, -0.3]);
-    await until('Twist commands from the new artifact', () => Math.abs(out.at(-1)!.linear.x - ref2[0]!) < 1e-5, 10_000, () => pub.publish({ linear: { x: 0.1, y: 0.2, z: 0.3 }, angular: { x: -0.1, y: -0.2, z: -0.3 } } as never));
+    await until(
+      'Twist commands from the new artifact',
+      () => Math.abs(out.at(-1)!.linear.x - ref2[0]!) < 1e-5,
+      10_000,
+      () => pub.publish({ linear: { x: 0.1, y: 0.2, z: 0.3 }, angular: { x: -0.1, y: -0.2, z: -0.3 } } as never),
+    );
     expect(node.out).toMatch(/now serving policy tw2/);
     expect(await node.stop()).toBe(0);
   });

@@ -4,16 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BC } from '../../src/algos/index.js';
 import { DatasetBuilder, UniformSampler } from '../../src/data/index.js';
-import {
-  ArtifactError,
-  exportPolicy,
-  generateSigningKey,
-  outlineOnnx,
-  PolicyModel,
-  readArtifactFile,
-  readCard,
-  verifyArtifact,
-} from '../../src/serve/index.js';
+import { ArtifactError, exportPolicy, generateSigningKey, outlineOnnx, PolicyModel, readArtifactFile, readCard, verifyArtifact } from '../../src/serve/index.js';
 import { missingPythonModule, requireOrSkip, runPython } from '../helpers/python.js';
 import { randomActor, referenceAction, tempDir } from './fixtures.js';
 import { Rng } from '../../src/util/rng.js';
@@ -43,11 +34,28 @@ describe('policy artifacts', () => {
       obsMean,
       obsStd,
       out,
-      card: { name: 'bc-test', version: '1.2.3', task: 'synthetic', algorithm: 'bc', datasetId: 'synthetic-512', trainingSteps: 50, seed: 0, obsNames: ['a', 'b', 'c', 'd'], actNames: ['u', 'v'] },
+      card: {
+        name: 'bc-test',
+        version: '1.2.3',
+        task: 'synthetic',
+        algorithm: 'bc',
+        datasetId: 'synthetic-512',
+        trainingSteps: 50,
+        seed: 0,
+        obsNames: ['a', 'b', 'c', 'd'],
+        actNames: ['u', 'v'],
+      },
     });
     const v = verifyArtifact(readArtifactFile(out));
     expect(v.verifiedBy).toBe('sha256');
-    expect(v.card).toMatchObject({ version: '1.2.3', algorithm: 'bc', datasetId: 'synthetic-512', trainingSteps: 50, observation: { dim: 4, names: ['a', 'b', 'c', 'd'] }, action: { dim: 2, low: [-1, -1], high: [1, 1] } });
+    expect(v.card).toMatchObject({
+      version: '1.2.3',
+      algorithm: 'bc',
+      datasetId: 'synthetic-512',
+      trainingSteps: 50,
+      observation: { dim: 4, names: ['a', 'b', 'c', 'd'] },
+      action: { dim: 2, low: [-1, -1], high: [1, 1] },
+    });
 
     const model = PolicyModel.load(res.bytes, out);
     expect([model.obsDim, model.actDim, model.inputName, model.outputName]).toEqual([4, 2, 'obs', 'action']);
@@ -97,7 +105,9 @@ describe('policy artifacts', () => {
       ] as const) {
         const file = join(dir, `${name}.onnx`);
         writeFileSync(file, bytes);
-        const outputs = runPython(`import onnx, sys\nm = onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=True)\nprint(','.join(o.name for o in m.graph.output))`, [file]).trim();
+        const outputs = runPython(`import onnx, sys\nm = onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=True)\nprint(','.join(o.name for o in m.graph.output))`, [
+          file,
+        ]).trim();
         expect(outputs).toBe('action,action_loc,action_log_std');
       }
     }
@@ -147,4 +157,3 @@ describe('policy artifacts', () => {
     expect(() => verifyArtifact(readArtifactFile(file))).toThrow(/expected 000000000000/);
   });
 });
-

@@ -11,13 +11,28 @@ describe('o2o export / keygen (library side)', () => {
     const dir = tempDir();
     const actor = randomActor({}, 9);
     const plain = join(dir, 'trained.onnx');
-    writeFileSync(plain, serialize(policyGraph(actor.spec, actor.layout, actor.params), { metadata: { 'o2o.algo': 'iql', 'o2o.task': 'hopper', 'o2o.dataset': 'hopper-medium', 'o2o.steps': '1000', 'o2o.seed': '3' } }));
+    writeFileSync(
+      plain,
+      serialize(policyGraph(actor.spec, actor.layout, actor.params), {
+        metadata: { 'o2o.algo': 'iql', 'o2o.task': 'hopper', 'o2o.dataset': 'hopper-medium', 'o2o.steps': '1000', 'o2o.seed': '3' },
+      }),
+    );
     const keys = writeSigningKey(join(dir, 'keys'));
     expect(statSync(keys.privateKeyFile).mode & 0o777).toBe(0o600);
     expect(() => writeSigningKey(join(dir, 'keys'))).toThrow(/refusing to overwrite/);
     const out = join(dir, 'policy.onnx');
     const res = exportPolicyFile({ from: plain, out, version: '2.0.0', signingKeyFile: keys.privateKeyFile, actLow: [-1.5, -1.5], actHigh: [1.5, 1.5] });
-    expect(res.card).toMatchObject({ name: 'policy', version: '2.0.0', algorithm: 'iql', task: 'hopper', datasetId: 'hopper-medium', trainingSteps: 1000, seed: 3, observation: { dim: 5 }, action: { dim: 2 } });
+    expect(res.card).toMatchObject({
+      name: 'policy',
+      version: '2.0.0',
+      algorithm: 'iql',
+      task: 'hopper',
+      datasetId: 'hopper-medium',
+      trainingSteps: 1000,
+      seed: 3,
+      observation: { dim: 5 },
+      action: { dim: 2 },
+    });
     const rt = PolicyRuntime.open(readArtifactFile(out), { trust: { publicKeys: [readFileSync(keys.publicKeyFile, 'utf8')] } });
     expect(rt.status().verifiedBy).toBe('signature');
     const obs = [1, -1, 0.5, 0.25, 0];

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ArtifactError, ExplorationConfigError, type ExplorationConfig, exportPolicy, outlineOnnx, PolicyRuntime, readCard, robotSeed, sealArtifact, type SafetyConfig, verifyArtifact } from '../../src/serve/index.js';
+import {
+  ArtifactError,
+  ExplorationConfigError,
+  type ExplorationConfig,
+  exportPolicy,
+  outlineOnnx,
+  PolicyRuntime,
+  readCard,
+  robotSeed,
+  sealArtifact,
+  type SafetyConfig,
+  verifyArtifact,
+} from '../../src/serve/index.js';
 import { exportRandom, extraBytesPerCall, randomActor, referenceAction, referenceHead } from './fixtures.js';
 
 const OBS = [0.3, -0.2, 0.5, 0.1, -0.4];

@@ -28,7 +28,12 @@ export function exportRandom(opts: { seed?: number; version?: string; out?: stri
 }
 
 /** Float64 reference of an actor's network output (before the tanh), straight from the flat params. */
-export function referenceHead(actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array }, obs: ArrayLike<number>, mean?: ArrayLike<number>, std?: ArrayLike<number>): number[] {
+export function referenceHead(
+  actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array },
+  obs: ArrayLike<number>,
+  mean?: ArrayLike<number>,
+  std?: ArrayLike<number>,
+): number[] {
   const { spec } = actor;
   const p = actor.layout.unravel(actor.params);
   let h: number[] = Array.from(obs, (v, i) => (mean && std ? (v - mean[i]!) / std[i]! : v));
@@ -48,7 +53,12 @@ export function referenceHead(actor: { spec: ActorSpec; layout: ReturnType<typeo
 }
 
 /** Float64 reference forward pass of a deterministic / tanh-gaussian actor, straight from the flat params. */
-export function referenceAction(actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array }, obs: ArrayLike<number>, mean?: ArrayLike<number>, std?: ArrayLike<number>): number[] {
+export function referenceAction(
+  actor: { spec: ActorSpec; layout: ReturnType<typeof actorLayout>; params: Float32Array },
+  obs: ArrayLike<number>,
+  mean?: ArrayLike<number>,
+  std?: ArrayLike<number>,
+): number[] {
   return referenceHead(actor, obs, mean, std)
     .slice(0, actor.spec.actDim)
     .map((v) => Math.tanh(v) * actor.spec.maxAction);

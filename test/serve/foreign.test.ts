@@ -44,7 +44,18 @@ describe('foreign ONNX policies', () => {
     rt.dispose();
 
     // Sealed with a card ('o2o export --from'), it serves over MQTT like our own artifacts.
-    const sealed = sealForeignPolicy(bytes, { name: 'torch-policy', version: 'torch-1', task: 'synthetic', algorithm: 'torch', obsDim: 4, actDim: 2, inputName: 'observation', outputName: 'act', actLow: [-2, -2], actHigh: [2, 2] });
+    const sealed = sealForeignPolicy(bytes, {
+      name: 'torch-policy',
+      version: 'torch-1',
+      task: 'synthetic',
+      algorithm: 'torch',
+      obsDim: 4,
+      actDim: 2,
+      inputName: 'observation',
+      outputName: 'act',
+      actLow: [-2, -2],
+      actHigh: [2, 2],
+    });
     expect(verifyArtifact({ bytes: sealed.bytes, source: 'sealed' }).card?.version).toBe('torch-1');
     const broker = await startBroker();
     const server = await serveMqtt({ url: broker.url, policy: { bytes: sealed.bytes, source: 'sealed' }, fleet: 'f', log: () => {} });

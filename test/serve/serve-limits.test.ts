@@ -22,7 +22,8 @@ async function robot(url: string, fleet: string, name: string) {
     got.push({ seq: dec.fields.sequence, version: dec.fields.policyVersion, safe: dec.fields.safe });
   });
   await link.subscribe(t.action);
-  const send = (seq: number, values = OBS) => link.publish(t.obs, encodeObservation({ robotId: name, sequence: seq, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 }, values));
+  const send = (seq: number, values = OBS) =>
+    link.publish(t.obs, encodeObservation({ robotId: name, sequence: seq, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 }, values));
   /** Sends until an answer to one of its sequence numbers arrives, or gives up after ms. */
   const ask = async (seq: number, ms = 1500, values = OBS): Promise<{ seq: number; version: string; safe: boolean } | null> => {
     const t0 = Date.now();
@@ -55,7 +56,9 @@ describe('serveMqtt limits (embedded broker)', () => {
     await watcher.subscribe(serverStatusTopic('unsigned', 'policy-server'), 1);
     const pub = await MqttLink.connect(broker.url);
     // sha256 matches the bytes: the update is intact, only unsigned.
-    await pub.publishAsync(policyTopic('unsigned'), encodePolicyUpdate({ version: 'v2', bytes: v2.bytes, sha256: createHash('sha256').update(v2.bytes).digest('hex') }), { retain: true });
+    await pub.publishAsync(policyTopic('unsigned'), encodePolicyUpdate({ version: 'v2', bytes: v2.bytes, sha256: createHash('sha256').update(v2.bytes).digest('hex') }), {
+      retain: true,
+    });
     for (let i = 0; i < 60 && !(logs.some((l) => l.includes('refused')) && status.some((m) => m.includes('refused'))); i++) await new Promise((r) => setTimeout(r, 50));
     expect(logs.find((l) => l.includes('refused'))).toMatch(/unsigned, and this server has no trusted key.*--trusted-key/);
     expect(status.some((m) => /refused update: unsigned/.test(m))).toBe(true);
@@ -64,7 +67,15 @@ describe('serveMqtt limits (embedded broker)', () => {
     expect(server.version).toBe('v1');
 
     // With allowUnverified (development), the same update is taken.
-    const dev = await serveMqtt({ url: broker.url, policy: { bytes: v1.bytes, source: 'v1.onnx' }, fleet: 'unsigned', serverId: 'dev', trust: { allowUnverified: true }, watchFile: false, log: () => {} });
+    const dev = await serveMqtt({
+      url: broker.url,
+      policy: { bytes: v1.bytes, source: 'v1.onnx' },
+      fleet: 'unsigned',
+      serverId: 'dev',
+      trust: { allowUnverified: true },
+      watchFile: false,
+      log: () => {},
+    });
     for (let i = 0; i < 60 && dev.version !== 'v2'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(dev.version).toBe('v2');
     await pub.publishAsync(policyTopic('unsigned'), new Uint8Array(0), { retain: true });
@@ -74,9 +85,21 @@ describe('serveMqtt limits (embedded broker)', () => {
   it('frees the slots of idle robots: junk robot ids cannot lock a new robot out', async () => {
     const v1 = exportRandom({ version: 'v1', seed: 1 });
     const logs: string[] = [];
-    const server = await serveMqtt({ url: broker.url, policy: { bytes: v1.bytes, source: 'v1.onnx' }, fleet: 'slots', maxRobots: 3, robotIdleMs: 400, watchFile: false, log: (l) => logs.push(l) });
+    const server = await serveMqtt({
+      url: broker.url,
+      policy: { bytes: v1.bytes, source: 'v1.onnx' },
+      fleet: 'slots',
+      maxRobots: 3,
+      robotIdleMs: 400,
+      watchFile: false,
+      log: (l) => logs.push(l),
+    });
     const junk = await robot(broker.url, 'slots', 'junk-0');
-    for (let i = 0; i < 3; i++) junk.link.publish(robotTopics('slots', `junk-${i}`).obs, encodeObservation({ robotId: `junk-${i}`, sequence: 1, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 }, OBS));
+    for (let i = 0; i < 3; i++)
+      junk.link.publish(
+        robotTopics('slots', `junk-${i}`).obs,
+        encodeObservation({ robotId: `junk-${i}`, sequence: 1, timeUnixNs: 0, reward: 0, terminated: false, truncated: false, episode: 0 }, OBS),
+      );
     for (let i = 0; i < 40 && Object.keys(server.status()).length < 3; i++) await new Promise((r) => setTimeout(r, 25));
     expect(Object.keys(server.status()).sort()).toEqual(['junk-0', 'junk-1', 'junk-2']);
     // Full: the new robot waits until the junk goes silent (here 0.4 s), then is served.

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
-import { armForwardKinematics, makeEnv, ReacherArmEnv, scriptedArmPolicy } from '../../simulators/index.js';
+import { armForwardKinematics, makeEnv, type ReacherArmEnv, scriptedArmPolicy } from '../../simulators/index.js';
 import { mean, rollout } from './helpers.js';
 
 describe('reacher-arm', () => {

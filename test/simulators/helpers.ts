@@ -1,4 +1,4 @@
-import { Rng } from '../../src/util/rng.js';
+import type { Rng } from '../../src/util/rng.js';
 import type { Env } from '../../simulators/index.js';
 
 export interface Rollout {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
-import { LocomotionEnv, makeEnv, type Env } from '../../simulators/index.js';
+import { type LocomotionEnv, makeEnv, type Env } from '../../simulators/index.js';
 import { mean, rollout, sum } from './helpers.js';
 
 const opened: Env[] = [];

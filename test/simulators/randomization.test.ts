@@ -3,17 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
-import {
-  BUILTIN_PROFILES,
-  loadProfiles,
-  makeEnv,
-  parseProfiles,
-  PendulumEnv,
-  RandomizedEnv,
-  resolveProfile,
-  validateProfile,
-  type Env,
-} from '../../simulators/index.js';
+import { BUILTIN_PROFILES, loadProfiles, makeEnv, parseProfiles, PendulumEnv, type RandomizedEnv, resolveProfile, validateProfile, type Env } from '../../simulators/index.js';
 import { rollout } from './helpers.js';
 
 const opened: Env[] = [];
@@ -44,9 +34,7 @@ function play(env: Env, seed: number, actions: number[][]): { obs: number[][]; r
 
 describe('randomization profiles', () => {
   it('rejects invalid profiles naming the profile and the field', () => {
-    expect(() => validateProfile('x', { massScale: [1.2, 0.8] })).toThrow(
-      "profile 'x': massScale must be [lo, hi] with 0 < lo <= hi, got [1.2,0.8]",
-    );
+    expect(() => validateProfile('x', { massScale: [1.2, 0.8] })).toThrow("profile 'x': massScale must be [lo, hi] with 0 < lo <= hi, got [1.2,0.8]");
     expect(() => validateProfile('x', { frictionScale: [0, 1] })).toThrow(/frictionScale must be \[lo, hi\] with 0 < lo/);
     expect(() => validateProfile('x', { actionLatency: [0, 1.5] })).toThrow(/actionLatency .*integers/);
     expect(() => validateProfile('x', { obsNoiseStd: -1 })).toThrow(/obsNoiseStd must be a number/);
@@ -102,7 +90,7 @@ describe('randomization profiles', () => {
     base.setDynamics({ massScale: [2], lengthScale: [1.5], gainScale: [0.5], dampingScale: [1], extraDamping: [0.3], frictionScale: [] });
     base.step([1]);
     const tau = 0.5 * 1 - 0.3 * thdot;
-    const expected = thdot + ((3 * 10) / (2 * 1.5) * Math.sin(th) + (3 / (2 * 1.5 * 1.5)) * tau) * 0.05;
+    const expected = thdot + (((3 * 10) / (2 * 1.5)) * Math.sin(th) + (3 / (2 * 1.5 * 1.5)) * tau) * 0.05;
     expect(base.state()[1]).toBeCloseTo(Math.max(-8, Math.min(8, expected)), 10);
   });
 

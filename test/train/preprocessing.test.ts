@@ -15,7 +15,11 @@ describe('reference preprocessing per algorithm and dataset (CORL configs)', () 
   });
 
   it('IQL rescales rewards by the episode-return range on hopper-medium and hopper-medium-replay only', () => {
-    expect(referencePreprocessing('iql', 'hopper-medium')).toMatchObject({ normalizeObservations: true, reward: 'episode-return-range', source: 'CORL configs/offline/iql/hopper/medium_v2.yaml' });
+    expect(referencePreprocessing('iql', 'hopper-medium')).toMatchObject({
+      normalizeObservations: true,
+      reward: 'episode-return-range',
+      source: 'CORL configs/offline/iql/hopper/medium_v2.yaml',
+    });
     expect(referencePreprocessing('iql', 'hopper-medium-replay').reward).toBe('episode-return-range');
     for (const d of ['hopper-medium-expert', 'halfcheetah-medium', 'halfcheetah-medium-replay', 'walker2d-medium', 'walker2d-medium-replay', 'pendulum-medium']) {
       expect(referencePreprocessing('iql', d).reward).toBe('none');

@@ -37,7 +37,19 @@ describe('updatesPerRun', () => {
     const evalAt: number[] = [];
     const evaluate = { every: 10, run: async () => ({ returns: [0], lengths: [1], mean: 0, std: 0, normalized: 0 }) };
     const dir = tmp();
-    const four = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 4 }, evaluate, checkpointDir: dir, checkpointEvery: 10, onProgress: (p) => p.eval && evalAt.push(p.step), session: { threads: 1 } });
+    const four = await train({
+      algo: 'td3bc',
+      dataset: ds,
+      task,
+      steps: 40,
+      seed: 3,
+      config: { ...small, updatesPerRun: 4 },
+      evaluate,
+      checkpointDir: dir,
+      checkpointEvery: 10,
+      onProgress: (p) => p.eval && evalAt.push(p.step),
+      session: { threads: 1 },
+    });
     expect(evalAt).toEqual([10, 20, 30, 40]);
     expect(readdirSync(dir).sort()).toEqual(['ckpt-10.o2o', 'ckpt-20.o2o', 'ckpt-30.o2o', 'ckpt-40.o2o']);
     const one = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: { ...small, updatesPerRun: 1 }, session: { threads: 1 } });
@@ -51,7 +63,16 @@ describe('updatesPerRun', () => {
     const ds = await generateRecipe('pendulum-medium');
     for (const algo of ['bc', 'td3bc', 'iql']) {
       const steps: number[] = [];
-      const r = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: { ...small, updatesPerRun: 4 }, onProgress: (p) => steps.push(p.step), session: { threads: 1 } });
+      const r = await train({
+        algo,
+        dataset: ds,
+        task,
+        steps: 10,
+        seed: 1,
+        config: { ...small, updatesPerRun: 4 },
+        onProgress: (p) => steps.push(p.step),
+        session: { threads: 1 },
+      });
       expect(r.learner.steps).toBe(10);
       expect(steps).toEqual([4, 8, 10]);
       const one = await train({ algo, dataset: ds, task, steps: 10, seed: 1, config: { ...small, updatesPerRun: 1 }, session: { threads: 1 } });
@@ -89,7 +110,18 @@ describe('checkpoints', () => {
     const first = await train({ algo: 'td3bc', dataset: ds, task, steps: 25, seed: 3, config: small, checkpointDir: dir, checkpointEvery: 25, session: { threads: 1 } });
     expect(existsSync(join(dir, 'ckpt-25.o2o'))).toBe(true);
     first.learner.dispose();
-    const resumed = await train({ algo: 'td3bc', dataset: ds, task, steps: 40, seed: 3, config: small, checkpointDir: dir, checkpointEvery: 25, resume: true, session: { threads: 1 } });
+    const resumed = await train({
+      algo: 'td3bc',
+      dataset: ds,
+      task,
+      steps: 40,
+      seed: 3,
+      config: small,
+      checkpointDir: dir,
+      checkpointEvery: 25,
+      resume: true,
+      session: { threads: 1 },
+    });
     expect(resumed.steps).toBe(40);
     expect(Array.from(resumed.learner.actor().params)).toEqual(Array.from(full.learner.actor().params));
   });
@@ -156,7 +188,18 @@ describe('stopping a run', () => {
     const ds = await generateRecipe('pendulum-random');
     const dir = tmp();
     const ctl = new AbortController();
-    const r = await train({ algo: 'bc', dataset: ds, task, steps: 1000, seed: 1, config: { ...small, updatesPerRun: 1 }, checkpointDir: dir, signal: ctl.signal, onProgress: (p) => p.step === 7 && ctl.abort(), session: { threads: 1 } });
+    const r = await train({
+      algo: 'bc',
+      dataset: ds,
+      task,
+      steps: 1000,
+      seed: 1,
+      config: { ...small, updatesPerRun: 1 },
+      checkpointDir: dir,
+      signal: ctl.signal,
+      onProgress: (p) => p.step === 7 && ctl.abort(),
+      session: { threads: 1 },
+    });
     expect(r.aborted).toBe(true);
     expect(r.steps).toBe(7);
     expect(readdirSync(dir)).toContain('ckpt-7.o2o');

@@ -61,7 +61,13 @@ describe('control-path codecs', () => {
   });
 
   it('topic tree', () => {
-    expect(robotTopics('lab', 'arm-1')).toEqual({ obs: 'o2o/lab/robots/arm-1/obs', action: 'o2o/lab/robots/arm-1/action', status: 'o2o/lab/robots/arm-1/status', transitions: 'o2o/lab/robots/arm-1/transitions', ack: 'o2o/lab/robots/arm-1/ack' });
+    expect(robotTopics('lab', 'arm-1')).toEqual({
+      obs: 'o2o/lab/robots/arm-1/obs',
+      action: 'o2o/lab/robots/arm-1/action',
+      status: 'o2o/lab/robots/arm-1/status',
+      transitions: 'o2o/lab/robots/arm-1/transitions',
+      ack: 'o2o/lab/robots/arm-1/ack',
+    });
     expect(policyTopic('lab')).toBe('o2o/lab/policy/current');
     expect(robotOf('o2o/lab/robots/arm-1/obs')).toBe('arm-1');
     expect(() => robotTopics('lab', 'a/b')).toThrow(/may only use/);

@@ -47,7 +47,15 @@ describe('MQTT serving (embedded aedes broker)', () => {
   beforeAll(async () => {
     broker = await startBroker();
     exportRandom({ version: 'v1', seed: 1, out: v1, signingKey: key.privateKeyPem });
-    server = await serveMqtt({ url: broker.url, policy: v1, fleet: 'lab', trust: { publicKeys: [key.publicKeyPem] }, safety: { staleAfterMs: 150, safeAction: 'zero' }, watchFile: false, log: (l) => logs.push(l) });
+    server = await serveMqtt({
+      url: broker.url,
+      policy: v1,
+      fleet: 'lab',
+      trust: { publicKeys: [key.publicKeyPem] },
+      safety: { staleAfterMs: 150, safeAction: 'zero' },
+      watchFile: false,
+      log: (l) => logs.push(l),
+    });
   });
   afterAll(async () => {
     await server.close();
@@ -111,13 +119,22 @@ describe('MQTT serving (embedded aedes broker)', () => {
 
   it('a policy file that fails verification is refused at start with the reason', async () => {
     const other = generateSigningKey();
-    await expect(serveMqtt({ url: broker.url, policy: readArtifactFile(v1), trust: { publicKeys: [other.publicKeyPem] }, log: () => {} })).rejects.toThrow(/not among the trusted keys/);
+    await expect(serveMqtt({ url: broker.url, policy: readArtifactFile(v1), trust: { publicKeys: [other.publicKeyPem] }, log: () => {} })).rejects.toThrow(
+      /not among the trusted keys/,
+    );
     await expect(serveMqtt({ url: 'mqtt://127.0.0.1:1', policy: v1, log: () => {} })).rejects.toThrow(/cannot connect/);
   });
 
   it('with exploration each robot gets its own sampled actions around the policy mode', async () => {
     const art = exportRandom({ version: 'stoch', seed: 5, spec: { kind: 'tanh-gaussian', maxAction: 1.5 } });
-    const explore = await serveMqtt({ url: broker.url, policy: { bytes: art.bytes, source: 'stoch.onnx' }, fleet: 'explore', exploration: { seed: 1 }, watchFile: false, log: () => {} });
+    const explore = await serveMqtt({
+      url: broker.url,
+      policy: { bytes: art.bytes, source: 'stoch.onnx' },
+      fleet: 'explore',
+      exploration: { seed: 1 },
+      watchFile: false,
+      log: () => {},
+    });
     const a = await robot(broker.url, 'arm-1', 'explore');
     const b = await robot(broker.url, 'arm-2', 'explore');
     const obs = [0.1, 0.2, -0.3, 0.4, 0.5];

@@ -71,7 +71,11 @@ function asDataError(e: unknown, path: string): DataError {
 function rowsOf(path: string, key: string, s: number[], rows: number, dim: number | undefined): number {
   const d = s.length === 1 ? 1 : s.slice(1).reduce((a, b) => a * b, 1);
   if (s[0] !== rows || (dim !== undefined && d !== dim)) {
-    throw new DataError(`'${key}' has shape [${s.join(', ')}], expected [${rows}${dim !== undefined && dim !== 1 ? `, ${dim}` : ''}]`, { file: path }, 'all columns must have one row per transition with the declared dimensions');
+    throw new DataError(
+      `'${key}' has shape [${s.join(', ')}], expected [${rows}${dim !== undefined && dim !== 1 ? `, ${dim}` : ''}]`,
+      { file: path },
+      'all columns must have one row per transition with the declared dimensions',
+    );
   }
   return d;
 }
@@ -135,7 +139,12 @@ export async function importD4rl(path: string, opts: { meta?: DatasetMeta; progr
     const actF = toF32(act.data);
     const rewF = toF32(rew.data);
     const nextF = next ? toF32(next.data) : undefined;
-    const b = new DatasetBuilder(o, a, { capacity: Math.max(1, n), infoDims: Object.fromEntries(Object.entries(infos).map(([k, c]) => [k, c.dim])), meta: opts.meta, validate: false });
+    const b = new DatasetBuilder(o, a, {
+      capacity: Math.max(1, n),
+      infoDims: Object.fromEntries(Object.entries(infos).map(([k, c]) => [k, c.dim])),
+      meta: opts.meta,
+      validate: false,
+    });
     b.reserve(n);
     // every row is kept when the file has next_observations (the builder keeps them exactly,
     // storing only those that are not the following row's observation); else they are collected
@@ -233,7 +242,10 @@ export async function exportD4rl(ds: Dataset, path: string, opts: { overwrite?: 
 export async function importMinari(path: string, opts: { meta?: DatasetMeta; progress?: ProgressFn } = {}): Promise<ImportResult> {
   const f = await openH5(path, 'r');
   try {
-    const names = f.keys().filter((k) => /^episode_\d+$/.test(k)).sort((x, y) => Number(x.slice(8)) - Number(y.slice(8)));
+    const names = f
+      .keys()
+      .filter((k) => /^episode_\d+$/.test(k))
+      .sort((x, y) => Number(x.slice(8)) - Number(y.slice(8)));
     if (!names.length) throw new DataError(`no episode_<k> groups (has: ${f.keys().join(', ')})`, { file: path }, 'pass a Minari main_data.hdf5 file');
     let b: DatasetBuilder | undefined;
     for (let e = 0; e < names.length; e++) {

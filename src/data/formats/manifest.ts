@@ -56,7 +56,8 @@ export function readManifest(dir: string): Manifest {
   const rebuild = `run 'o2o dataset repair ${dir}' to rebuild it from the segments (the damaged file is kept as ${MANIFEST}.damaged)`;
   if (!existsSync(path)) {
     const segs = existsSync(dir) ? readdirSync(dir).filter((f) => /^seg-\d{4,}\.mcap(\.partial)?$/.test(f)).length : 0;
-    if (segs > 0) throw new DataError(`no ${MANIFEST}, but the folder holds ${segs} segment file(s)`, { file: dir }, `run 'o2o dataset repair ${dir}' to rebuild it from the segments`);
+    if (segs > 0)
+      throw new DataError(`no ${MANIFEST}, but the folder holds ${segs} segment file(s)`, { file: dir }, `run 'o2o dataset repair ${dir}' to rebuild it from the segments`);
     throw new DataError(`no ${MANIFEST} here; this is not an o2o dataset folder`, { file: dir }, "create one with 'o2o dataset import' or createStore()");
   }
   let m: Manifest;
@@ -70,7 +71,11 @@ export function readManifest(dir: string): Manifest {
     throw new DataError(`manifest lacks a valid version, obsDim, actDim or segments`, { file: path }, rebuild);
   }
   if (m.format !== MANIFEST_FORMAT || m.version !== 1 || !(m.obsDim > 0) || !(m.actDim > 0) || !Array.isArray(m.segments)) {
-    throw new DataError(`manifest has format '${String(m.format)}' version ${String(m.version)}; expected ${MANIFEST_FORMAT} v1 with obsDim, actDim, segments`, { file: path }, 'this folder was written by another tool or version');
+    throw new DataError(
+      `manifest has format '${String(m.format)}' version ${String(m.version)}; expected ${MANIFEST_FORMAT} v1 with obsDim, actDim, segments`,
+      { file: path },
+      'this folder was written by another tool or version',
+    );
   }
   return m;
 }
@@ -98,5 +103,5 @@ export function recount(m: Manifest): void {
 }
 
 export function writeManifest(dir: string, m: Manifest): void {
-  writeFileDurably(join(dir, MANIFEST), JSON.stringify(m, null, 2) + '\n');
+  writeFileDurably(join(dir, MANIFEST), `${JSON.stringify(m, null, 2)}\n`);
 }

@@ -122,7 +122,10 @@ export interface ScanOptions {
 class View {
   p = 0;
   readonly dv: DataView;
-  constructor(readonly b: Uint8Array, readonly fail: (what: string) => never) {
+  constructor(
+    readonly b: Uint8Array,
+    readonly fail: (what: string) => never,
+  ) {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
   need(n: number): void {
@@ -216,7 +219,11 @@ function scanFd(fd: number, file: string, opts: ScanOptions): ScanResult {
     const magic = new Uint8Array(8);
     if (readAt(magic, 0) < 8 || !MCAP_MAGIC.every((v, i) => magic[i] === v)) {
       try {
-        stop(0, size < 8 ? `file is ${size} bytes, too short for an MCAP header` : 'not an MCAP file (bad magic)', size < 8 ? repairFix : 'check the path; this command reads MCAP files');
+        stop(
+          0,
+          size < 8 ? `file is ${size} bytes, too short for an MCAP header` : 'not an MCAP file (bad magic)',
+          size < 8 ? repairFix : 'check the path; this command reads MCAP files',
+        );
       } catch (e) {
         if (!(e instanceof Damage)) throw e;
         damage({ chunkIndex: -1, offset: 0, bytes: Math.min(8, size), reason: e.what, resynced: false });
@@ -237,7 +244,8 @@ function scanFd(fd: number, file: string, opts: ScanOptions): ScanResult {
         op = head[0]!;
         const lenBig = head.readBigUInt64LE(1);
         if (opts.salvage && !isOpcode(op)) stop(off, `no MCAP record starts here (opcode 0x${op.toString(16)})`);
-        if (lenBig > BigInt(size - off - 9)) stop(off, `record (opcode 0x${op.toString(16)}${op === OP.CHUNK ? `, chunk ${res.chunks}` : ''}) of ${lenBig} bytes runs past the end of the file (${size} bytes)`);
+        if (lenBig > BigInt(size - off - 9))
+          stop(off, `record (opcode 0x${op.toString(16)}${op === OP.CHUNK ? `, chunk ${res.chunks}` : ''}) of ${lenBig} bytes runs past the end of the file (${size} bytes)`);
         len = Number(lenBig);
         if (op === OP.DATA_END) {
           res.complete = true;
@@ -284,7 +292,9 @@ function scanFd(fd: number, file: string, opts: ScanOptions): ScanResult {
       res.metadata.set(name, v.map());
     } else if (op === OP.CHUNK) {
       const chunkIndex = res.chunks;
-      const data = chunkData(v, chunkIndex, failAt, (comp) => stop(off, `chunk ${chunkIndex} uses compression '${comp}', which o2o cannot read`, "recompress the file with zstd or none (e.g. 'mcap compress --compression zstd')"));
+      const data = chunkData(v, chunkIndex, failAt, (comp) =>
+        stop(off, `chunk ${chunkIndex} uses compression '${comp}', which o2o cannot read`, "recompress the file with zstd or none (e.g. 'mcap compress --compression zstd')"),
+      );
       const recs = innerRecords(data.data, failAt);
       if (data.crcError) {
         if (!opts.salvage) failAt(data.crcError);
@@ -453,7 +463,11 @@ function repairFixFor(file: string): string {
 }
 
 class Damage extends Error {
-  constructor(readonly offset: number, readonly what: string, readonly messages: Uint8Array[] = []) {
+  constructor(
+    readonly offset: number,
+    readonly what: string,
+    readonly messages: Uint8Array[] = [],
+  ) {
     super(what);
   }
 }

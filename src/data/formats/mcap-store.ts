@@ -91,7 +91,6 @@ export interface StoreReadResult {
   assembled: boolean;
 }
 
-
 export interface RepairReport {
   /** Partials finalized; `dropped` lists damaged ranges skipped (a crash's cut-off tail included),
    * `keptAs` the name the partial was kept under if it was damaged before its end. */
@@ -110,7 +109,10 @@ export interface RepairReport {
 const openAppenders = new Set<string>();
 
 export class DatasetStore {
-  constructor(readonly dir: string, public manifest: Manifest) {}
+  constructor(
+    readonly dir: string,
+    public manifest: Manifest,
+  ) {}
 
   /** Segment files on disk: finalized ones, leftover partials (crash), and stale partials whose
    * finalized twin exists (a repair that was interrupted before removing them). */
@@ -149,7 +151,11 @@ export class DatasetStore {
       const before = builder.size;
       this.readSegment(f, builder, res, false, runs);
       if (entry && builder.size - before !== entry.transitions) {
-        throw new DataError(`segment holds ${builder.size - before} transitions, manifest says ${entry.transitions}`, { file: join(this.dir, f) }, "the folder was modified by hand; run 'o2o dataset repair' to re-register segments");
+        throw new DataError(
+          `segment holds ${builder.size - before} transitions, manifest says ${entry.transitions}`,
+          { file: join(this.dir, f) },
+          "the folder was modified by hand; run 'o2o dataset repair' to re-register segments",
+        );
       }
       res.segments.push({ file: f, transitions: builder.size - before, registered: !!entry });
       opts.progress?.(builder.size, Math.max(total, builder.size), 'read');
@@ -158,7 +164,13 @@ export class DatasetStore {
       for (const f of partials) {
         const before = builder.size;
         const scan = this.readSegment(f, builder, res, true, runs);
-        res.partials.push({ file: f, transitions: builder.size - before, chunks: scan.chunks, droppedBytes: scan.fileBytes - scan.goodBytes, ...(scan.stopReason ? { stopReason: scan.stopReason } : {}) });
+        res.partials.push({
+          file: f,
+          transitions: builder.size - before,
+          chunks: scan.chunks,
+          droppedBytes: scan.fileBytes - scan.goodBytes,
+          ...(scan.stopReason ? { stopReason: scan.stopReason } : {}),
+        });
       }
     }
     res.dataset = builder.build();
@@ -179,7 +191,7 @@ export class DatasetStore {
   async forEachBatch(fn: (batch: DecodedBatch, file: string) => void, opts: { includePartials?: boolean } = {}): Promise<void> {
     await ready();
     const { finalized, partials } = this.files();
-    for (const f of [...finalized, ...(opts.includePartials ?? true ? partials : [])]) {
+    for (const f of [...finalized, ...((opts.includePartials ?? true) ? partials : [])]) {
       const path = join(this.dir, f);
       scanMcap(path, {
         recover: f.endsWith('.partial'),
@@ -215,7 +227,11 @@ export class DatasetStore {
     const path = join(this.dir, e.file);
     const h = createHash('sha256').update(readFileSync(path)).digest('hex');
     if (h !== e.sha256) {
-      throw new DataError(`sha256 ${h.slice(0, 12)}… does not match the manifest (${e.sha256.slice(0, 12)}…)`, { file: path }, 'the segment changed after it was written; restore it from a backup');
+      throw new DataError(
+        `sha256 ${h.slice(0, 12)}… does not match the manifest (${e.sha256.slice(0, 12)}…)`,
+        { file: path },
+        'the segment changed after it was written; restore it from a backup',
+      );
     }
   }
 
@@ -227,7 +243,11 @@ export class DatasetStore {
     if (existsSync(lock)) {
       const pid = Number(readFileSync(lock, 'utf8'));
       if (pid !== process.pid && pidAlive(pid)) {
-        throw new DataError(`process ${pid} is appending to this dataset`, { file: lock }, 'wait for it to finish, or stop it; a lock of a dead process is taken over automatically');
+        throw new DataError(
+          `process ${pid} is appending to this dataset`,
+          { file: lock },
+          'wait for it to finish, or stop it; a lock of a dead process is taken over automatically',
+        );
       }
     }
     writeFileSync(lock, String(process.pid));
@@ -415,5 +435,3 @@ function maxEpisodeId(ds: Dataset): number {
 function storeMeta(m: Manifest): DatasetMeta {
   return { envId: m.envId, behaviorPolicy: m.behaviorPolicy, ...(m.refScores ? { refScores: m.refScores } : {}) };
 }
-
-

@@ -87,7 +87,11 @@ function extract(msg: unknown, path: string): number[] | undefined {
 }
 
 /** Read a rosbag2 MCAP file with a mapping (object or YAML text). */
-export async function importRosbag2(file: string, mapping: Ros2Mapping | string, opts: { meta?: DatasetMeta; progress?: ProgressFn } = {}): Promise<{ dataset: Dataset; ticks: number }> {
+export async function importRosbag2(
+  file: string,
+  mapping: Ros2Mapping | string,
+  opts: { meta?: DatasetMeta; progress?: ProgressFn } = {},
+): Promise<{ dataset: Dataset; ticks: number }> {
   await ready();
   const map = typeof mapping === 'string' ? parseRos2Mapping(mapping) : mapping;
   const all: FieldRef[] = [...map.observation, ...map.action, ...(map.reward ? [map.reward] : []), ...(map.done ? [map.done] : [])];
@@ -101,7 +105,11 @@ export async function importRosbag2(file: string, mapping: Ros2Mapping | string,
       topics.set(m.channel.topic, m.schema?.name ?? '');
       if (!wanted.has(m.channel.topic)) return;
       if (m.channel.messageEncoding !== 'cdr' || m.schema?.encoding !== 'ros2msg') {
-        throw new DataError(`topic ${m.channel.topic} has message encoding '${m.channel.messageEncoding}', schema encoding '${m.schema?.encoding}'`, { file, offset: m.chunkOffset }, "map only ROS 2 topics recorded as cdr with ros2msg schemas (ros2 bag record -s mcap)");
+        throw new DataError(
+          `topic ${m.channel.topic} has message encoding '${m.channel.messageEncoding}', schema encoding '${m.schema?.encoding}'`,
+          { file, offset: m.chunkOffset },
+          'map only ROS 2 topics recorded as cdr with ros2msg schemas (ros2 bag record -s mcap)',
+        );
       }
       let reader = readers.get(m.channel.id);
       if (!reader) {
@@ -112,14 +120,22 @@ export async function importRosbag2(file: string, mapping: Ros2Mapping | string,
       try {
         decoded = reader.readMessage(m.data);
       } catch (e) {
-        throw new DataError(`cannot decode a ${m.schema.name} message on ${m.channel.topic} (${(e as Error).message})`, { file, offset: m.chunkOffset }, 'the recording is corrupt or its schema does not match the messages');
+        throw new DataError(
+          `cannot decode a ${m.schema.name} message on ${m.channel.topic} (${(e as Error).message})`,
+          { file, offset: m.chunkOffset },
+          'the recording is corrupt or its schema does not match the messages',
+        );
       }
       const t = Number(m.logTime) / 1e9;
       for (const r of all) {
         if (r.topic !== m.channel.topic) continue;
         const v = extract(decoded, r.field);
         if (!v) {
-          throw new DataError(`field '${r.field}' not found (or not numeric) in ${m.schema.name} on ${r.topic}`, { file, offset: m.chunkOffset }, `use a numeric field of ${m.schema.name}; see its definition with 'ros2 interface show'`);
+          throw new DataError(
+            `field '${r.field}' not found (or not numeric) in ${m.schema.name} on ${r.topic}`,
+            { file, offset: m.chunkOffset },
+            `use a numeric field of ${m.schema.name}; see its definition with 'ros2 interface show'`,
+          );
         }
         const s = series.get(key(r))!;
         s.times.push(t);
@@ -130,7 +146,11 @@ export async function importRosbag2(file: string, mapping: Ros2Mapping | string,
   if (scan.profile !== 'ros2') opts.progress?.(0, 0, `warning: profile '${scan.profile}', expected 'ros2'`);
   for (const r of all) {
     if (!topics.has(r.topic)) {
-      throw new DataError(`topic '${r.topic}' from the mapping is not in the recording (it has: ${[...topics.keys()].sort().join(', ')})`, { file }, 'fix the topic name in the mapping YAML');
+      throw new DataError(
+        `topic '${r.topic}' from the mapping is not in the recording (it has: ${[...topics.keys()].sort().join(', ')})`,
+        { file },
+        'fix the topic name in the mapping YAML',
+      );
     }
   }
   // Dimensions from the first message of each field; later messages must match.
@@ -146,7 +166,12 @@ export async function importRosbag2(file: string, mapping: Ros2Mapping | string,
   const obsDim = map.observation.reduce((a, r) => a + dims.get(key(r))!, 0);
   const actDim = map.action.reduce((a, r) => a + dims.get(key(r))!, 0);
   const start = Math.max(...all.map((r) => series.get(key(r))!.times[0]!));
-  const end = Math.max(...all.map((r) => { const t = series.get(key(r))!.times; return t[t.length - 1]!; }));
+  const end = Math.max(
+    ...all.map((r) => {
+      const t = series.get(key(r))!.times;
+      return t[t.length - 1]!;
+    }),
+  );
   const dt = 1 / map.rate_hz;
   const ticks = Math.floor((end - start) / dt + 1e-9) + 1;
   if (ticks < 2) throw new DataError(`only ${ticks} control tick(s) between ${start}s and ${end}s at ${map.rate_hz} Hz`, { file }, 'use a longer recording or a higher rate_hz');

@@ -112,10 +112,23 @@ export function salvageSegment(dir: string, file: string, opts: { partial?: bool
       if (msg.channel.topic !== TRANSITIONS_TOPIC || msg.schema?.name !== TRANSITION_SCHEMA) return;
       try {
         const d = decodeTransitionBatch(msg.data, path);
-        events.push({ kept: { data: msg.data, logTime: msg.logTime, robotId: d.robotId, firstSequence: d.firstSequence, count: d.count, obsDim: d.obsDim, actDim: d.actDim, info: d.info.map((c) => ({ name: c.name, dim: c.dim })) } });
+        events.push({
+          kept: {
+            data: msg.data,
+            logTime: msg.logTime,
+            robotId: d.robotId,
+            firstSequence: d.firstSequence,
+            count: d.count,
+            obsDim: d.obsDim,
+            actDim: d.actDim,
+            info: d.info.map((c) => ({ name: c.name, dim: c.dim })),
+          },
+        });
       } catch (e) {
         if (!(e instanceof DataError)) throw e;
-        events.push({ drop: { file, chunkIndex: msg.chunkIndex, offset: msg.chunkOffset, bytes: msg.data.length, reason: e.message.replace(/;.*$/, ''), resynced: false, known: 'unknown' } });
+        events.push({
+          drop: { file, chunkIndex: msg.chunkIndex, offset: msg.chunkOffset, bytes: msg.data.length, reason: e.message.replace(/;.*$/, ''), resynced: false, known: 'unknown' },
+        });
       }
     },
   });
@@ -132,7 +145,8 @@ export function salvageSegment(dir: string, file: string, opts: { partial?: bool
     if (!prev || !next || prev.robotId !== next.robotId) continue;
     const between = events.slice(a + 1, b).filter((x) => 'drop' in x && x.drop.chunkIndex >= 0).length;
     const start = prev.firstSequence + prev.count;
-    if (between === 1 && next.firstSequence > start) Object.assign(e.drop, { known: 'sequence gap', robotId: prev.robotId, firstSequence: start, transitions: next.firstSequence - start });
+    if (between === 1 && next.firstSequence > start)
+      Object.assign(e.drop, { known: 'sequence gap', robotId: prev.robotId, firstSequence: start, transitions: next.firstSequence - start });
   }
   const kept = events.flatMap((e) => ('kept' in e ? [e.kept] : []));
   const dropped = events.flatMap((e) => ('drop' in e ? [e.drop] : []));
@@ -250,7 +264,9 @@ export function rebuildManifestIfNeeded(dir: string): ManifestRebuild | undefine
       reason = `${MANIFEST} was corrupt (${e.message.replace(/^[^:]*: /, '').replace(/;.*$/, '')})`;
     }
   } else reason = `${MANIFEST} was missing`;
-  const segs = readdirSync(dir).filter((f) => SEG_RE.test(f)).sort((a, b) => Number(a.endsWith('.partial')) - Number(b.endsWith('.partial')) || a.localeCompare(b));
+  const segs = readdirSync(dir)
+    .filter((f) => SEG_RE.test(f))
+    .sort((a, b) => Number(a.endsWith('.partial')) - Number(b.endsWith('.partial')) || a.localeCompare(b));
   if (segs.length === 0) return undefined; // not a dataset folder: openStore says so
 
   let spec: { obsDim: number; actDim: number; envId: string; from: string } | undefined;
@@ -265,7 +281,11 @@ export function rebuildManifestIfNeeded(dir: string): ManifestRebuild | undefine
     if (b && !infoDims) {
       infoDims = Object.fromEntries(b.info.map((c) => [c.name, c.dim]));
       if (spec && (b.obsDim !== spec.obsDim || b.actDim !== spec.actDim)) {
-        throw new DataError(`batches have obs_dim ${b.obsDim}, act_dim ${b.actDim} but the segment metadata says ${spec.obsDim}, ${spec.actDim}`, { file: join(dir, f) }, 'the folder mixes datasets; move segments of other datasets elsewhere and run repair again');
+        throw new DataError(
+          `batches have obs_dim ${b.obsDim}, act_dim ${b.actDim} but the segment metadata says ${spec.obsDim}, ${spec.actDim}`,
+          { file: join(dir, f) },
+          'the folder mixes datasets; move segments of other datasets elsewhere and run repair again',
+        );
       }
       spec ??= { obsDim: b.obsDim, actDim: b.actDim, envId: '', from: `${f} (batch dims; its metadata record was lost)` };
     }
@@ -292,7 +312,11 @@ export function rebuildManifestIfNeeded(dir: string): ManifestRebuild | undefine
     segments: [],
   };
   const recovered = Object.keys(old);
-  notes.push(recovered.length ? `${recovered.join(', ')} read from what was left of the old manifest` : 'behaviorPolicy and refScores are not stored in segments: set them again if they were used');
+  notes.push(
+    recovered.length
+      ? `${recovered.join(', ')} read from what was left of the old manifest`
+      : 'behaviorPolicy and refScores are not stored in segments: set them again if they were used',
+  );
   let keptAs: string | undefined;
   if (existsSync(path)) {
     keptAs = freeName(dir, `${MANIFEST}.damaged`);

@@ -44,7 +44,12 @@ export class SegmentFile {
   episodeStarts = 0;
   readonly nextSequence: Record<string, number> = {};
 
-  constructor(readonly fd: number, private readonly m: Manifest, compression: Compression = 'zstd', level = 1) {
+  constructor(
+    readonly fd: number,
+    private readonly m: Manifest,
+    compression: Compression = 'zstd',
+    level = 1,
+  ) {
     const hash = this.hash;
     const w = new FdWritable(fd);
     this.writable = w;
@@ -152,7 +157,11 @@ export class SegmentAppender {
   async append(ds: Dataset, start = 0, end = ds.size, episodeOffset = 0): Promise<void> {
     const m = this.store.manifest;
     if (ds.obsDim !== m.obsDim || ds.actDim !== m.actDim) {
-      throw new DataError(`data has obsDim ${ds.obsDim}, actDim ${ds.actDim}; the dataset has ${m.obsDim}, ${m.actDim}`, { file: this.store.dir }, 'append data of the same environment spec');
+      throw new DataError(
+        `data has obsDim ${ds.obsDim}, actDim ${ds.actDim}; the dataset has ${m.obsDim}, ${m.actDim}`,
+        { file: this.store.dir },
+        'append data of the same environment spec',
+      );
     }
     const rows = this.opts.batchRows ?? 4096;
     let src = ds;
@@ -185,7 +194,11 @@ export class SegmentAppender {
     const d = decodeTransitionBatch(bytes, `${this.file}.partial`);
     const m = this.store.manifest;
     if (d.obsDim !== m.obsDim || d.actDim !== m.actDim) {
-      throw new DataError(`batch has obs_dim ${d.obsDim}, act_dim ${d.actDim}; the dataset has ${m.obsDim}, ${m.actDim}`, { file: this.store.dir }, 'send transitions of the dataset spec');
+      throw new DataError(
+        `batch has obs_dim ${d.obsDim}, act_dim ${d.actDim}; the dataset has ${m.obsDim}, ${m.actDim}`,
+        { file: this.store.dir },
+        'send transitions of the dataset spec',
+      );
     }
     const check = new DatasetBuilder(d.obsDim, d.actDim, { capacity: d.count, validate: true });
     appendDecoded(check, d, `batch from '${d.robotId}' seq ${d.firstSequence}`); // NaN/Inf, flags

@@ -17,8 +17,21 @@ export interface BatchHeader {
   timeUnixNs: number;
 }
 
-const F_ROBOT = 1, F_SEQ = 2, F_OBSDIM = 3, F_ACTDIM = 4, F_COUNT = 5, F_OBS = 6, F_ACT = 7, F_REW = 8;
-const F_NOBS = 9, F_TERM = 10, F_TOUT = 11, F_EPS = 12, F_POLICY = 13, F_TIME = 14, F_INFO = 15;
+const F_ROBOT = 1,
+  F_SEQ = 2,
+  F_OBSDIM = 3,
+  F_ACTDIM = 4,
+  F_COUNT = 5,
+  F_OBS = 6,
+  F_ACT = 7,
+  F_REW = 8;
+const F_NOBS = 9,
+  F_TERM = 10,
+  F_TOUT = 11,
+  F_EPS = 12,
+  F_POLICY = 13,
+  F_TIME = 14,
+  F_INFO = 15;
 
 const te = new TextEncoder();
 const td = new TextDecoder('utf-8', { fatal: true });
@@ -80,7 +93,7 @@ export function encodeTransitionBatch(ds: Dataset, start: number, end: number, h
 
   const w = new Out(new Uint8Array(size));
   if (robot.length) w.bytes(F_ROBOT, robot);
-  if (seq > 0) (w.tag(F_SEQ, 0), w.varint(seq));
+  if (seq > 0) w.tag(F_SEQ, 0), w.varint(seq);
   w.tag(F_OBSDIM, 0), w.varint(o);
   w.tag(F_ACTDIM, 0), w.varint(a);
   if (n > 0) {
@@ -95,7 +108,7 @@ export function encodeTransitionBatch(ds: Dataset, start: number, end: number, h
     for (let i = start; i < end; i++) w.varint(ds.episodeIds[i]!);
   }
   if (policy.length) w.bytes(F_POLICY, policy);
-  if (time > 0) (w.tag(F_TIME, 0), w.varint(time));
+  if (time > 0) w.tag(F_TIME, 0), w.varint(time);
   infos.forEach((c, k) => {
     w.tag(F_INFO, 2), w.varint(infoLens[k]!);
     if (c.name.length) w.bytes(1, c.name);
@@ -123,7 +136,12 @@ export interface DecodedBatch extends BatchHeader {
 
 class In {
   p: number;
-  constructor(readonly b: Uint8Array, p: number, readonly end: number, readonly where: string) {
+  constructor(
+    readonly b: Uint8Array,
+    p: number,
+    readonly end: number,
+    readonly where: string,
+  ) {
     this.p = p;
   }
   varint(): number {
@@ -154,7 +172,11 @@ class In {
     if (this.p > this.end) this.fail('field runs past the end of the message');
   }
   fail(what: string): never {
-    throw new DataError(`malformed TransitionBatch (${what}) at message byte ${this.p}`, { file: this.where }, 'the data is corrupt; run `o2o dataset repair` or re-import from the source');
+    throw new DataError(
+      `malformed TransitionBatch (${what}) at message byte ${this.p}`,
+      { file: this.where },
+      'the data is corrupt; run `o2o dataset repair` or re-import from the source',
+    );
   }
 }
 
@@ -171,20 +193,48 @@ export function decodeTransitionBatch(bytes: Uint8Array, where = 'TransitionBatc
       if (wire !== w) r.fail(`field ${f} has wire type ${wire}, expected ${w}${w === 2 ? ' (packed)' : ''}`);
     };
     switch (f) {
-      case F_ROBOT: want(2), (d.robotId = str(r.span())); break;
-      case F_SEQ: want(0), (d.firstSequence = r.varint()); break;
-      case F_OBSDIM: want(0), (d.obsDim = r.varint()); break;
-      case F_ACTDIM: want(0), (d.actDim = r.varint()); break;
-      case F_COUNT: want(0), (d.count = r.varint()); break;
-      case F_OBS: want(2), (d.spans.obs = r.span()); break;
-      case F_ACT: want(2), (d.spans.act = r.span()); break;
-      case F_REW: want(2), (d.spans.rew = r.span()); break;
-      case F_NOBS: want(2), (d.spans.nobs = r.span()); break;
-      case F_TERM: want(2), (d.spans.term = r.span()); break;
-      case F_TOUT: want(2), (d.spans.tout = r.span()); break;
-      case F_EPS: want(2), (d.spans.eps = r.span()); break;
-      case F_POLICY: want(2), (d.policyVersion = str(r.span())); break;
-      case F_TIME: want(0), (d.timeUnixNs = r.varint()); break;
+      case F_ROBOT:
+        want(2), (d.robotId = str(r.span()));
+        break;
+      case F_SEQ:
+        want(0), (d.firstSequence = r.varint());
+        break;
+      case F_OBSDIM:
+        want(0), (d.obsDim = r.varint());
+        break;
+      case F_ACTDIM:
+        want(0), (d.actDim = r.varint());
+        break;
+      case F_COUNT:
+        want(0), (d.count = r.varint());
+        break;
+      case F_OBS:
+        want(2), (d.spans.obs = r.span());
+        break;
+      case F_ACT:
+        want(2), (d.spans.act = r.span());
+        break;
+      case F_REW:
+        want(2), (d.spans.rew = r.span());
+        break;
+      case F_NOBS:
+        want(2), (d.spans.nobs = r.span());
+        break;
+      case F_TERM:
+        want(2), (d.spans.term = r.span());
+        break;
+      case F_TOUT:
+        want(2), (d.spans.tout = r.span());
+        break;
+      case F_EPS:
+        want(2), (d.spans.eps = r.span());
+        break;
+      case F_POLICY:
+        want(2), (d.policyVersion = str(r.span()));
+        break;
+      case F_TIME:
+        want(0), (d.timeUnixNs = r.varint());
+        break;
       case F_INFO: {
         want(2);
         const s = r.span();

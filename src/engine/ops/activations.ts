@@ -2,8 +2,7 @@ import type { Graph } from '../builder.js';
 import type { Tensor } from '../graph.js';
 import { defineOp, normAxes } from './define.js';
 
-const unary = (g: Graph, def: ReturnType<typeof defineOp>, x: Tensor, attrs = {}, meta = {}) =>
-  g.addNode(def, [x], [{ shape: x.shape, dtype: x.dtype }], attrs, meta)[0]!;
+const unary = (g: Graph, def: ReturnType<typeof defineOp>, x: Tensor, attrs = {}, meta = {}) => g.addNode(def, [x], [{ shape: x.shape, dtype: x.dtype }], attrs, meta)[0]!;
 
 const TanhOp = defineOp({
   onnx: 'Tanh',

@@ -1,5 +1,5 @@
 import type { Graph } from '../builder.js';
-import { type DType } from '../dtype.js';
+import type { DType } from '../dtype.js';
 import { type Node, type Tensor, GraphBuildError, fmtShape } from '../graph.js';
 
 /**
@@ -33,7 +33,12 @@ export function commonDtype(g: Graph, where: string, ...xs: Operand[]): DType {
     if (typeof x === 'number') continue;
     if (dt === null) dt = x.dtype;
     else if (x.dtype !== dt) {
-      throw new GraphBuildError(`${where}: dtypes differ (${xs.filter((v) => typeof v !== 'number').map(String).join(', ')}); cast one operand first`);
+      throw new GraphBuildError(
+        `${where}: dtypes differ (${xs
+          .filter((v) => typeof v !== 'number')
+          .map(String)
+          .join(', ')}); cast one operand first`,
+      );
     }
   }
   return dt ?? g.dtype;

@@ -26,28 +26,19 @@ function requireFloat(where: string, x: Tensor): void {
 
 const AddOp = defineOp({
   onnx: 'Add',
-  vjp: (g, { inputs: [a, b] }, [dy], needs) => [
-    needs[0] ? unbroadcast(g, dy!, a!.shape) : null,
-    needs[1] ? unbroadcast(g, dy!, b!.shape) : null,
-  ],
+  vjp: (g, { inputs: [a, b] }, [dy], needs) => [needs[0] ? unbroadcast(g, dy!, a!.shape) : null, needs[1] ? unbroadcast(g, dy!, b!.shape) : null],
 });
 export const add = (g: Graph, a: Operand, b: Operand) => binary(g, AddOp, a, b);
 
 const SubOp = defineOp({
   onnx: 'Sub',
-  vjp: (g, { inputs: [a, b] }, [dy], needs) => [
-    needs[0] ? unbroadcast(g, dy!, a!.shape) : null,
-    needs[1] ? unbroadcast(g, g.neg(dy!), b!.shape) : null,
-  ],
+  vjp: (g, { inputs: [a, b] }, [dy], needs) => [needs[0] ? unbroadcast(g, dy!, a!.shape) : null, needs[1] ? unbroadcast(g, g.neg(dy!), b!.shape) : null],
 });
 export const sub = (g: Graph, a: Operand, b: Operand) => binary(g, SubOp, a, b);
 
 const MulOp = defineOp({
   onnx: 'Mul',
-  vjp: (g, { inputs: [a, b] }, [dy], needs) => [
-    needs[0] ? unbroadcast(g, g.mul(dy!, b!), a!.shape) : null,
-    needs[1] ? unbroadcast(g, g.mul(dy!, a!), b!.shape) : null,
-  ],
+  vjp: (g, { inputs: [a, b] }, [dy], needs) => [needs[0] ? unbroadcast(g, g.mul(dy!, b!), a!.shape) : null, needs[1] ? unbroadcast(g, g.mul(dy!, a!), b!.shape) : null],
 });
 export const mul = (g: Graph, a: Operand, b: Operand) => binary(g, MulOp, a, b);
 
@@ -107,10 +98,7 @@ function minmax(name: 'Min' | 'Max'): OpDef {
     vjp: (g, { inputs: [a, b] }, [dy], needs) => {
       const firstWins = name === 'Max' ? g.greaterOrEqual(a!, b!) : g.lessOrEqual(a!, b!);
       const zero = g.constant(0, [], dy!.dtype);
-      return [
-        needs[0] ? unbroadcast(g, g.where(firstWins, dy!, zero), a!.shape) : null,
-        needs[1] ? unbroadcast(g, g.where(firstWins, zero, dy!), b!.shape) : null,
-      ];
+      return [needs[0] ? unbroadcast(g, g.where(firstWins, dy!, zero), a!.shape) : null, needs[1] ? unbroadcast(g, g.where(firstWins, zero, dy!), b!.shape) : null];
     },
   });
 }
@@ -123,11 +111,7 @@ const WhereOp = defineOp({
   onnx: 'Where',
   vjp: (g, { inputs: [c, a, b] }, [dy], needs) => {
     const zero = g.constant(0, [], dy!.dtype);
-    return [
-      null,
-      needs[1] ? unbroadcast(g, g.where(c!, dy!, zero), a!.shape) : null,
-      needs[2] ? unbroadcast(g, g.where(c!, zero, dy!), b!.shape) : null,
-    ];
+    return [null, needs[1] ? unbroadcast(g, g.where(c!, dy!, zero), a!.shape) : null, needs[2] ? unbroadcast(g, g.where(c!, zero, dy!), b!.shape) : null];
   },
 });
 export function where(g: Graph, cond: Tensor, a: Operand, b: Operand): Tensor {
@@ -142,11 +126,7 @@ export function where(g: Graph, cond: Tensor, a: Operand, b: Operand): Tensor {
 /** Clip to constant bounds; the gradient passes where the input was inside them. */
 const ClipOp = defineOp({
   onnx: 'Clip',
-  vjp: (g, { inputs: [x], outputs: [y] }, [dy], needs) => [
-    needs[0] ? g.where(g.equal(x!, y!), dy!, g.constant(0, [], dy!.dtype)) : null,
-    null,
-    null,
-  ],
+  vjp: (g, { inputs: [x], outputs: [y] }, [dy], needs) => [needs[0] ? g.where(g.equal(x!, y!), dy!, g.constant(0, [], dy!.dtype)) : null, null, null],
 });
 export function clip(g: Graph, x: Tensor, lo: number, hi: number): Tensor {
   requireFloat('Clip', x);

@@ -16,15 +16,9 @@ const MatMulOp = defineOp({
   vjp: (g, { inputs: [a, b] }, [dy], needs) => {
     if (a!.rank === 2 && b!.rank === 2) {
       // Gemm with transpose flags: no explicit Transpose node in the backward pass.
-      return [
-        needs[0] ? g.gemm(dy!, b!, { transB: true }) : null,
-        needs[1] ? g.gemm(a!, dy!, { transA: true }) : null,
-      ];
+      return [needs[0] ? g.gemm(dy!, b!, { transB: true }) : null, needs[1] ? g.gemm(a!, dy!, { transA: true }) : null];
     }
-    return [
-      needs[0] ? unbroadcast(g, g.matmul(dy!, transposeLast(g, b!)), a!.shape) : null,
-      needs[1] ? unbroadcast(g, g.matmul(transposeLast(g, a!), dy!), b!.shape) : null,
-    ];
+    return [needs[0] ? unbroadcast(g, g.matmul(dy!, transposeLast(g, b!)), a!.shape) : null, needs[1] ? unbroadcast(g, g.matmul(transposeLast(g, a!), dy!), b!.shape) : null];
   },
 });
 

@@ -47,7 +47,11 @@ const ConcatOp = defineOp({
   onnx: 'Concat',
   vjp: (g, { inputs, meta }, [dy], needs) => {
     const axis = meta.axis as number;
-    const parts = g.split(dy!, inputs.map((t) => t.shape[axis]!), axis);
+    const parts = g.split(
+      dy!,
+      inputs.map((t) => t.shape[axis]!),
+      axis,
+    );
     return parts.map((p, i) => (needs[i] ? p : null));
   },
 });
