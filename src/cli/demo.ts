@@ -98,9 +98,8 @@ export async function demoCommand(a: Args): Promise<void> {
     seed,
     // Small networks and 4 sampled actions (CORL: 3x256, 10) keep the demo within minutes on 2 cores.
     // CQL/Cal-QL fine-tune with α_cql = 1 online (CORL's cql_alpha_online; its default keeps the
-    // offline 5): measured on hopper-medium-replay with exploring robots, Cal-QL went 9.6 → 21.5
-    // in 50k online steps with it and 9.6 → 13.2 without (BENCHMARKS.md). Every other setting is
-    // the algorithm's CORL default.
+    // offline value): it fine-tuned better on hopper-medium-replay (BENCHMARKS.md, "Offline-to-online
+    // fine-tuning"). Every other setting is the algorithm's CORL default.
     config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, cqlAlphaOnline: 1, maxSteps: sizes.pretrain + sizes.online, ...extraConfig },
     rewardNormalization: 'episode-return-range',
     logPath: join(out, 'offline-metrics.jsonl'),
