@@ -11,7 +11,7 @@ export { createStore, openStore, DatasetStore, SegmentAppender, TRANSITIONS_TOPI
 export type { StoreSpec, StoreReadResult, AppenderOptions, RepairReport, PartialReport } from './formats/mcap-store.js';
 export type { DroppedChunk, SalvagedSegment, ManifestRebuild } from './formats/salvage.js';
 export type { Manifest, SegmentEntry } from './formats/manifest.js';
-export { encodeTransitionBatch, decodeTransitionBatch, appendDecoded, type DecodedBatch } from './formats/transition-codec.js';
+export { encodeTransitionBatch, decodeTransitionBatch, appendDecoded, withAckedBelow, type DecodedBatch } from './formats/transition-codec.js';
 export { importD4rl, exportD4rl, importMinari, exportMinari } from './formats/hdf5.js';
 export { importRosbag2, parseRos2Mapping } from './formats/rosbag2.js';
 export { o2oRoot, o2oType, o2oFileDescriptorSet, PROTO_PATH } from './schema/proto.js';

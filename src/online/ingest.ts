@@ -96,15 +96,18 @@ export class TransitionIngest {
     if (d.obsDim !== this.o.obsDim || d.actDim !== this.o.actDim || d.count === 0) {
       return this.drop('badShape', robot, d.firstSequence, `${topic}: obs ${d.obsDim} / act ${d.actDim} / ${d.count} rows, expected obs ${this.o.obsDim} / act ${this.o.actDim}`);
     }
-    const expected = this.next[robot] ?? 0;
+    const stored = this.next[robot] ?? 0;
+    // transitions the robot says a learner acknowledged before (another store, another learner)
+    // will never be resent: continue after them rather than wait
+    const expected = Math.max(stored, d.ackedBelow);
     if (d.firstSequence < expected) return this.drop('duplicates', robot, d.firstSequence, `${robot} seq ${d.firstSequence} < ${expected}: stored already`);
     if (this.o.admit && !this.o.admit(d.count)) return this.drop('overBudget', robot, d.firstSequence, `${robot} seq ${d.firstSequence}: online budget spent`);
     if (d.firstSequence > expected)
       return this.drop('ahead', robot, d.firstSequence, `${robot} seq ${d.firstSequence} > ${expected}: an earlier batch is missing; the robot resends from ${expected}`);
-    let stored: boolean;
+    let written: boolean;
     try {
-      stored = await this.o.appender.appendEncoded(payload);
-      if (stored) this.o.appender.sync();
+      written = await this.o.appender.appendEncoded(payload);
+      if (written) this.o.appender.sync();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (typeof code === 'string' && !(e instanceof DataError))
@@ -112,7 +115,8 @@ export class TransitionIngest {
       if (e instanceof DataError && /NaN|Inf|finite/i.test(e.message)) return this.drop('nonFinite', robot, d.firstSequence, e.message);
       return this.drop('malformed', robot, d.firstSequence, (e as Error).message);
     }
-    if (!stored) return this.drop('duplicates', robot, d.firstSequence, `${robot} seq ${d.firstSequence} already stored`);
+    if (!written) return this.drop('duplicates', robot, d.firstSequence, `${robot} seq ${d.firstSequence} already stored`);
+    if (expected > stored) this.o.log?.(`ingest: ${robot} continues at seq ${expected}: seq ${stored}..${expected - 1} were acknowledged to it by another learner or store`);
     this.next[robot] = d.firstSequence + d.count;
     const start = this.o.online.size;
     appendDecoded(this.o.online, d, topic);

@@ -29,7 +29,7 @@ import {
 import { join } from 'node:path';
 import { writeFileDurably } from '../util/durable.js';
 import { pidAlive } from '../util/pid-lock.js';
-import { DataError, DatasetBuilder, decodeTransitionBatch, encodeTransitionBatch } from '../data/index.js';
+import { DataError, DatasetBuilder, decodeTransitionBatch, encodeTransitionBatch, withAckedBelow } from '../data/index.js';
 import { type TransitionAck, decodeAck, decodeStatusMessage } from './ack.js';
 import type { MqttLink } from './client.js';
 import { learnerStatusFilter, robotTopics } from './topics.js';
@@ -300,6 +300,9 @@ export class TransitionSpool {
         return;
       }
       if (this.sent === 0) this.lastProgress = Date.now();
+      // everything below our oldest file was acknowledged by a learner: say so, so that a learner
+      // with a new store takes this batch instead of waiting for transitions we no longer hold
+      bytes = withAckedBelow(bytes, this.files[0]!.first);
       link.client.publish(topic, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { qos: 1 }, () => {});
       this.sent++;
       this.published++;

@@ -10,7 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeEnv } from '../../simulators/index.js';
-import { DatasetBuilder, createStore, datasetStats, encodeTransitionBatch, episodes, nextObservationsOf, openStore, repairDataset } from '../../src/data/index.js';
+import {
+  DatasetBuilder,
+  createStore,
+  datasetStats,
+  decodeTransitionBatch,
+  encodeTransitionBatch,
+  episodes,
+  nextObservationsOf,
+  o2oType,
+  openStore,
+  repairDataset,
+  withAckedBelow,
+} from '../../src/data/index.js';
 import { OnlineLearner, type OnlineLearnerOptions } from '../../src/online/index.js';
 import { train } from '../../src/train/index.js';
 import { generateRecipe } from '../../src/train/datasets.js';
@@ -155,6 +167,35 @@ describe('end-to-end delivery', () => {
     expect(res.nextSequence).toMatchObject({ r1: 1000, r2: 1000, r3: 1000 });
     expect(res.duplicateBatches).toBe(0);
   }, 120_000);
+
+  it('a robot whose earlier transitions a first learner stored delivers the rest to a second learner with a new store', async () => {
+    const broker = await startBroker({ port: 0 });
+    cleanups.push(() => broker.close());
+    const first = await startLearner(broker.url, tmp('o2o-store-a-'), { budget: { transitions: 160 } });
+    const r = await robot(broker.url, 'mover');
+    cleanups.push(() => r.link.close());
+    await drive(r, 400, 3);
+    r.spool.cut();
+    await Promise.race([first.done, sleep(20_000)]);
+    await sleep(300);
+    const acked = r.spool.ackedTransitions;
+    expect(acked).toBeGreaterThanOrEqual(160);
+    expect(r.spool.pendingTransitions).toBe(400 - acked);
+    await first.close();
+    // a new session, a new store: it has never seen 'mover', whose oldest spooled batch starts at `acked`
+    const storeB = tmp('o2o-store-b-');
+    const second = await startLearner(broker.url, storeB);
+    cleanups.push(() => second.close());
+    expect(await r.spool.drain(20_000)).toBe(true);
+    await second.close();
+    const res = await openStore(storeB).read();
+    expect(res.dataset.size).toBe(400 - acked);
+    expect(res.nextSequence).toEqual({ mover: 400 });
+    // the field robots append is plain protobuf: protobufjs reads it
+    const bytes = withAckedBelow(encodeTransitionBatch(res.dataset, 0, 1, { robotId: 'mover', firstSequence: acked }), acked);
+    expect(Number((o2oType('TransitionBatch').decode(bytes) as unknown as { acked_below: number }).acked_below)).toBe(acked);
+    expect(decodeTransitionBatch(bytes).ackedBelow).toBe(acked);
+  }, 60_000);
 
   it("stores concurrent robots' episodes whole: manifest, read and stats agree", async () => {
     const broker = await startBroker({ port: 0 });

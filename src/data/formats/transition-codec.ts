@@ -31,7 +31,8 @@ const F_NOBS = 9,
   F_EPS = 12,
   F_POLICY = 13,
   F_TIME = 14,
-  F_INFO = 15;
+  F_INFO = 15,
+  F_ACKED_BELOW = 16;
 
 const te = new TextEncoder();
 const td = new TextDecoder('utf-8', { fatal: true });
@@ -125,6 +126,8 @@ interface Span {
 }
 
 export interface DecodedBatch extends BatchHeader {
+  /** TransitionBatch.acked_below: the sender's transitions below it were acknowledged elsewhere (0: none). */
+  ackedBelow: number;
   obsDim: number;
   actDim: number;
   count: number;
@@ -183,7 +186,7 @@ class In {
 /** Parse a TransitionBatch without copying its arrays. `where` names the source in errors. */
 export function decodeTransitionBatch(bytes: Uint8Array, where = 'TransitionBatch'): DecodedBatch {
   const r = new In(bytes, 0, bytes.length, where);
-  const d: DecodedBatch = { robotId: '', firstSequence: 0, policyVersion: '', timeUnixNs: 0, obsDim: 0, actDim: 0, count: 0, spans: {}, info: [], bytes };
+  const d: DecodedBatch = { robotId: '', firstSequence: 0, ackedBelow: 0, policyVersion: '', timeUnixNs: 0, obsDim: 0, actDim: 0, count: 0, spans: {}, info: [], bytes };
   const str = (s: Span): string => td.decode(bytes.subarray(s.p, s.p + s.len));
   while (r.p < r.end) {
     const tag = r.varint();
@@ -234,6 +237,9 @@ export function decodeTransitionBatch(bytes: Uint8Array, where = 'TransitionBatc
         break;
       case F_TIME:
         want(0), (d.timeUnixNs = r.varint());
+        break;
+      case F_ACKED_BELOW:
+        want(0), (d.ackedBelow = r.varint());
         break;
       case F_INFO: {
         want(2);
@@ -327,4 +333,20 @@ export function appendDecoded(builder: DatasetBuilder, d: DecodedBatch, where = 
     new Uint8Array(next.buffer).set(b.subarray(ns.p, ns.p + ns.len));
   }
   builder.commit(n, next);
+}
+
+/** The bytes of a TransitionBatch with acked_below set (appended: protobuf's last value wins; 0 leaves them as they are). */
+export function withAckedBelow(bytes: Uint8Array, ackedBelow: number): Uint8Array {
+  if (ackedBelow <= 0) return bytes;
+  const tail: number[] = [0x80, 0x01]; // the tag of field 16, wire type 0 (varint): (16 << 3) | 0 = 128
+  let v = ackedBelow;
+  while (v >= 128) {
+    tail.push((v % 128) | 128);
+    v = Math.floor(v / 128);
+  }
+  tail.push(v);
+  const out = new Uint8Array(bytes.length + tail.length);
+  out.set(bytes);
+  out.set(tail, bytes.length);
+  return out;
 }
