@@ -6,10 +6,10 @@
  * (O2O_BENCH_UNROLL, default 4: K updates chained per session.run) in the same rounds.
  */
 import { createLearner, type Learner } from '../src/algos/index.js';
-import { DatasetBuilder, UniformSampler, batchesLike, monteCarloReturns, withInfo } from '../src/data/index.js';
+import { UniformSampler, batchesLike } from '../src/data/index.js';
 import { prepareEngine, prepareGemm } from './engine.js';
 import { machine, table, timeInterleaved } from './stats.js';
-import { Rng } from '../src/util/rng.js';
+import { syntheticDataset } from './synthetic.js';
 
 const task = { obsDim: 17, actDim: 6, maxAction: 1 };
 const h = [256, 256];
@@ -21,25 +21,10 @@ const ALGOS: [string, number, object][] = [
   ['bc', 0, { hidden: h }],
 ];
 
-function dataset(n: number) {
-  const rng = new Rng(0);
-  const b = new DatasetBuilder(17, 6, { capacity: n + 1, validate: false });
-  b.reserve(n + 1);
-  rng.fillNormal(b.observations.subarray(0, (n + 1) * 17));
-  rng.fillUniform(b.actions.subarray(0, n * 6), -1, 1);
-  rng.fillNormal(b.rewards.subarray(0, n));
-  for (let i = 999; i < n; i += 1000) b.timeouts[i] = 1;
-  // next observation of row i = observation of row i + 1 (as in recorded trajectories; the
-  // builder keeps them implicit and stores only the episode ends)
-  b.commit(n, b.observations.subarray(17, (n + 1) * 17));
-  const ds = b.build();
-  return withInfo(ds, 'mc_return', monteCarloReturns(ds, { gamma: 0.99 }));
-}
-
 export async function run(): Promise<void> {
   const n = Number(process.env.O2O_BENCH_ROWS ?? 1_000_000);
   const K = Number(process.env.O2O_BENCH_UNROLL ?? 4);
-  const ds = dataset(n);
+  const ds = syntheticDataset(n);
   let peak = process.memoryUsage().rss;
   const eng = await prepareEngine();
   const gemm = await prepareGemm();

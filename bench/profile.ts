@@ -9,25 +9,12 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLearner } from '../src/algos/index.js';
-import { type Batch, DatasetBuilder, UniformSampler, batchesLike, monteCarloReturns, withInfo } from '../src/data/index.js';
-import { Rng } from '../src/util/rng.js';
+import { type Batch, UniformSampler, batchesLike } from '../src/data/index.js';
+import { syntheticDataset } from './synthetic.js';
 import { table } from './stats.js';
 
 const task = { obsDim: 17, actDim: 6, maxAction: 1 };
 const h = [256, 256];
-
-function dataset(n: number) {
-  const rng = new Rng(0);
-  const b = new DatasetBuilder(17, 6, { capacity: n + 1, validate: false });
-  b.reserve(n + 1);
-  rng.fillNormal(b.observations.subarray(0, (n + 1) * 17));
-  rng.fillUniform(b.actions.subarray(0, n * 6), -1, 1);
-  rng.fillNormal(b.rewards.subarray(0, n));
-  for (let i = 999; i < n; i += 1000) b.timeouts[i] = 1;
-  b.commit(n, b.observations.subarray(17, (n + 1) * 17));
-  const ds = b.build();
-  return withInfo(ds, 'mc_return', monteCarloReturns(ds, { gamma: 0.99 }));
-}
 
 interface Event {
   cat: string;
@@ -41,7 +28,7 @@ const GEMM = new Set(['MatMul', 'Gemm', 'FusedMatMul', 'FusedGemm']);
 export async function run(): Promise<void> {
   const algos = (process.env.O2O_PROFILE_ALGOS ?? 'td3bc,iql,cql').split(',');
   const n = Number(process.env.O2O_PROFILE_UPDATES ?? 200);
-  const ds = dataset(50_000);
+  const ds = syntheticDataset(50_000);
   for (const algo of algos) {
     const dir = mkdtempSync(join(tmpdir(), 'o2o-prof-'));
     process.env.O2O_ORT_PROFILE = join(dir, 'p');

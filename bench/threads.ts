@@ -18,10 +18,10 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLearner, type Learner } from '../src/algos/index.js';
-import { type Batch, DatasetBuilder, UniformSampler, batchesLike, monteCarloReturns, withInfo } from '../src/data/index.js';
+import { type Batch, UniformSampler, batchesLike } from '../src/data/index.js';
 import { prepareGemm } from './engine.js';
 import { machine, median, table } from './stats.js';
-import { Rng } from '../src/util/rng.js';
+import { syntheticDataset } from './synthetic.js';
 
 const task = { obsDim: 17, actDim: 6, maxAction: 1 };
 const h = [256, 256];
@@ -32,19 +32,6 @@ const CONFIGS: Record<string, object> = {
   cql: { actorHidden: h, criticHidden: h },
   calql: { actorHidden: h, criticHidden: h },
 };
-
-function dataset(n: number) {
-  const rng = new Rng(0);
-  const b = new DatasetBuilder(17, 6, { capacity: n + 1, validate: false });
-  b.reserve(n + 1);
-  rng.fillNormal(b.observations.subarray(0, (n + 1) * 17));
-  rng.fillUniform(b.actions.subarray(0, n * 6), -1, 1);
-  rng.fillNormal(b.rewards.subarray(0, n));
-  for (let i = 999; i < n; i += 1000) b.timeouts[i] = 1;
-  b.commit(n, b.observations.subarray(17, (n + 1) * 17));
-  const ds = b.build();
-  return withInfo(ds, 'mc_return', monteCarloReturns(ds, { gamma: 0.99 }));
-}
 
 const LOAD_SCRIPT = `
 let on = false;
@@ -93,7 +80,7 @@ export async function run(): Promise<void> {
   const settings: Setting[] = [];
   for (const K of [1, Kc])
     for (const threads of [1, 2]) for (const spin of [true, false]) settings.push({ threads, spin, K, label: `${threads}t ${spin ? 'spin' : 'nospin'} K${K}` });
-  const ds = dataset(200_000);
+  const ds = syntheticDataset(200_000);
   const load = duty > 0 ? startLoad(duty) : null;
   const la0 = loadavg();
   const t0 = Date.now();
