@@ -31,9 +31,10 @@ import {
   type SegmentAppender,
 } from '../data/index.js';
 import { encodePolicyUpdate, exportPolicy, type CardInput } from '../serve/index.js';
-import { type AckResult, encodeAck, redactUrl, encodeStatusMessage, fleetTransitionsFilter, learnerStatusTopic, policyTopic, robotTopics } from '../transport/index.js';
+import { type AckResult, fleetTransitionsFilter, policyTopic, redactUrl, robotOf } from '../transport/index.js';
 import { newestCheckpoint, readCheckpoint, writeCheckpoint } from '../train/checkpoint.js';
-import { type IngestCounters, type IngestOutcome, type IngestResult, StorageError, TransitionIngest } from './ingest.js';
+import { ACK_FOR, LearnerDelivery } from './delivery.js';
+import { type IngestCounters, type IngestResult, StorageError, TransitionIngest } from './ingest.js';
 
 /** Limits of the online phase. Checked per message: the last admitted batch may overshoot the
  * transition budget by less than one batch. */
@@ -89,19 +90,6 @@ export interface OnlineLearnerStatus {
   errorCode?: string;
 }
 
-/** What a robot is told for each ingest outcome (null: nothing, the sender is unknown). */
-const ACK_FOR: Record<IngestOutcome, AckResult | null> = {
-  accepted: 'STORED',
-  duplicates: 'DUPLICATE',
-  ahead: 'AHEAD',
-  badShape: 'REJECTED',
-  nonFinite: 'REJECTED',
-  malformed: 'REJECTED',
-  overBudget: 'OVER_BUDGET',
-  wrongRobot: null,
-  oversized: 'REJECTED',
-};
-
 export class OnlineLearner {
   private client!: MqttClient;
   private appender!: SegmentAppender;
@@ -119,11 +107,13 @@ export class OnlineLearner {
   private finished!: () => void;
   private withMc = false;
   private failure: StorageError | null = null;
+  private readonly delivery: LearnerDelivery;
   private closing: Promise<void> | null = null;
   readonly done: Promise<void>;
 
   private constructor(private readonly o: OnlineLearnerOptions) {
     this.done = new Promise((r) => (this.finished = r));
+    this.delivery = new LearnerDelivery(o.fleet ?? 'default', o.learnerId ?? 'learner');
   }
 
   static async start(o: OnlineLearnerOptions): Promise<OnlineLearner> {
@@ -204,14 +194,6 @@ export class OnlineLearner {
     if (this.withMc) this.online.info.mc_return!.data.fill(NO_MC_BOUND, start, end);
   }
 
-  private get learnerId(): string {
-    return this.o.learnerId ?? 'learner';
-  }
-
-  private get statusTopic(): string {
-    return learnerStatusTopic(this.o.fleet ?? 'default', this.learnerId);
-  }
-
   private async connect(): Promise<void> {
     const o = this.o;
     const fleet = o.fleet ?? 'default';
@@ -222,7 +204,7 @@ export class OnlineLearner {
       reconnectPeriod: 500,
       username: o.username,
       password: o.password,
-      will: { topic: this.statusTopic, payload: Buffer.from(encodeStatusMessage({ id: this.learnerId, state: 'OFFLINE', message: 'connection lost' })), qos: 1, retain: true },
+      will: this.delivery.will(),
     });
     // Messages are handled one at a time, in order: store + fsync, then the robot's ack, then the
     // broker's PUBACK (mqtt.js reads the next packet only when the callback runs).
@@ -266,14 +248,14 @@ export class OnlineLearner {
   private announce(): void {
     const state = this.failure ? 'ERROR' : this.stopped ? 'IDLE' : 'RUNNING';
     const message = this.failure ? this.failure.message : `${this.online.size} online transitions stored`;
-    this.client.publish(this.statusTopic, Buffer.from(encodeStatusMessage({ id: this.learnerId, state, message })), { qos: 1, retain: true });
+    this.delivery.status(this.client, state, message).catch(() => {}); // a broker that is gone gets it after the reconnect
   }
 
   /** One transition batch: store it (or not) and tell its robot what is durably stored. */
   private async receive(topic: string, payload: Uint8Array): Promise<void> {
     let r: IngestResult;
     if (this.failure) {
-      const robot = topic.split('/')[3] ?? null;
+      const robot = robotOf(topic);
       r = { outcome: 'malformed', robot, firstSequence: 0, message: this.failure.message };
       if (robot) this.ack(robot, 'STORAGE_FAILED', r);
       return;
@@ -290,21 +272,12 @@ export class OnlineLearner {
   }
 
   private ack(robot: string, result: AckResult, r: IngestResult): void {
-    const topic = robotTopics(this.o.fleet ?? 'default', robot).ack;
-    const bytes = encodeAck({
-      robotId: robot,
-      nextSequence: this.ingest.nextSequenceOf(robot),
-      result,
-      batchFirstSequence: r.firstSequence,
-      learnerId: this.learnerId,
-      message: r.message,
-    });
-    this.client.publish(topic, Buffer.from(bytes), { qos: 1, retain: true });
+    this.delivery.ack(this.client, robot, result, this.ingest.nextSequenceOf(robot), r);
   }
 
   private async storageFailed(e: StorageError, topic: string): Promise<void> {
     this.failure = e;
-    const robot = topic.split('/')[3];
+    const robot = robotOf(topic);
     this.log(
       `online learner: STORAGE FAILURE (${e.code}): ${e.message}. Nothing more is acknowledged; the robots keep their spools. Free space or fix the disk, then restart the learner (it resumes from the store and its checkpoints).`,
     );
@@ -441,13 +414,7 @@ export class OnlineLearner {
     if (training) await Promise.race([training, new Promise((r) => setTimeout(r, 800).unref())]);
     await this.queue;
     if (this.client.connected) {
-      await this.client
-        .publishAsync(
-          this.statusTopic,
-          Buffer.from(encodeStatusMessage({ id: this.learnerId, state: this.failure ? 'ERROR' : 'OFFLINE', message: this.failure?.message ?? 'stopped' })),
-          { qos: 1, retain: true },
-        )
-        .catch(() => {});
+      await this.delivery.status(this.client, this.failure ? 'ERROR' : 'OFFLINE', this.failure?.message ?? 'stopped').catch(() => {});
     }
     await this.client.endAsync(!this.client.connected); // force when the broker is gone: nothing is in flight to keep
     if (!this.failure) await this.appender.close();
