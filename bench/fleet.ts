@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEnv } from '../simulators/index.js';
 import { openStore } from '../src/data/index.js';
-import { OnlineLearner } from '../src/online/index.js';
+import { fineTuneOnline } from '../src/online/index.js';
 import { train } from '../src/train/index.js';
 import { generateRecipe } from '../src/train/datasets.js';
 import { MqttLink, TransitionSpool } from '../src/transport/index.js';
@@ -34,56 +34,58 @@ export async function run(): Promise<void> {
     session: { threads: 1 },
   });
   const store = mkdtempSync(join(tmpdir(), 'o2o-fleet-'));
-  const learner = await OnlineLearner.start({
+  const period = 1000 / hz;
+  let lagMax = 0;
+  const lags: number[] = [];
+  let sent = 0;
+  let elapsed = 0;
+  let fleet: { env: Awaited<ReturnType<typeof makeEnv>>; link: MqttLink; spool: TransitionSpool; obs: Float32Array | number[]; rng: Rng; sent: number }[] = [];
+  // The library's loop, with a budget-less learner; the robots are raw spools stepped by this loop.
+  const st = await fineTuneOnline({
+    pre,
     url: broker.url,
-    learner: pre.learner,
-    offline: pre.prepared,
-    obsStats: pre.obsStats,
-    rewardTransform: pre.rewardTransform,
     storeDir: store,
     envId: 'pendulum',
     utd: 0.05, // the ingest path is what this measures; training takes what CPU is left
     budget: {},
     publishEvery: 1_000_000,
     card: { name: 'fleet', task: 'pendulum', algorithm: 'calql' },
+    until: 'robots',
+    robots: async (ctx) => {
+      fleet = await Promise.all(
+        Array.from({ length: robots }, async (_, i) => {
+          const env = await makeEnv('pendulum', { randomization: 'mild' });
+          const link = await MqttLink.connect(broker.url, { clientId: `fleet-${i}` });
+          const spool = new TransitionSpool({ dir: mkdtempSync(join(tmpdir(), `fleet-spool-${i}-`)), robotId: `r${i}`, obsDim: 3, actDim: 1, batchRows: 25 });
+          await spool.attach(link);
+          return { env, link, spool, obs: env.reset(i), rng: new Rng(i), sent: 0 };
+        }),
+      );
+      const t0 = performance.now();
+      for (let tick = 0; tick < hz * seconds; tick++) {
+        const due = t0 + tick * period;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        for (const r of fleet) {
+          const a = [r.rng.uniform(-2, 2)];
+          const s = r.env.step(a);
+          r.spool.add(r.obs, a, s.reward, s.obs, s.terminated, s.truncated);
+          r.obs = s.terminated || s.truncated ? r.env.reset() : s.obs;
+          r.sent++;
+        }
+        if (tick % hz === 0) {
+          const lag = fleet.reduce((n, r) => n + r.sent, 0) - ctx.status().onlineTransitions;
+          lags.push(lag);
+          lagMax = Math.max(lagMax, lag);
+        }
+      }
+      elapsed = (performance.now() - t0) / 1000;
+      sent = fleet.reduce((n, r) => n + r.sent, 0);
+      await Promise.all(fleet.map((r) => r.spool.drain(60_000)));
+      const tDrain = performance.now();
+      while (ctx.status().onlineTransitions < sent && performance.now() - tDrain < 60_000) await new Promise((r) => setTimeout(r, 50));
+    },
   });
-  const fleet = await Promise.all(
-    Array.from({ length: robots }, async (_, i) => {
-      const env = await makeEnv('pendulum', { randomization: 'mild' });
-      const link = await MqttLink.connect(broker.url, { clientId: `fleet-${i}` });
-      const spool = new TransitionSpool({ dir: mkdtempSync(join(tmpdir(), `fleet-spool-${i}-`)), robotId: `r${i}`, obsDim: 3, actDim: 1, batchRows: 25 });
-      await spool.attach(link);
-      return { env, link, spool, obs: env.reset(i), rng: new Rng(i), sent: 0 };
-    }),
-  );
-  const period = 1000 / hz;
-  const t0 = performance.now();
-  let lagMax = 0;
-  const lags: number[] = [];
-  for (let tick = 0; tick < hz * seconds; tick++) {
-    const due = t0 + tick * period;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    for (const r of fleet) {
-      const a = [r.rng.uniform(-2, 2)];
-      const s = r.env.step(a);
-      r.spool.add(r.obs, a, s.reward, s.obs, s.terminated, s.truncated);
-      r.obs = s.terminated || s.truncated ? r.env.reset() : s.obs;
-      r.sent++;
-    }
-    if (tick % hz === 0) {
-      const lag = fleet.reduce((n, r) => n + r.sent, 0) - learner.status().onlineTransitions;
-      lags.push(lag);
-      lagMax = Math.max(lagMax, lag);
-    }
-  }
-  const elapsed = (performance.now() - t0) / 1000;
-  const sent = fleet.reduce((n, r) => n + r.sent, 0);
-  await Promise.all(fleet.map((r) => r.spool.drain(60_000)));
-  const tDrain = performance.now();
-  while (learner.status().onlineTransitions < sent && performance.now() - tDrain < 60_000) await new Promise((r) => setTimeout(r, 50));
-  const st = learner.status();
-  await learner.close();
   for (const r of fleet) {
     r.spool.close();
     await r.link.close();

@@ -7,41 +7,20 @@
  * same ROS domain) never hear each other.
  */
 import { join } from 'node:path';
-import { robotSeed } from '../src/serve/index.js';
+import { type FleetSetup, type RobotFleet, robotSeed } from '../src/serve/index.js';
 import { loadRclnodejs } from './main.js';
 import type { PolicyNodeParams } from './params.js';
 import { PolicyNode } from './policy-node.js';
 import { RosSimRobot } from './sim-robot-ros.js';
 
-export interface RosFleetOptions {
-  /** The fleet's MQTT broker (the learner's). */
-  url: string;
-  /** The signed policy every node starts with, and the public key file its updates must be signed by. */
-  policy: string;
-  trustedKeyFile: string;
-  robots: number;
-  task: string;
-  profile: string;
-  seed: number;
-  explore: boolean;
-  /** Spools go to <dir>/spool/sim-<i>, robot logs to logFor(i). */
-  dir: string;
-  logFor: (robot: number) => (line: string) => void;
-}
-
-export interface RosFleet {
-  /** The policy version robot 0's node serves. */
-  readonly version: string;
+/** The ROS 2 fleet of the offline-to-online loop (src/online/offline-to-online.ts): the loop's `StartFleet`. */
+export interface RosFleet extends RobotFleet {
   /** Versions served now, per robot. */
   versions(): string[];
-  /** Waits until every node serves `version` (an update travels over MQTT); false after `ms`. */
-  waitForVersion(version: string, ms: number): Promise<boolean>;
-  /** Runs episodes on every robot (episode seeds 1000·(i+1) + k) until `done()`. */
   run(done: () => boolean): Promise<{ episodes: number; steps: number; timeouts: number }>;
-  close(): Promise<void>;
 }
 
-export async function startRosFleet(o: RosFleetOptions): Promise<RosFleet> {
+export async function startRosFleet(o: FleetSetup): Promise<RosFleet> {
   const rcl = await loadRclnodejs();
   await rcl.init();
   const ns = `/o2o_demo_${process.pid}`;

@@ -8,5 +8,6 @@ export { PolicyRuntime, type RuntimeOptions, type RuntimeEvent, type RuntimeStat
 export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type ActorLike, type CardInput, type ExportOptions, type ExportResult } from './export.js';
 export { serveMqtt, decodeRobotStatus, encodePolicyUpdate, policyUpdateToArtifact, type ServeMqttOptions, type MqttServer } from './serve-mqtt.js';
 export { runSimRobot, type SimRobotOptions, type SimRobotResult } from './sim-robot.js';
+export { simulatedMqttFleet, type FleetSetup, type RobotFleet, type StartFleet } from './sim-fleet.js';
 export { exportPolicyFile, writeSigningKey, type ExportFileOptions } from './commands.js';
 export { Recorder, type RecorderOptions } from './recorder.js';

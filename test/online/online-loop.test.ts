@@ -5,7 +5,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEnv } from '../../simulators/index.js';
 import { DatasetBuilder, encodeTransitionBatch, openStore } from '../../src/data/index.js';
-import { OnlineLearner } from '../../src/online/index.js';
+import { OnlineLearner, fineTuneOnline } from '../../src/online/index.js';
 import { generateSigningKey, policyUpdateToArtifact, verifyArtifact } from '../../src/serve/index.js';
 import { train } from '../../src/train/index.js';
 import { generateRecipe } from '../../src/train/datasets.js';
@@ -65,12 +65,16 @@ describe.runIf(requireOrSkip(missingMosquitto()))('online fine-tuning over mosqu
     const pre = await pretrained();
     const key = generateSigningKey();
     const storeDir = tmp('o2o-online-');
-    const learner = await OnlineLearner.start({
+    let restarted = false;
+    const restart = async () => {
+      if (restarted) return;
+      restarted = true;
+      await broker.restart();
+    };
+    // The library's loop (fineTuneOnline), with robots that act randomly and spool every transition.
+    const st = await fineTuneOnline({
+      pre,
       url: broker.url,
-      learner: pre.learner,
-      offline: pre.prepared,
-      obsStats: pre.obsStats,
-      rewardTransform: pre.rewardTransform,
       storeDir,
       envId: 'pendulum',
       utd: 0.25,
@@ -80,21 +84,14 @@ describe.runIf(requireOrSkip(missingMosquitto()))('online fine-tuning over mosqu
       card: { name: 'pendulum-calql', task: 'pendulum', algorithm: 'calql' },
       signingKey: key.privateKeyPem,
       checkpointDir: join(storeDir, 'ckpt'),
+      robots: () =>
+        Promise.all([
+          robotRun(broker.url, 'robot-a', 200, tmp('spool-a-'), restart),
+          robotRun(broker.url, 'robot-b', 200, tmp('spool-b-')),
+          robotRun(broker.url, 'robot-c', 200, tmp('spool-c-')),
+        ]),
+      timeoutMs: 60_000,
     });
-    let restarted = false;
-    const restart = async () => {
-      if (restarted) return;
-      restarted = true;
-      await broker.restart();
-    };
-    await Promise.all([
-      robotRun(broker.url, 'robot-a', 200, tmp('spool-a-'), restart),
-      robotRun(broker.url, 'robot-b', 200, tmp('spool-b-')),
-      robotRun(broker.url, 'robot-c', 200, tmp('spool-c-')),
-    ]);
-    await Promise.race([learner.done, new Promise((_, rej) => setTimeout(() => rej(new Error('learner did not finish its budget')), 60_000))]);
-    const st = learner.status();
-    await learner.close();
 
     expect(restarted).toBe(true);
     expect(st.counters.transitions).toBe(600);
