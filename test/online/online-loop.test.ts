@@ -157,3 +157,42 @@ describe.runIf(requireOrSkip(missingMosquitto()))('online fine-tuning over mosqu
     expect(c).toMatchObject({ malformed: 1, oversized: 1, wrongRobot: 1, nonFinite: 1, accepted: 1, duplicates: 1, transitions: 1 });
   }, 120_000);
 });
+
+describe('fineTuneOnline (the loop shared by the demo, the fleet bench and these tests)', () => {
+  it("says so when the robots stop before the budget is spent, and closes the learner; with until 'robots' it returns the robots' outcome", async () => {
+    const { startBroker } = await import('../../src/transport/index.js');
+    const broker = await startBroker({ port: 0 });
+    const pre = await pretrained();
+    const base = {
+      pre,
+      url: broker.url,
+      envId: 'pendulum',
+      budget: { transitions: 100 },
+      publishEvery: 1000,
+      card: { name: 'x', task: 'pendulum', algorithm: 'calql' },
+    };
+    let ran = 0;
+    await expect(fineTuneOnline({ ...base, storeDir: tmp('o2o-ft-'), robots: async () => void ran++, timeoutMs: 300 })).rejects.toThrow(/did not spend its budget within 300 ms/);
+    // the learner was closed: a second one with the same client id connects and is not kicked off
+    const st = await fineTuneOnline({
+      ...base,
+      storeDir: tmp('o2o-ft-'),
+      until: 'robots',
+      robots: async (ctx) => {
+        ran++;
+        expect(ctx.done()).toBe(false);
+        const link = await MqttLink.connect(broker.url, { clientId: 'ft-robot' });
+        const spool = new TransitionSpool({ dir: tmp('ft-spool-'), robotId: 'ft-robot', obsDim: 3, actDim: 1, batchRows: 10 });
+        await spool.attach(link);
+        for (let t = 0; t < 30; t++) spool.add([1, 0, 0], [0], -1, [1, 0, 0], false, t === 29);
+        expect(await spool.drain(10_000)).toBe(true);
+        spool.close();
+        await link.close();
+      },
+    });
+    expect(ran).toBe(2);
+    expect(st.onlineTransitions).toBe(30);
+    expect(st.done).toBe(false);
+    await broker.close();
+  }, 60_000);
+});
