@@ -6,6 +6,9 @@
  *
  *  - DDS echo: the robot (this process) publishes a Float32MultiArray, an echo process republishes
  *    it: the transport's round trip alone.
+ *  - rclcpp echo (C++ reference): the same round trip with rclcpp on both sides (bench/rclcpp-echo,
+ *    built with cmake against the sourced ROS 2 into ~/.cache/o2o): what this host allows any ROS 2
+ *    client, to tell the host's floor from rclnodejs's and our node's cost. Skipped without cmake/g++.
  *  - policy node: the o2o node (its own process, started as the README says) answers. With its
  *    control timer (the default) the round trip includes waiting for the next tick (0 … 1/rate);
  *    with act_on_observation it answers each observation as it arrives.
@@ -17,8 +20,10 @@
  *
  * O2O_BENCH_ROS_TRIPS: round trips per row (default 1000).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyRuntime, readArtifactFile } from '../src/serve/index.js';
@@ -54,6 +59,53 @@ async function stop(c: ChildProcess): Promise<void> {
   c.kill('SIGINT');
   for (let i = 0; i < 100 && c.exitCode === null; i++) await sleep(20);
   if (c.exitCode === null) c.kill('SIGKILL');
+}
+
+/** Builds bench/rclcpp-echo once per source and ROS prefix (cached), or says why it cannot. */
+function rclcppEcho(): { bin: string } | { skip: string } {
+  const src = join(ROOT, 'bench', 'rclcpp-echo');
+  const hash = createHash('sha256')
+    .update(readFileSync(join(src, 'echo.cpp')))
+    .update(readFileSync(join(src, 'CMakeLists.txt')))
+    .update(process.env.AMENT_PREFIX_PATH ?? '')
+    .digest('hex')
+    .slice(0, 16);
+  const build = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'o2o', `rclcpp-echo-${hash}`);
+  const bin = join(build, 'echo');
+  if (existsSync(bin)) return { bin };
+  try {
+    mkdirSync(build, { recursive: true });
+    execFileSync('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release'], { stdio: 'pipe' });
+    execFileSync('cmake', ['--build', build], { stdio: 'pipe' });
+    return { bin };
+  } catch (e) {
+    return { skip: `could not build bench/rclcpp-echo (${(e as Error).message.split('\n')[0]})` };
+  }
+}
+
+async function rclcppRows(rows: string[]): Promise<void> {
+  const echo = rclcppEcho();
+  if ('skip' in echo) {
+    rows.push(`| DDS echo, rclcpp on both sides (C++ reference) | — | not run: ${echo.skip} | | | |`);
+    return;
+  }
+  const ns = `/o2o_bench_cpp${process.pid}`;
+  const pong = spawn(echo.bin, ['pong', `${ns}/in`, `${ns}/out`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  pong.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 500 && !/echo ready/.test(out); i++) await sleep(20);
+  try {
+    for (const hz of [100, 500]) {
+      const res = execFileSync(echo.bin, ['ping', `${ns}/in`, `${ns}/out`, String(hz), String(TRIPS)], { encoding: 'utf8' });
+      const m = /(\d+)\/(\d+)\s+p50 ([\d.]+)\s+p99 ([\d.]+)\s+p99\.9 ([\d.]+)/.exec(res);
+      if (!m) throw new Error(`rclcpp ping printed ${res}`);
+      rows.push(`| DDS echo, rclcpp on both sides (C++ reference) | ${hz} | ${m[1]}/${m[2]} | ${m[3]} | ${m[4]} | ${m[5]} |`);
+    }
+  } finally {
+    pong.kill('SIGINT');
+    for (let i = 0; i < 100 && pong.exitCode === null; i++) await sleep(20);
+    if (pong.exitCode === null) pong.kill('SIGKILL');
+  }
 }
 
 export async function run(): Promise<void> {
@@ -136,6 +188,7 @@ export async function run(): Promise<void> {
     row('DDS echo (transport only)', hz, lat, TRIPS);
   }
   await stop(echo);
+  await rclcppRows(rows);
 
   // 2. the policy node
   for (const [mode, extra] of [
