@@ -1,4 +1,4 @@
-/** `npm run bench -- <name> [...]`: runs the named benchmarks (all but the hours-long 'results', 'chaos', 'threads', 'profile' and the ROS 2 'ros' when none is named). */
+/** `npm run bench -- <name> [...]`: runs the named benchmarks (all but the hours-long 'results', 'chaos', 'threads', 'profile' and the ROS 2 'ros' and 'transports' when none is named). */
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
   sim: () => import('./sim.js'),
@@ -14,10 +14,14 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   profile: () => import('./profile.js'),
   // needs ROS 2 and rclnodejs: bash test/setup/ros2.sh npm run bench -- ros
   ros: () => import('./ros.js'),
+  // needs ROS 2 too; ~3 min per run: the demo behind MQTT and behind ROS 2 nodes, same seeds and budget
+  transports: () => import('./transports.js'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const chosen = names.length ? names : Object.keys(suites).filter((n) => n !== 'results' && n !== 'chaos' && n !== 'ros' && n !== 'threads' && n !== 'profile');
+const chosen = names.length
+  ? names
+  : Object.keys(suites).filter((n) => n !== 'results' && n !== 'chaos' && n !== 'ros' && n !== 'transports' && n !== 'threads' && n !== 'profile');
 for (const n of chosen) {
   const load = suites[n];
   if (!load) {
