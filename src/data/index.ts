@@ -15,3 +15,4 @@ export { encodeTransitionBatch, decodeTransitionBatch, appendDecoded, withAckedB
 export { importD4rl, exportD4rl, importMinari, exportMinari } from './formats/hdf5.js';
 export { importRosbag2, parseRos2Mapping } from './formats/rosbag2.js';
 export { o2oRoot, o2oType, o2oFileDescriptorSet, PROTO_PATH } from './schema/proto.js';
+export * from './sequences.js';
