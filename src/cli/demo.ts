@@ -14,6 +14,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeEnv } from '../../simulators/index.js';
+import { pickSettings } from '../algos/index.js';
 import { evaluatePolicy, writeReport } from '../eval/index.js';
 import { OnlineLearner } from '../online/index.js';
 import { exportPolicy, generateSigningKey, runSimRobot, serveMqtt } from '../serve/index.js';
@@ -100,7 +101,10 @@ export async function demoCommand(a: Args): Promise<void> {
     // CQL/Cal-QL fine-tune with α_cql = 1 online (CORL's cql_alpha_online; its default keeps the
     // offline value): it fine-tuned better on hopper-medium-replay (BENCHMARKS.md, "Offline-to-online
     // fine-tuning"). Every other setting is the algorithm's CORL default.
-    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, cqlAlphaOnline: 1, maxSteps: sizes.pretrain + sizes.online, ...extraConfig },
+    config: {
+      ...pickSettings(algo, { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, cqlAlphaOnline: 1, maxSteps: sizes.pretrain + sizes.online }),
+      ...extraConfig,
+    },
     rewardNormalization: 'episode-return-range',
     logPath: join(out, 'offline-metrics.jsonl'),
     session: { threads: 1 },
