@@ -124,7 +124,7 @@ export async function demoCommand(a: Args): Promise<void> {
   const card = { name: `${task}-${algo}`, task, algorithm: algo, datasetId: recipe, seed };
   const offlinePolicy = join(out, 'policy-offline.onnx');
   exportPolicy({
-    actor: pre.learner.actor(),
+    policy: pre.learner.policy(),
     card: { ...card, version: 'offline', trainingSteps: sizes.pretrain },
     obsMean: pre.obsStats?.mean,
     obsStd: pre.obsStats?.std,
@@ -239,7 +239,7 @@ export async function demoCommand(a: Args): Promise<void> {
   phase(`fine-tuned: normalized score ${after.nominal.normalized.toFixed(1)} nominal, ${after.mild.normalized.toFixed(1)} mild`);
   const finalPolicy = join(out, 'policy-final.onnx');
   exportPolicy({
-    actor: pre.learner.actor(),
+    policy: pre.learner.policy(),
     card: { ...card, version: st.published.at(-1) ?? 'final', trainingSteps: pre.learner.steps },
     obsMean: pre.obsStats?.mean,
     obsStd: pre.obsStats?.std,

@@ -122,7 +122,7 @@ export async function trainCommand(a: Args): Promise<void> {
   const out = optStr(a, 'out');
   if (out) {
     const r = exportPolicy({
-      actor: res.learner.actor(),
+      policy: res.learner.policy(),
       card: {
         name: `${taskId}-${algo}`,
         version: `steps-${res.steps}`,
