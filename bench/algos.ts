@@ -5,7 +5,7 @@
  * process holding a 1M-transition dataset. Each algorithm is also timed with updatesPerRun = K
  * (O2O_BENCH_UNROLL, default 4: K updates chained per session.run) in the same rounds.
  */
-import { createLearner, type Learner } from '../src/algos/index.js';
+import { createLearner, type Learner, networkSettings } from '../src/algos/index.js';
 import { UniformSampler, batchesLike } from '../src/data/index.js';
 import { prepareEngine, prepareGemm } from './engine.js';
 import { machine, table, timeInterleaved } from './stats.js';
@@ -13,12 +13,12 @@ import { syntheticDataset } from './synthetic.js';
 
 const task = { obsDim: 17, actDim: 6, maxAction: 1 };
 const h = [256, 256];
-const ALGOS: [string, number, object][] = [
-  ['td3bc', 300, { hidden: h }],
-  ['iql', 250, { hidden: h }],
-  ['cql', 18, { actorHidden: h, criticHidden: h }],
-  ['calql', 18, { actorHidden: h, criticHidden: h }],
-  ['bc', 0, { hidden: h }],
+const ALGOS: [string, number][] = [
+  ['td3bc', 300],
+  ['iql', 250],
+  ['cql', 18],
+  ['calql', 18],
+  ['bc', 0],
 ];
 
 export async function run(): Promise<void> {
@@ -29,7 +29,8 @@ export async function run(): Promise<void> {
   const eng = await prepareEngine();
   const gemm = await prepareGemm();
   const rows: (string | number)[][] = [];
-  for (const [algo, target, cfg] of ALGOS) {
+  for (const [algo, target] of ALGOS) {
+    const cfg = networkSettings(algo, h);
     const l: Learner = await createLearner(algo, task, cfg, 0, { threads: 2 });
     const chained: Learner = await createLearner(algo, task, { ...cfg, updatesPerRun: K }, 0, { threads: 2 });
     const s = new UniformSampler(ds, { batchSize: 256, seed: 1, info: ['mc_return'] });

@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLearner } from '../src/algos/index.js';
+import { createLearner, networkSettings } from '../src/algos/index.js';
 import { type Batch, UniformSampler, batchesLike } from '../src/data/index.js';
 import { syntheticDataset } from './synthetic.js';
 import { table } from './stats.js';
@@ -32,8 +32,7 @@ export async function run(): Promise<void> {
   for (const algo of algos) {
     const dir = mkdtempSync(join(tmpdir(), 'o2o-prof-'));
     process.env.O2O_ORT_PROFILE = join(dir, 'p');
-    const cfg = algo.includes('cql') ? { actorHidden: h, criticHidden: h } : { hidden: h };
-    const l = await createLearner(algo, task, cfg, 0);
+    const l = await createLearner(algo, task, networkSettings(algo, h), 0);
     delete process.env.O2O_ORT_PROFILE;
     const s = new UniformSampler(ds, { batchSize: 256, seed: 1, info: ['mc_return'] });
     const K = l.updatesPerRun;

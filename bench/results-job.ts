@@ -4,6 +4,7 @@
  * policy, print one line `RESULT {json}`.
  */
 import { makeEnv } from '../simulators/index.js';
+import { networkSettings, pickSettings } from '../src/algos/index.js';
 import { evaluateLearner, taskOf, train } from '../src/train/index.js';
 import { loadDataset } from '../src/train/datasets.js';
 
@@ -38,7 +39,8 @@ export async function runJob(j: ResultJob): Promise<ResultCell> {
     task: taskOf(env.spec),
     steps: j.steps,
     seed: j.seed,
-    config: { hidden: j.hidden, actorHidden: j.hidden, criticHidden: j.hidden, maxSteps: j.steps },
+    // Every network at the table's width; IQL's actor learning-rate schedule spans the run.
+    config: { ...networkSettings(j.algo, j.hidden), ...pickSettings(j.algo, { maxSteps: j.steps }) },
     session: { threads: j.threads },
   });
   const stepsPerSecond = j.steps / ((performance.now() - t0) / 1000);

@@ -7,7 +7,7 @@
  *  3. A 1 kHz control loop (busy-wait scheduler, act() every period) for O2O_BENCH_LOOP_S seconds
  *     (default 60): period-jitter percentiles.
  */
-import { actorLayout, type ActorSpec } from '../src/nn/index.js';
+import { actorLayout, type ActorSpec, mlpPolicy } from '../src/nn/index.js';
 import { exportPolicy, PolicyRuntime, serveMqtt } from '../src/serve/index.js';
 import { ActionDecoder, encodeObservation, MqttLink, robotTopics, startBroker } from '../src/transport/index.js';
 import { missingMosquitto, startMosquitto } from '../test/helpers/mosquitto.js';
@@ -21,7 +21,7 @@ function policyBytes(): Uint8Array {
   const spec: ActorSpec = { kind: 'deterministic', obsDim: 17, actDim: 6, hidden: [256, 256], maxAction: 1 };
   const layout = actorLayout(spec);
   return exportPolicy({
-    actor: { spec, layout, params: layout.init(0) },
+    policy: mlpPolicy({ spec, layout, params: layout.init(0) }),
     card: { name: 'bench-2x256', version: 'bench', task: 'hopper-like', algorithm: 'random-init', createdAt: '2026-11-27T00:00:00Z' },
   }).bytes;
 }

@@ -17,7 +17,7 @@ import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLearner, type Learner } from '../src/algos/index.js';
+import { createLearner, type Learner, networkSettings } from '../src/algos/index.js';
 import { type Batch, UniformSampler, batchesLike } from '../src/data/index.js';
 import { prepareGemm } from './engine.js';
 import { machine, median, table } from './stats.js';
@@ -25,13 +25,6 @@ import { syntheticDataset } from './synthetic.js';
 
 const task = { obsDim: 17, actDim: 6, maxAction: 1 };
 const h = [256, 256];
-const CONFIGS: Record<string, object> = {
-  bc: { hidden: h },
-  td3bc: { hidden: h },
-  iql: { hidden: h },
-  cql: { actorHidden: h, criticHidden: h },
-  calql: { actorHidden: h, criticHidden: h },
-};
 
 const LOAD_SCRIPT = `
 let on = false;
@@ -97,7 +90,7 @@ export async function run(): Promise<void> {
           threads: s.threads,
           ...(s.spin ? { ortConfig: { session: { intra_op: { allow_spinning: '1' } } } } : { ortConfig: { session: { intra_op: { allow_spinning: '0' } } } }),
         };
-        learners.push(await createLearner(algo, task, { ...CONFIGS[algo], updatesPerRun: s.K }, 0, session));
+        learners.push(await createLearner(algo, task, { ...networkSettings(algo, h), updatesPerRun: s.K }, 0, session));
       }
       const gemm = await prepareGemm();
       const sampler = new UniformSampler(ds, { batchSize: 256, seed: 1, info: ['mc_return'] });

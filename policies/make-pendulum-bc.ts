@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const learner = await BC.create({ obsDim: 3, actDim: 1, maxAction: 2 }, { hidden: HIDDEN, batchSize: 256, actorLr: 1e-3 }, SEED);
   const sampler = new UniformSampler(ds, { batchSize: 256, seed: SEED });
   for (let i = 0; i < STEPS; i++) learner.update(sampler.sample());
-  const actor = learner.actor();
+  const policy = learner.policy();
   learner.dispose();
   const card = {
     name: 'pendulum-bc',
@@ -83,12 +83,12 @@ async function main(): Promise<void> {
     createdAt: '2026-11-27T00:00:00Z',
   };
   // Export once to measure, then again with the measurement in the card (same weights, same graph).
-  const probe = exportPolicy({ actor, card });
+  const probe = exportPolicy({ policy, card });
   const rt = PolicyRuntime.open({ bytes: probe.bytes, source: 'pendulum-bc (probe)' });
   const ev = await evaluateRuntime(rt);
   rt.dispose();
   const res = exportPolicy({
-    actor,
+    policy,
     out: PENDULUM_POLICY,
     card: {
       ...card,

@@ -5,6 +5,7 @@
  */
 import { type SessionOptions, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, actorLayout, actorMean } from '../nn/index.js';
+import { type AlgoDescriptor, TRANSITIONS } from './descriptor.js';
 import { GraphLearner, type TaskSpec } from './learner.js';
 
 export interface BcConfig {
@@ -53,3 +54,16 @@ export class BC extends GraphLearner {
     await this.compile(g, 'step');
   }
 }
+
+export const BC_ALGO: AlgoDescriptor<BcConfig, 'bc'> = {
+  name: 'bc',
+  title: 'Behaviour cloning',
+  paper: 'Pomerleau, 1991, "Efficient Training of Artificial Neural Networks for Autonomous Navigation", Neural Computation',
+  defaultsFrom: 'CORL algorithms/offline/any_percent_bc.py',
+  defaults: BC_DEFAULTS,
+  batch: () => TRANSITIONS,
+  // CORL any_percent_bc.py: normalize true; rewards unused.
+  preprocessing: () => ({ normalizeObservations: true, reward: 'none', source: 'CORL algorithms/offline/any_percent_bc.py: normalize true, rewards unused' }),
+  networks: (hidden) => ({ hidden }),
+  create: (task, config, seed, opts) => BC.create(task, config, seed, opts),
+};

@@ -21,7 +21,9 @@
  */
 import type { SessionOptions } from '../engine/index.js';
 import { CQL, CQL_DEFAULTS, type CqlConfig } from './cql.js';
+import { type AlgoDescriptor, without } from './descriptor.js';
 import type { TaskSpec } from './learner.js';
+import { corlConfigFile, datasetKey } from './preprocessing.js';
 
 export { NO_MC_BOUND } from './cql.js';
 
@@ -42,3 +44,25 @@ export const CALQL_DEFAULTS: CqlConfig = {
 export async function createCalQL(task: TaskSpec, config: Partial<CqlConfig> = {}, seed = 0, opts?: SessionOptions): Promise<CQL> {
   return CQL.create(task, { ...CALQL_DEFAULTS, ...config, calibrated: true }, seed, opts);
 }
+
+export const CALQL_ALGO: AlgoDescriptor<Omit<CqlConfig, 'calibrated'>, 'calql'> = {
+  name: 'calql',
+  title: 'Calibrated Q-Learning (CQL with a Monte-Carlo lower bound), for offline-to-online fine-tuning',
+  paper: 'Nakamoto, Zhai, Singh, Sobol Mark, Ma, Finn, Kumar & Levine, 2023, "Cal-QL: Calibrated Offline RL Pre-Training for Efficient Online Fine-Tuning", NeurIPS',
+  defaultsFrom: 'CORL algorithms/finetune/cal_ql.py (the settings its ten configs share)',
+  defaults: without(CALQL_DEFAULTS, 'calibrated'),
+  // Every row carries its discounted Monte-Carlo return (online rows: NO_MC_BOUND).
+  batch: (config) => ({ columns: [{ name: 'mc_return', gamma: config.discount }], sequenceLength: 1 }),
+  // States raw (normalize: false in all its configs); rewards raw (adroit configs); antmaze: r × 10 − 5.
+  preprocessing: (datasetId) => {
+    const key = datasetId ? datasetKey(datasetId) : null;
+    if (key?.env === 'antmaze') return { normalizeObservations: false, reward: { scale: 10, bias: -5 }, source: corlConfigFile('finetune/cal_ql', key) };
+    return {
+      normalizeObservations: false,
+      reward: 'none',
+      source: 'CORL configs/finetune/cal_ql/*: normalize false, normalize_reward false (adroit; TrainConfig says normalize true, no config uses it)',
+    };
+  },
+  networks: (hidden) => ({ actorHidden: hidden, criticHidden: hidden }),
+  create: (task, config, seed, opts) => createCalQL(task, config, seed, opts),
+};

@@ -15,7 +15,9 @@
  */
 import { type AnyTypedArray, type Graph, ParamLayout, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, criticValues, sampleTanhGaussian, tanhGaussianLogProb } from '../nn/index.js';
+import { type AlgoDescriptor, TRANSITIONS, without } from './descriptor.js';
 import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
+import { corlPreprocessing } from './preprocessing.js';
 import { SAC_DEFAULTS, type SacConfig, buildSac, finishSac, initSacState, repeatRows, sacSpecs } from './sac.js';
 
 /** mc_return for transitions without one (online data): max(Q, −1e30) = Q. */
@@ -230,3 +232,30 @@ export class CQL extends GraphLearner {
     return feeds;
   }
 }
+
+/** CQL's settings: Cal-QL's calibration switches are not among them. */
+type CqlSettings = Omit<CqlConfig, 'calibrated' | 'calibrateOnline'>;
+
+export const CQL_ALGO: AlgoDescriptor<CqlSettings, 'cql'> = {
+  name: 'cql',
+  title: 'Conservative Q-Learning, CQL(H) on SAC',
+  paper: 'Kumar, Zhou, Tucker & Levine, 2020, "Conservative Q-Learning for Offline Reinforcement Learning", NeurIPS',
+  defaultsFrom: 'CORL algorithms/offline/cql.py (TrainConfig and its locomotion configs)',
+  defaults: without(CQL_DEFAULTS, 'calibrated', 'calibrateOnline'),
+  batch: () => TRANSITIONS,
+  // States normalized; the return-range rescaling on hopper-medium only, raw elsewhere; antmaze:
+  // states raw, r × 10 − 5.
+  preprocessing: (datasetId) =>
+    corlPreprocessing(datasetId, {
+      script: 'algorithms/offline/cql.py',
+      configs: 'offline/cql',
+      normalizeObservations: true,
+      special: (key) => {
+        if (key.env === 'hopper' && key.kind === 'medium') return { normalizeObservations: true, reward: 'episode-return-range' };
+        if (key.env === 'antmaze') return { normalizeObservations: false, reward: { scale: 10, bias: -5 } };
+        return null;
+      },
+    }),
+  networks: (hidden) => ({ actorHidden: hidden, criticHidden: hidden }),
+  create: (task, config, seed, opts) => CQL.create(task, { ...config, calibrated: false }, seed, opts),
+};

@@ -5,5 +5,19 @@ export { IQL, IQL_DEFAULTS, type IqlConfig } from './iql.js';
 export { SAC, SAC_DEFAULTS, type SacConfig } from './sac.js';
 export { CQL, CQL_DEFAULTS, type CqlConfig } from './cql.js';
 export { CALQL_DEFAULTS, NO_MC_BOUND, createCalQL } from './calql.js';
-export { ALGOS, createLearner, needsMcReturns, type AlgoName, type AlgoConfig } from './registry.js';
-export { referencePreprocessing, datasetKey, type Preprocessing, type RewardPreprocessing } from './preprocessing.js';
+export type { AlgoDescriptor, BatchNeeds, DerivedColumn } from './descriptor.js';
+export {
+  ALGOS,
+  ALGO_DESCRIPTORS,
+  algoDescriptor,
+  batchNeeds,
+  checkSettings,
+  createLearner,
+  networkSettings,
+  pickSettings,
+  referencePreprocessing,
+  settingsOf,
+  type AlgoName,
+  type AlgoConfig,
+} from './registry.js';
+export { datasetKey, type Preprocessing, type RewardPreprocessing } from './preprocessing.js';

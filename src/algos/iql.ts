@@ -10,7 +10,9 @@
 import { type SessionOptions, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, gaussianLogProb, minOf } from '../nn/index.js';
 import type { AnyTypedArray } from '../engine/index.js';
+import { type AlgoDescriptor, TRANSITIONS } from './descriptor.js';
 import { GraphLearner, type TaskSpec } from './learner.js';
+import { corlPreprocessing } from './preprocessing.js';
 
 export interface IqlConfig {
   batchSize: number;
@@ -140,3 +142,27 @@ export class IQL extends GraphLearner {
     return { actor_lr: this.actorLr };
   }
 }
+
+export const IQL_ALGO: AlgoDescriptor<IqlConfig, 'iql'> = {
+  name: 'iql',
+  title: 'Implicit Q-Learning',
+  paper: 'Kostrikov, Nair & Levine, 2022, "Offline Reinforcement Learning with Implicit Q-Learning", ICLR',
+  defaultsFrom: 'CORL algorithms/offline/iql.py (locomotion)',
+  defaults: IQL_DEFAULTS,
+  batch: () => TRANSITIONS,
+  // States normalized; rewards × maxEpisodeSteps / (max return − min return) on hopper-medium and
+  // hopper-medium-replay only, raw elsewhere; antmaze: r − 1.
+  preprocessing: (datasetId) =>
+    corlPreprocessing(datasetId, {
+      script: 'algorithms/offline/iql.py',
+      configs: 'offline/iql',
+      normalizeObservations: true,
+      special: (key) => {
+        if (key.env === 'hopper' && (key.kind === 'medium' || key.kind === 'medium-replay')) return { normalizeObservations: true, reward: 'episode-return-range' };
+        if (key.env === 'antmaze') return { normalizeObservations: true, reward: { scale: 1, bias: -1 } };
+        return null;
+      },
+    }),
+  networks: (hidden) => ({ hidden }),
+  create: (task, config, seed, opts) => IQL.create(task, config, seed, opts),
+};

@@ -1,6 +1,6 @@
 import type { Batch } from '../data/index.js';
 import { type AnyTypedArray, Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
-import { type ActorSpec, actorLayout } from '../nn/index.js';
+import { type ActorSnapshot, type ActorSpec, type ServingGraph, actorLayout, mlpPolicy } from '../nn/index.js';
 import { Rng } from '../util/rng.js';
 
 /** What every algorithm needs to know about the task. */
@@ -25,12 +25,7 @@ export interface Checkpoint {
   state: Record<string, Float32Array>;
 }
 
-/** The policy a learner exports: spec, layout and current flat parameters. */
-export interface ActorSnapshot {
-  spec: ActorSpec;
-  layout: ParamLayout;
-  params: Float32Array;
-}
+export type { ActorSnapshot } from '../nn/index.js';
 
 export interface Learner {
   readonly algo: string;
@@ -45,7 +40,12 @@ export interface Learner {
   update(batch: Batch): UpdateResult;
   /** updatesPerRun updates, one batch each, in one run; every result is diverged if any is. */
   updateMany(batches: readonly Batch[]): UpdateResult[];
-  actor(): ActorSnapshot;
+  /**
+   * The policy as it stands, as a serving graph: the interface it declares (observation → action
+   * for the MLP learners), a snapshot of its weights and how to compute it. Export seals it
+   * (src/serve/export.ts), evaluation runs it.
+   */
+  policy(): ServingGraph;
   /** Matrix-product FLOPs of one update (benchmarks). */
   flopsPerUpdate(): number;
   checkpoint(): Checkpoint;
@@ -295,8 +295,14 @@ export abstract class GraphLearner implements Learner {
     return r;
   }
 
+  /** The actor's spec, layout and a copy of its current parameters. */
   actor(): ActorSnapshot {
     return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
+  }
+
+  /** An MLP actor: observation in, action out. */
+  policy(): ServingGraph {
+    return mlpPolicy(this.actor());
   }
 
   /** Matrix-product FLOPs per update, averaged over the learner's step graphs in use. */

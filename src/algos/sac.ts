@@ -9,6 +9,7 @@
 import { type Graph, type SessionOptions, type Tensor, adam, grad, params, polyak } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, criticLayout, criticValues, minOf, sampleTanhGaussian } from '../nn/index.js';
 import { ParamLayout } from '../engine/index.js';
+import { type AlgoDescriptor, TRANSITIONS } from './descriptor.js';
 import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
 
 export interface SacConfig {
@@ -214,3 +215,16 @@ export class SAC extends GraphLearner {
     return l;
   }
 }
+
+export const SAC_ALGO: AlgoDescriptor<SacConfig, 'sac'> = {
+  name: 'sac',
+  title: 'Soft Actor-Critic (online; the behaviour policies of our dataset recipes)',
+  paper:
+    'Haarnoja, Zhou, Abbeel & Levine, 2018, "Soft Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning with a Stochastic Actor", ICML; automatic entropy tuning: Haarnoja et al., 2018, "Soft Actor-Critic Algorithms and Applications", arXiv:1812.05905',
+  defaultsFrom: 'the SAC papers (2x256, Adam 3e-4, τ 0.005, learned α towards −|A|)',
+  defaults: SAC_DEFAULTS,
+  batch: () => TRANSITIONS,
+  preprocessing: () => ({ normalizeObservations: true, reward: 'none', source: 'states normalized, rewards raw (no reference config)' }),
+  networks: (hidden) => ({ actorHidden: hidden, criticHidden: hidden }),
+  create: (task, config, seed, opts) => SAC.create(task, config, seed, opts),
+};

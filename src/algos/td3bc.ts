@@ -13,7 +13,9 @@
  */
 import { Graph, type SessionOptions, type Tensor, adam, grad, params, polyak, unflatten } from '../engine/index.js';
 import { type ActorSpec, type CriticSpec, actorLayout, actorMean, criticLayout, criticValues, minOf } from '../nn/index.js';
+import { type AlgoDescriptor, TRANSITIONS } from './descriptor.js';
 import { GraphLearner, LearnerError, type StepGraph, type TaskSpec } from './learner.js';
+import { corlPreprocessing } from './preprocessing.js';
 
 export interface Td3BcConfig {
   batchSize: number;
@@ -157,3 +159,22 @@ export class TD3BC extends GraphLearner {
     return (this.graphs[0]!.flops * (this.cfg.policyFreq - 1) + this.graphs[1]!.flops) / this.cfg.policyFreq;
   }
 }
+
+export const TD3BC_ALGO: AlgoDescriptor<Td3BcConfig, 'td3bc'> = {
+  name: 'td3bc',
+  title: 'TD3+BC',
+  paper: 'Fujimoto & Gu, 2021, "A Minimalist Approach to Offline Reinforcement Learning", NeurIPS',
+  defaultsFrom: 'CORL algorithms/offline/td3_bc.py',
+  defaults: TD3BC_DEFAULTS,
+  batch: () => TRANSITIONS,
+  // States normalized, rewards raw (every locomotion config); antmaze: r − 1.
+  preprocessing: (datasetId) =>
+    corlPreprocessing(datasetId, {
+      script: 'algorithms/offline/td3_bc.py',
+      configs: 'offline/td3_bc',
+      normalizeObservations: true,
+      special: (key) => (key.env === 'antmaze' ? { normalizeObservations: true, reward: { scale: 1, bias: -1 } } : null),
+    }),
+  networks: (hidden) => ({ hidden }),
+  create: (task, config, seed, opts) => TD3BC.create(task, config, seed, opts),
+};

@@ -1,4 +1,6 @@
+import { type AlgoConfig, LearnerError, algoDescriptor, checkSettings } from '../algos/index.js';
 import { urlCredentials } from '../transport/client.js';
+import { closest } from '../util/did-you-mean.js';
 
 /**
  * The argument parser of the `o2o` command. Each command declares its flags (a FlagTable next to
@@ -33,34 +35,6 @@ export interface CommandSpec {
   positionals?: number;
   /** Everything from this token on is passed through unparsed (Args.rest). */
   rawAfter?: string;
-}
-
-/** Levenshtein distance, for "did you mean" suggestions. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
-
-export function closest(name: string, candidates: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dd = c.startsWith(name) || name.startsWith(c) ? Math.min(distance(name, c), 2) : distance(name, c);
-    if (dd < bestD) {
-      bestD = dd;
-      best = c;
-    }
-  }
-  return best !== null && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
 }
 
 function checkValue(cmd: string, name: string, kind: FlagKind, v: string): void {
@@ -203,8 +177,23 @@ export function numbers(a: Args, name: string): number[] | undefined {
   return list(a, name)?.map(Number);
 }
 
-/** `--config '{"key": value}'`: algorithm settings as a JSON object ({} when absent). */
-export function configFlag(a: Args): Record<string, unknown> {
+/** Runs a check of the algorithm registry; its LearnerError becomes a UsageError about `flag`. */
+function asUsage(flag: string, check: () => unknown): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof LearnerError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * `--config '{"key": value}'`: algorithm settings as a JSON object ({} when absent). With `algo`,
+ * an unknown algorithm, a setting that algorithm does not have or a value of the wrong kind is a
+ * UsageError naming the algorithms or its settings, before any work.
+ */
+export function configFlag(a: Args, algo?: string): AlgoConfig {
+  if (algo !== undefined) asUsage('--algo', () => algoDescriptor(algo));
   const v = optStr(a, 'config');
   if (v === undefined) return {};
   let parsed: unknown;
@@ -214,7 +203,8 @@ export function configFlag(a: Args): Record<string, unknown> {
     throw new UsageError(`--config is not JSON (${(e as Error).message}); write it as '{"cqlAlpha": 5}'`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--config must be a JSON object such as '{"cqlAlpha": 5}', got ${v}`);
-  return parsed as Record<string, unknown>;
+  if (algo !== undefined) asUsage('--config', () => checkSettings(algo, parsed));
+  return parsed as AlgoConfig;
 }
 
 /** MQTT credential flags every MQTT command takes. */

@@ -64,7 +64,7 @@ export async function demoCommand(a: Args): Promise<void> {
     publishEvery: num(a, 'publish-every', Math.max(200, Math.floor(online / 4))),
     robots,
     explore: !bool(a, 'no-explore'),
-    config: configFlag(a),
+    config: configFlag(a, algo),
     fleet,
     fleetName: transport === 'ros' ? 'ROS 2 policy nodes + robots (DDS)' : 'simulated robots behind one MQTT policy server',
     summaryExtra: { quick, transport },

@@ -101,6 +101,7 @@ export async function learnCommand(a: Args): Promise<void> {
 
 async function learn(a: Args, task: string, store: string, mqttUrl: string, datasetArg: string, stop: ReturnType<typeof onStopSignal>): Promise<void> {
   const seed = num(a, 'seed', 0);
+  const config = configFlag(a, 'calql'); // checked against Cal-QL's settings before any work
   const env = await makeEnv(task);
   const spec = env.spec;
   env.close();
@@ -115,7 +116,7 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     task: taskOf(spec),
     steps,
     seed,
-    config: configFlag(a),
+    config,
     checkpointDir: join(checkpoints, 'offline'),
     checkpointEvery: Math.max(1, Math.floor(steps / 10)),
     resume: true,

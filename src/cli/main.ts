@@ -19,20 +19,22 @@ import {
   robotCommand,
   serveCommand,
 } from './serve.js';
-import { TRAIN_SPEC, TRAIN_USAGE, trainCommand } from './train.js';
+import { TRAIN_SPEC, TRAIN_USAGE, trainCommand, trainHelp } from './train.js';
 
 interface Command {
   usage: string;
   /** The command's flags, or one table per subcommand (`o2o dataset info`, `o2o robot sim`). */
   spec: CommandSpec | Record<string, CommandSpec>;
   run: (a: Args) => Promise<void>;
+  /** `--help` with more than the usage, given the command line (e.g. `o2o train --algo iql --help`). */
+  help?: (argv: string[]) => string;
 }
 
 /** Every command and its declared flags (exported for the table-driven CLI tests). */
 export const COMMANDS: Record<string, Command> = {
   demo: { usage: DEMO_USAGE, spec: DEMO_SPEC, run: demoCommand },
   dataset: { usage: DATASET_USAGE, spec: DATASET_SPECS, run: datasetCommand },
-  train: { usage: TRAIN_USAGE, spec: TRAIN_SPEC, run: trainCommand },
+  train: { usage: TRAIN_USAGE, spec: TRAIN_SPEC, run: trainCommand, help: trainHelp },
   behavior: { usage: BEHAVIOR_USAGE, spec: BEHAVIOR_SPECS, run: behaviorCommand },
   export: { usage: EXPORT_USAGE, spec: EXPORT_SPEC, run: exportCommand },
   keygen: { usage: KEYGEN_USAGE, spec: KEYGEN_SPEC, run: keygenCommand },
@@ -65,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (wantsHelp(argv)) {
-    console.log(c.usage);
+    console.log(c.help?.(argv) ?? c.usage);
     return 0;
   }
   try {

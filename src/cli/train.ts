@@ -1,4 +1,4 @@
-import { ALGOS, type AlgoConfig } from '../algos/index.js';
+import { ALGOS, ALGO_DESCRIPTORS, type AlgoDescriptor, LearnerError, batchNeeds, networkSettings, settingsOf } from '../algos/index.js';
 import { makeEnv } from '../../simulators/index.js';
 import { exportPolicy } from '../serve/index.js';
 import { evaluateLearner, taskOf, train } from '../train/index.js';
@@ -11,7 +11,37 @@ export const TRAIN_USAGE = `o2o train --algo <${ALGOS.join('|')}> --dataset <dir
   [--log metrics.jsonl] [--checkpoints <dir>] [--checkpoint-every N] [--resume] [--out policy.onnx]
   [--config '{"alpha": 2.5}'] [--reward-norm auto|none|episode-return-range] [--threads N] [--spin] [--ep cpu|cuda|webgpu]
   (--spin: ORT's intra-op threads spin between kernels; 10–20 % faster on an otherwise idle machine,
-   up to 2–3× slower when anything else wants the cores; default: they sleep)`;
+   up to 2–3× slower when anything else wants the cores; default: they sleep)
+  algorithms (--config takes the algorithm's own settings; 'o2o train --algo <name> --help' lists them with their defaults):
+${ALGO_DESCRIPTORS.map((d) => `    ${d.name.padEnd(7)} ${d.title}`).join('\n')}`;
+
+/** A setting's value as the help shows it (JSON has no Infinity). */
+const shown = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v));
+
+/** `o2o train --algo <name> --help`: the algorithm's paper, defaults and settings. */
+function algorithmHelp(d: AlgoDescriptor): string {
+  const defaults = d.defaults as Record<string, unknown>;
+  const needs = batchNeeds(d.name);
+  const batches = [needs.sequenceLength === 1 ? 'transitions' : `${needs.sequenceLength}-step sequences`, ...needs.columns.map((c) => `with ${c.name}`)].join(', ');
+  const width = Math.max(...Object.keys(defaults).map((k) => k.length));
+  return [
+    `${d.name}: ${d.title}`,
+    `  paper: ${d.paper}`,
+    `  defaults: ${d.defaultsFrom}`,
+    `  batches: ${batches}`,
+    `  --hidden sets: ${d.networks ? Object.keys(d.networks([256, 256])).join(', ') : '(nothing: its sizes are settings)'}`,
+    `  settings (--config '{"name": value}'), with their defaults:`,
+    ...settingsOf(d.name).map((k) => `    ${k.padEnd(width)}  ${shown(defaults[k])}`),
+  ].join('\n');
+}
+
+/** `o2o train --help`, with the algorithm's own page when --algo names one. */
+export function trainHelp(argv: string[]): string {
+  const i = argv.findIndex((x) => x === '--algo' || x.startsWith('--algo='));
+  const name = i < 0 ? undefined : argv[i]!.includes('=') ? argv[i]!.slice('--algo='.length) : argv[i + 1];
+  const d = ALGO_DESCRIPTORS.find((x) => x.name === name);
+  return d ? `${TRAIN_USAGE}\n\n${algorithmHelp(d)}` : TRAIN_USAGE;
+}
 
 export const TRAIN_SPEC: CommandSpec = {
   name: 'o2o train',
@@ -40,18 +70,24 @@ export const TRAIN_SPEC: CommandSpec = {
 
 export async function trainCommand(a: Args): Promise<void> {
   const algo = str(a, 'algo');
+  // The algorithm's settings are checked against its descriptor before any work.
+  const config = configFlag(a, algo);
   const taskId = str(a, 'task');
   const steps = num(a, 'steps');
   const seed = num(a, 'seed', 0);
-  const env = await makeEnv(taskId);
-  const { dataset, id } = await loadDataset(str(a, 'dataset'), seed);
-  const config = configFlag(a) as AlgoConfig;
   if (a.flags.has('batch')) config.batchSize = num(a, 'batch');
   if (optStr(a, 'hidden')) {
     const h = str(a, 'hidden').split(',').map(Number);
     if (h.some((v) => !Number.isInteger(v) || v <= 0)) throw new UsageError(`--hidden must be a comma-separated list of widths, got '${str(a, 'hidden')}'`);
-    Object.assign(config, { hidden: h, actorHidden: h, criticHidden: h });
+    try {
+      Object.assign(config, networkSettings(algo, h));
+    } catch (e) {
+      if (e instanceof LearnerError) throw new UsageError(`--hidden: ${e.message}`);
+      throw e;
+    }
   }
+  const env = await makeEnv(taskId);
+  const { dataset, id } = await loadDataset(str(a, 'dataset'), seed);
   const bar = new ProgressBar(`train ${algo}`, steps);
   const evalEvery = num(a, 'eval-every', Math.max(1, Math.floor(steps / 10)));
   const evalEpisodes = num(a, 'eval-episodes', 10);
@@ -86,7 +122,7 @@ export async function trainCommand(a: Args): Promise<void> {
   const out = optStr(a, 'out');
   if (out) {
     const r = exportPolicy({
-      actor: res.learner.actor(),
+      policy: res.learner.policy(),
       card: {
         name: `${taskId}-${algo}`,
         version: `steps-${res.steps}`,

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { EnvSpec } from '../../simulators/index.js';
-import { PolicyModel, readCard, readMetadata, sha256Hex, type ModelOptions, type PolicyCard } from '../serve/index.js';
+import { PolicyModel, policyInterfaceOf, readCard, readMetadata, sha256Hex, type ModelOptions, type PolicyCard } from '../serve/index.js';
 import { EvaluationError } from './errors.js';
 
 export interface PolicyInfo {
@@ -44,6 +44,11 @@ export function loadEvalPolicy(policy: string | PolicyModel, opts: ModelOptions 
   if (!existsSync(policy)) throw new EvaluationError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
   const bytes = new Uint8Array(readFileSync(policy));
   const card = readCard(bytes, policy);
+  const iface = policyInterfaceOf(card);
+  if (iface.kind !== 'mlp')
+    throw new EvaluationError(
+      `${policy}: a '${iface.kind}' policy (context ${iface.contextLength}) cannot be evaluated yet: evaluation runs 'mlp' policies (observation in, action out)`,
+    );
   const meta = card ? {} : readMetadata(bytes, policy);
   const inputName = opts.inputName ?? card?.inputName;
   const outputName = opts.outputName ?? card?.outputName;

@@ -355,7 +355,7 @@ export class OnlineLearner {
     const o = this.o;
     const version = `online-${this.updates}`;
     const res = exportPolicy({
-      actor: o.learner.actor(),
+      policy: o.learner.policy(),
       card: { ...o.card, version, trainingSteps: o.learner.steps },
       obsMean: o.obsStats?.mean,
       obsStd: o.obsStats?.std,

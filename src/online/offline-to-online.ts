@@ -13,7 +13,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeEnv } from '../../simulators/index.js';
-import type { AlgoConfig } from '../algos/index.js';
+import { type AlgoConfig, pickSettings } from '../algos/index.js';
 import { evaluatePolicy, writeReport } from '../eval/index.js';
 import { type StartFleet, exportPolicy, generateSigningKey, simulatedMqttFleet } from '../serve/index.js';
 import { type EvalResult, evaluateLearner, taskOf, train } from '../train/index.js';
@@ -100,7 +100,10 @@ export async function runOfflineToOnline(o: OfflineToOnlineOptions): Promise<Off
     // CQL/Cal-QL fine-tune with α_cql = 1 online (CORL's cql_alpha_online; its default keeps the
     // offline value): it fine-tuned better on hopper-medium-replay (BENCHMARKS.md, "Offline-to-online
     // fine-tuning"). Every other setting is the algorithm's CORL default.
-    config: { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, cqlAlphaOnline: 1, maxSteps: o.pretrain + o.online, ...o.config },
+    config: {
+      ...pickSettings(algo, { hidden: [64, 64], actorHidden: [64, 64], criticHidden: [64, 64], nActions: 4, cqlAlphaOnline: 1, maxSteps: o.pretrain + o.online }),
+      ...o.config,
+    },
     rewardNormalization: 'episode-return-range',
     logPath: join(out, 'offline-metrics.jsonl'),
     session: { threads: 1 },
@@ -121,7 +124,7 @@ export async function runOfflineToOnline(o: OfflineToOnlineOptions): Promise<Off
     const card = { name: `${task}-${algo}`, task, algorithm: algo, datasetId: recipe, seed };
     const offlinePolicy = join(out, 'policy-offline.onnx');
     exportPolicy({
-      actor: pre.learner.actor(),
+      policy: pre.learner.policy(),
       card: { ...card, version: 'offline', trainingSteps: o.pretrain },
       obsMean: pre.obsStats?.mean,
       obsStd: pre.obsStats?.std,
@@ -197,7 +200,7 @@ export async function runOfflineToOnline(o: OfflineToOnlineOptions): Promise<Off
     phase(`fine-tuned: normalized score ${after.nominal.normalized.toFixed(1)} nominal, ${after.mild.normalized.toFixed(1)} mild`);
     const finalPolicy = join(out, 'policy-final.onnx');
     exportPolicy({
-      actor: pre.learner.actor(),
+      policy: pre.learner.policy(),
       card: { ...card, version: st.published.at(-1) ?? 'final', trainingSteps: pre.learner.steps },
       obsMean: pre.obsStats?.mean,
       obsStd: pre.obsStats?.std,

@@ -3,7 +3,8 @@
  * plus an optional ed25519 signature in a sidecar file (`<file>.sig`, JSON).
  *
  *  - `o2o.card`   the card as JSON (spaces and names, algorithm, dataset id, training steps, version,
- *                 evaluation); a few fields are repeated as flat `o2o.*` keys for ONNX tools.
+ *                 evaluation, the policy's interface); a few fields are repeated as flat `o2o.*`
+ *                 keys for ONNX tools.
  *  - `o2o.sha256` sha256 (hex) of the file's bytes with this one entry left out, so the hash lives
  *                 inside the file it covers; any change elsewhere in the file breaks it.
  *  - `<file>.sig` ed25519 over the whole file, made with node:crypto; `keyId` names the key.
@@ -11,6 +12,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { MLP_INTERFACE, type PolicyInterface } from '../nn/index.js';
 import { appendMetadata, ArtifactError, outlineOnnx, type OnnxOutline } from './onnx-meta.js';
 
 export { ArtifactError };
@@ -39,8 +41,15 @@ export interface PolicyCard {
   observation: { dim: number; names: string[] };
   /** The graph's output is in these units; [low, high] are the actuator bounds. */
   action: { dim: number; names: string[]; low: number[]; high: number[] };
+  /** The observation input (the first input) and the action output. */
   inputName: string;
   outputName: string;
+  /**
+   * How the policy is called: kind (mlp | sequence | chunked), context and chunk length, extra
+   * inputs with their defaults. Absent in cards written before it existed: those are 'mlp'
+   * (read it with policyInterfaceOf).
+   */
+  interface?: PolicyInterface;
   evaluation: PolicyEvaluation | null;
   createdAt: string;
   notes: string;
@@ -49,6 +58,38 @@ export interface PolicyCard {
    * (absent: a deterministic policy, which explores with added noise).
    */
   distribution?: PolicyDistribution;
+}
+
+/** A card's policy interface; cards without one (older artifacts, foreign files: null) are 'mlp'. */
+export function policyInterfaceOf(card: PolicyCard | null): PolicyInterface {
+  return card?.interface ?? MLP_INTERFACE;
+}
+
+const KINDS = ['mlp', 'sequence', 'chunked'];
+const ROLES = ['returns-to-go', 'actions', 'timesteps', 'noise'];
+const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
+
+/** What is wrong with a card's `interface`, or null when it is well formed. */
+function interfaceProblem(i: PolicyInterface): string | null {
+  if (!i || typeof i !== 'object') return 'it is not an object';
+  if (!KINDS.includes(i.kind)) return `kind '${String(i.kind)}' is not one this version of o2o knows (${KINDS.join(', ')}); upgrade o2o to serve it`;
+  if (!posInt(i.contextLength) || !posInt(i.chunkLength)) return `contextLength ${String(i.contextLength)} and chunkLength ${String(i.chunkLength)} must be integers ≥ 1`;
+  if (!Array.isArray(i.extraInputs)) return 'extraInputs is not a list';
+  if (i.kind === 'mlp' && (i.contextLength !== 1 || i.chunkLength !== 1 || i.extraInputs.length > 0))
+    return `an 'mlp' policy has context 1, chunk 1 and no extra inputs (got ${i.contextLength}, ${i.chunkLength}, ${i.extraInputs.length})`;
+  for (const x of i.extraInputs) {
+    const ok =
+      x &&
+      typeof x.name === 'string' &&
+      ROLES.includes(x.role) &&
+      Array.isArray(x.shape) &&
+      x.shape.every(posInt) &&
+      (x.dtype === 'float32' || x.dtype === 'int64') &&
+      (x.default === undefined || typeof x.default === 'number') &&
+      (x.scale === undefined || (typeof x.scale === 'number' && x.scale > 0));
+    if (!ok) return `extra input ${JSON.stringify(x)} is not { name, role: ${ROLES.join(' | ')}, shape, dtype: float32 | int64, default?, scale? > 0 }`;
+  }
+  return null;
 }
 
 /** tanh-gaussian: a = scale · tanh(loc + exp(logStd) ε); gaussian: a = loc + exp(logStd) ε. */
@@ -234,6 +275,8 @@ function parseCard(text: string, where: string): PolicyCard {
   ) {
     throw new ArtifactError(`${where}: the card's 'distribution' is not { kind: 'tanh-gaussian' | 'gaussian', loc, logStd, scale > 0 }; re-export the policy with 'o2o export'`);
   }
+  const problem = c.interface === undefined ? null : interfaceProblem(c.interface);
+  if (problem) throw new ArtifactError(`${where}: the card's 'interface' is not valid: ${problem}`);
   return c;
 }
 

@@ -1,20 +1,14 @@
 /**
- * `o2o export`: a learner's actor → a standalone policy artifact (IR 8, opset 17, symbolic batch,
- * deterministic action, observation normalization and action scaling baked in), its card in
- * metadata_props, its sha256, and optionally an ed25519 signature beside it.
+ * `o2o export`: a learner's serving graph (Learner.policy(), or mlpPolicy(actor) for an actor's
+ * parameters) → a standalone policy artifact (IR 8, opset 17, symbolic batch, deterministic action,
+ * weights, observation normalization and action scaling baked in), its card — with the policy's
+ * interface — in metadata_props, its sha256, and optionally an ed25519 signature beside it.
  */
 import { writeFileDurably } from '../util/durable.js';
 import type { KeyObject } from 'node:crypto';
-import { serialize, type ParamLayout } from '../engine/index.js';
-import { type ActorSpec, distributionOutputNames, policyGraph } from '../nn/index.js';
+import { serialize } from '../engine/index.js';
+import { distributionOutputNames, MLP_INTERFACE, type PolicyInterface, type ServingGraph, servingGraph } from '../nn/index.js';
 import { type PolicyCard, type PolicyDistribution, type PolicyEvaluation, sealArtifact, type SignatureSidecar, signArtifact } from './artifact.js';
-
-/** What a learner's actor() returns (src/algos ActorSnapshot). */
-export interface ActorLike {
-  spec: ActorSpec;
-  layout: ParamLayout;
-  params: Float32Array;
-}
 
 export interface CardInput {
   name: string;
@@ -36,9 +30,10 @@ export interface CardInput {
 }
 
 export interface ExportOptions {
-  actor: ActorLike;
+  /** The policy to seal: a learner's `policy()`, or `mlpPolicy(actor)`. */
+  policy: ServingGraph;
   card: CardInput;
-  /** Observation normalization the actor was trained with. */
+  /** Observation normalization the policy was trained with. */
   obsMean?: Float32Array;
   obsStd?: Float32Array;
   inputName?: string;
@@ -48,7 +43,7 @@ export interface ExportOptions {
   /** ed25519 private key (PEM or KeyObject). */
   signingKey?: KeyObject | string;
   /**
-   * Also output a stochastic actor's action distribution (recorded in the card), so servers can
+   * Also output a stochastic policy's action distribution (recorded in the card), so servers can
    * sample exploratory actions for online data collection (default true).
    */
   distribution?: boolean;
@@ -61,7 +56,15 @@ export interface ExportResult {
   signature: SignatureSidecar | null;
 }
 
-export function makeCard(c: CardInput, obsDim: number, actDim: number, maxAction: number, inputName: string, outputName: string): PolicyCard {
+export function makeCard(
+  c: CardInput,
+  obsDim: number,
+  actDim: number,
+  maxAction: number,
+  inputName: string,
+  outputName: string,
+  policyInterface: PolicyInterface = MLP_INTERFACE,
+): PolicyCard {
   const names = (given: string[] | undefined, n: number, prefix: string): string[] => {
     if (given && given.length !== n) throw new Error(`card '${c.name}': ${given.length} ${prefix} names for ${n} dimensions; give one name per dimension`);
     return given ?? Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
@@ -84,6 +87,7 @@ export function makeCard(c: CardInput, obsDim: number, actDim: number, maxAction
     action: { dim: actDim, names: names(c.actNames, actDim, 'act'), low: bound(c.actLow, -maxAction, 'actLow'), high: bound(c.actHigh, maxAction, 'actHigh') },
     inputName,
     outputName,
+    interface: structuredClone(policyInterface),
     evaluation: c.evaluation ?? null,
     createdAt: c.createdAt ?? new Date().toISOString(),
     notes: c.notes ?? '',
@@ -95,16 +99,17 @@ export function writeAtomic(file: string, bytes: Uint8Array | string): void {
   writeFileDurably(file, bytes, { tmp: `${file}.partial` });
 }
 
+/** Seals a serving graph: the graph (weights and normalization baked in), its card, hash and signature. */
 export function exportPolicy(opts: ExportOptions): ExportResult {
-  const { spec, layout, params } = opts.actor;
+  const p = opts.policy;
   const inputName = opts.inputName ?? 'obs';
   const outputName = opts.outputName ?? 'action';
-  const withDistribution = (opts.distribution ?? true) && spec.kind !== 'deterministic';
-  const graph = policyGraph(spec, layout, params, { obsMean: opts.obsMean, obsStd: opts.obsStd, inputName, outputName, distribution: withDistribution });
-  const card = makeCard(opts.card, spec.obsDim, spec.actDim, spec.maxAction, inputName, outputName);
-  if (withDistribution) {
+  const dist = (opts.distribution ?? true) ? p.distribution : null;
+  const graph = servingGraph(p, { obsMean: opts.obsMean, obsStd: opts.obsStd, inputName, outputName, distribution: dist !== null });
+  const card = makeCard(opts.card, p.obsDim, p.actDim, p.maxAction, inputName, outputName, p.interface);
+  if (dist) {
     const names = distributionOutputNames(outputName);
-    const distribution: PolicyDistribution = { kind: spec.kind === 'tanh-gaussian' ? 'tanh-gaussian' : 'gaussian', loc: names.loc, logStd: names.logStd, scale: spec.maxAction };
+    const distribution: PolicyDistribution = { kind: dist.kind, loc: names.loc, logStd: names.logStd, scale: p.maxAction };
     card.distribution = distribution;
   }
   const onnx = serialize(graph, { name: card.name, docString: `o2o policy ${card.name} ${card.version} (${card.algorithm} on ${card.task})` });

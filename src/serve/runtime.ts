@@ -11,8 +11,22 @@
  *
  * With `exploration` (robots collecting data for online fine-tuning) act() samples from the
  * policy's action distribution instead of taking its mode; see exploration.ts.
+ *
+ * The runtime serves 'mlp' policies (the card's `interface`; cards without one are 'mlp'). A
+ * 'sequence' or 'chunked' policy is refused, at open and at swap, as not supported yet: serving
+ * one needs per-robot context, which a later change adds.
  */
-import { type ArtifactInput, type PolicyCard, type PolicyDistribution, type TrustPolicy, verifyArtifact, type VerifiedArtifact } from './artifact.js';
+import type { PolicyInterface } from '../nn/index.js';
+import {
+  type ArtifactInput,
+  ArtifactError,
+  type PolicyCard,
+  type PolicyDistribution,
+  policyInterfaceOf,
+  type TrustPolicy,
+  verifyArtifact,
+  type VerifiedArtifact,
+} from './artifact.js';
 import { ActionSampler, type ExplorationConfig } from './exploration.js';
 import { type ModelOptions, PolicyModel } from './model.js';
 import { type FaultCounts, type FaultKind, type SafetyConfig, SafetyFilter } from './safety.js';
@@ -109,6 +123,12 @@ export class PolicyRuntime {
   private static prepare(input: ArtifactInput, opts: RuntimeOptions, probe: { obs: Float32Array; obsDim: number; actDim: number } | null): Loaded {
     const artifact = verifyArtifact(input, opts.trust);
     const card = artifact.card;
+    const iface = policyInterfaceOf(card);
+    if (iface.kind !== 'mlp') {
+      throw new ArtifactError(
+        `${artifact.source}: a '${iface.kind}' policy (context ${iface.contextLength}, chunk ${iface.chunkLength}, extra inputs: ${iface.extraInputs.map((x) => x.name).join(', ') || 'none'}) cannot be served yet: this runtime serves 'mlp' policies (observation in, action out); serving with per-robot context is not supported yet`,
+      );
+    }
     const distribution = card?.distribution ?? null;
     const model = PolicyModel.load(artifact.bytes, artifact.source, {
       inputName: card?.inputName,
@@ -149,6 +169,11 @@ export class PolicyRuntime {
 
   get card(): PolicyCard | null {
     return this.current.artifact.card;
+  }
+
+  /** How the serving policy is called (its card's interface; 'mlp' for cards without one and foreign files). */
+  get policyInterface(): PolicyInterface {
+    return policyInterfaceOf(this.current.artifact.card);
   }
 
   get version(): string {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createStore, type Dataset, DatasetBuilder, episodes, sliceDataset } from '../data/index.js';
 import { type Env, makeEnv } from '../../simulators/index.js';
 import type { ActorSnapshot } from '../algos/index.js';
+import { mlpPolicy } from '../nn/index.js';
 import { exportPolicy, type PolicyCard, PolicyRuntime } from '../serve/index.js';
 import { arsConfig, type ArsConfig, trainArs } from './ars.js';
 import { type EvalResult, evaluate } from './evaluate.js';
@@ -72,7 +73,7 @@ export interface PolicyWrite {
 /** Writes `<task>-<level>.onnx` as a policy artifact and its card as `.card.json` beside it. */
 export function writePolicy(path: string, snap: ActorSnapshot, w: PolicyWrite): PolicyCard {
   const { card } = exportPolicy({
-    actor: snap,
+    policy: mlpPolicy(snap),
     obsMean: w.obsMean,
     obsStd: w.obsStd,
     card: {
@@ -116,7 +117,12 @@ async function measureArtifact(
   episodes: number,
   seed: number,
 ): Promise<NonNullable<PolicyCard['evaluation']>> {
-  const { bytes } = exportPolicy({ actor: snap, obsMean: snap.obsMean, obsStd: snap.obsStd, card: { name: 'probe', version: '0', task: env.spec.id, algorithm: 'probe' } });
+  const { bytes } = exportPolicy({
+    policy: mlpPolicy(snap),
+    obsMean: snap.obsMean,
+    obsStd: snap.obsStd,
+    card: { name: 'probe', version: '0', task: env.spec.id, algorithm: 'probe' },
+  });
   const rt = PolicyRuntime.open({ bytes, source: 'behaviour policy' }, { trust: { allowUnverified: true } });
   try {
     const res = evaluate(env, (obs) => rt.act(obs), episodes, seed);

@@ -1,7 +1,7 @@
 import type { Env } from '../../simulators/index.js';
 import { Session } from '../engine/index.js';
-import { policyGraph } from '../nn/index.js';
-import type { TrainedPolicyView } from './trainer.js';
+import { servingGraph } from '../nn/index.js';
+import { TrainError, type TrainedPolicyView } from './trainer.js';
 
 export interface EvalResult {
   returns: number[];
@@ -42,10 +42,12 @@ export function normalizedScore(env: Env, ret: number): number {
   return (100 * (ret - random)) / (expert - random);
 }
 
-/** A deterministic-policy session for a learner's current actor (normalization baked in). */
+/** A deterministic-policy session for a learner's current policy (its serving graph, normalization baked in). */
 export async function policySession(view: TrainedPolicyView): Promise<Session> {
-  const a = view.learner.actor();
-  const g = policyGraph(a.spec, a.layout, a.params, view.obsStats ? { obsMean: view.obsStats.mean, obsStd: view.obsStats.std } : {});
+  const policy = view.learner.policy();
+  if (policy.interface.kind !== 'mlp')
+    throw new TrainError(`${view.learner.algo}: evaluating a '${policy.interface.kind}' policy (one that needs its context) is not supported yet; only 'mlp' policies are`);
+  const g = servingGraph(policy, view.obsStats ? { obsMean: view.obsStats.mean, obsStd: view.obsStats.std } : {});
   return Session.create(g, { threads: 1, name: 'policy' });
 }
 

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AlgoConfig, type Learner, type Preprocessing, type UpdateResult, createLearner, needsMcReturns, referencePreprocessing } from '../algos/index.js';
+import { type AlgoConfig, type Learner, type Preprocessing, type UpdateResult, batchNeeds, checkSettings, createLearner, referencePreprocessing } from '../algos/index.js';
 import {
   type Dataset,
   DataError,
@@ -109,6 +109,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   checkTrainable(o.dataset, o.task, source);
   const seed = o.seed ?? 0;
   const taskSpec = { obsDim: o.task.obsDim, actDim: o.task.actDim, maxAction: o.task.maxAction };
+  checkSettings(o.algo, o.config ?? {});
+  // What the algorithm's batches carry (its descriptor says): derived columns, sequence length.
+  const needs = batchNeeds(o.algo, o.config);
+  if (needs.sequenceLength !== 1)
+    throw new TrainError(`${o.algo}: its batches are ${needs.sequenceLength}-step sequences, which the trainer does not sample yet (it samples transitions)`);
+  const underived = needs.columns.find((c) => c.name !== 'mc_return');
+  if (underived) throw new TrainError(`${o.algo}: its batches carry '${underived.name}', which the trainer does not derive yet`);
   const learner = await createLearner(o.algo, taskSpec, o.config ?? {}, seed, o.session);
 
   let data = o.dataset;
@@ -127,9 +134,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   else if (typeof mode === 'object') rewardTransform = mode;
   if (rewardTransform) data = withScaledRewards(data, rewardTransform);
   const info: string[] = [];
-  if (needsMcReturns(o.algo)) {
-    const gamma = (o.config?.discount as number | undefined) ?? 0.99;
-    data = withInfo(data, 'mc_return', monteCarloReturns(data, { gamma }));
+  for (const column of needs.columns) {
+    if (column.name !== 'mc_return') continue; // refused above
+    data = withInfo(data, 'mc_return', monteCarloReturns(data, { gamma: column.gamma }));
     info.push('mc_return');
   }
   const sampler = new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });

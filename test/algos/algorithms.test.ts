@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { CQL, NO_MC_BOUND, createCalQL, createLearner, ALGOS } from '../../src/algos/index.js';
+import {
+  ALGO_DESCRIPTORS,
+  ALGOS,
+  CQL,
+  type GraphLearner,
+  type Learner,
+  NO_MC_BOUND,
+  batchNeeds,
+  createCalQL,
+  createLearner,
+  networkSettings,
+  pickSettings,
+  settingsOf,
+} from '../../src/algos/index.js';
 import { DatasetBuilder, UniformSampler, allocBatch } from '../../src/data/index.js';
 import { Graph, Session, params } from '../../src/engine/index.js';
 import { actorLayout, policyGraph, sampleTanhGaussian, tanhGaussianLogProb, type ActorSpec } from '../../src/nn/index.js';
@@ -7,6 +20,8 @@ import { Rng } from '../../src/util/rng.js';
 
 const task = { obsDim: 3, actDim: 2, maxAction: 1 };
 const small = { hidden: [16, 16], actorHidden: [16, 16], criticHidden: [16, 16], batchSize: 8, nActions: 3 };
+/** The actor's parameters in the learner's serving graph. */
+const actorParams = (l: Learner): Float32Array => l.policy().weights.actor!.values;
 
 function randomBatch(seed: number, mc = 0) {
   const rng = new Rng(seed);
@@ -163,8 +178,8 @@ describe('CQL online phase (cqlAlphaOnline)', () => {
 describe('updatesPerRun: several updates chained in one session.run', () => {
   for (const algo of ALGOS) {
     it(`${algo}: 4 updates as 2 chained runs of 2 equal 4 single updates (same seed, same batches)`, async () => {
-      const one = await createLearner(algo, task, { ...small, updatesPerRun: 1 }, 5, { threads: 1 });
-      const two = await createLearner(algo, task, { ...small, updatesPerRun: 2 }, 5, { threads: 1 });
+      const one = await createLearner(algo, task, { ...pickSettings(algo, small), updatesPerRun: 1 }, 5, { threads: 1 });
+      const two = await createLearner(algo, task, { ...pickSettings(algo, small), updatesPerRun: 2 }, 5, { threads: 1 });
       expect(two.updatesPerRun).toBe(2);
       const singles = [0, 1, 2, 3].map((i) => one.update(randomBatch(i, 1)));
       const chained = [...two.updateMany([randomBatch(0, 1), randomBatch(1, 1)]), ...two.updateMany([randomBatch(2, 1), randomBatch(3, 1)])];
@@ -173,7 +188,7 @@ describe('updatesPerRun: several updates chained in one session.run', () => {
         expect(Object.keys(r.metrics).sort()).toEqual(Object.keys(singles[i]!.metrics).sort());
         for (const [k, v] of Object.entries(singles[i]!.metrics)) expect(r.metrics[k]).toBeCloseTo(v, 4);
       });
-      const [p1, p2] = [one.actor().params, two.actor().params];
+      const [p1, p2] = [actorParams(one), actorParams(two)];
       const scale = Math.max(...Array.from(p1, Math.abs));
       p1.forEach((v, i) => expect(Math.abs(v - p2[i]!)).toBeLessThan(1e-5 * scale));
       expect(two.flopsPerUpdate()).toBeCloseTo(one.flopsPerUpdate(), 6);
@@ -186,8 +201,8 @@ describe('updatesPerRun: several updates chained in one session.run', () => {
     });
 
     it(`${algo}: single updates on a chained learner are bit-identical to a learner with updatesPerRun 1`, async () => {
-      const one = await createLearner(algo, task, { ...small, updatesPerRun: 1 }, 6, { threads: 1 });
-      const four = await createLearner(algo, task, { ...small, updatesPerRun: 4 }, 6, { threads: 1 });
+      const one = await createLearner(algo, task, { ...pickSettings(algo, small), updatesPerRun: 1 }, 6, { threads: 1 });
+      const four = await createLearner(algo, task, { ...pickSettings(algo, small), updatesPerRun: 4 }, 6, { threads: 1 });
       for (let i = 0; i < 3; i++) expect(four.update(randomBatch(i, 1)).metrics).toEqual(one.update(randomBatch(i, 1)).metrics);
       expect(four.steps).toBe(3);
       expect(four.checkpoint().state).toEqual(one.checkpoint().state);
@@ -199,16 +214,16 @@ describe('updatesPerRun: several updates chained in one session.run', () => {
 
 describe('a NaN inside a chained run', () => {
   it('drops the whole run: every result says diverged, steps and parameters stay at the last good run', async () => {
-    const l = await createLearner('td3bc', task, { ...small, updatesPerRun: 2 }, 1, { threads: 1 });
+    const l = await createLearner('td3bc', task, { ...pickSettings('td3bc', small), updatesPerRun: 2 }, 1, { threads: 1 });
     l.updateMany([randomBatch(0, 1), randomBatch(1, 1)]);
-    const before = Float32Array.from(l.actor().params);
+    const before = Float32Array.from(actorParams(l));
     const bad = randomBatch(3, 1);
     bad.rewards[2] = Number.NaN;
     const rs = l.updateMany([randomBatch(2, 1), bad]);
     expect(rs.map((r) => r.diverged)).toEqual([true, true]);
     expect(Number.isFinite(rs[1]!.metrics.critic_loss!)).toBe(false);
     expect(l.steps).toBe(2);
-    expect(Array.from(l.actor().params)).toEqual(Array.from(before));
+    expect(Array.from(actorParams(l))).toEqual(Array.from(before));
     expect(() => l.updateMany([randomBatch(4, 1)])).toThrow(/got 1 batches, the learner runs 2 updates per run/);
   });
 });
@@ -216,17 +231,17 @@ describe('a NaN inside a chained run', () => {
 describe('checkpoints resume bit-for-bit', () => {
   for (const algo of ALGOS) {
     it(`${algo}: restore(checkpoint) then update == the uninterrupted next update`, async () => {
-      const a = await createLearner(algo, task, small, 5, { threads: 1 });
+      const a = await createLearner(algo, task, pickSettings(algo, small), 5, { threads: 1 });
       for (let i = 0; i < 3; i++) a.update(randomBatch(i, 1));
       const ckpt = a.checkpoint();
       const next = a.update(randomBatch(3, 1));
-      const after = a.actor().params;
+      const after = actorParams(a);
 
-      const b = await createLearner(algo, task, small, 99, { threads: 1 }); // other seed: restore must overwrite all
+      const b = await createLearner(algo, task, pickSettings(algo, small), 99, { threads: 1 }); // other seed: restore must overwrite all
       b.restore(structuredClone(ckpt));
       const again = b.update(randomBatch(3, 1));
       expect(again.metrics).toEqual(next.metrics);
-      expect(Array.from(b.actor().params)).toEqual(Array.from(after));
+      expect(Array.from(actorParams(b))).toEqual(Array.from(after));
       expect(b.steps).toBe(a.steps);
       a.dispose();
       b.dispose();
@@ -234,18 +249,65 @@ describe('checkpoints resume bit-for-bit', () => {
   }
 });
 
+describe('each algorithm accepts only its own settings (its descriptor)', () => {
+  it("a setting of another algorithm is refused, naming this algorithm's settings and who has it", async () => {
+    await expect(createLearner('td3bc', task, { expectile: 0.9 } as never)).rejects.toThrow(
+      "unknown setting 'expectile' for td3bc; settings are: actorLr, alpha, batchSize, criticLr, discount, hidden, noiseClip, policyFreq, policyNoise, tau, updatesPerRun ('expectile' is a setting of iql)",
+    );
+    await expect(createLearner('bc', task, small)).rejects.toThrow(
+      /unknown settings 'actorHidden', 'criticHidden', 'nActions' for bc; settings are: actorLr, batchSize, hidden, updatesPerRun/,
+    );
+    // Cal-QL's switches belong to Cal-QL: plain CQL refuses them, and Cal-QL cannot be un-calibrated.
+    await expect(createLearner('cql', task, { calibrateOnline: 'offline-rows' } as never)).rejects.toThrow(/unknown setting 'calibrateOnline' for cql; .*is a setting of calql/);
+    await expect(createLearner('calql', task, { calibrated: false } as never)).rejects.toThrow(/unknown setting 'calibrated' for calql/);
+  });
+
+  it('a value of the wrong kind is refused, naming the kind and the default', async () => {
+    await expect(createLearner('iql', task, { expectile: '0.9' } as never)).rejects.toThrow(/iql: setting 'expectile' must be a number \(default 0.7\), got "0.9"/);
+    await expect(createLearner('bc', task, { hidden: 64 } as never)).rejects.toThrow(/bc: setting 'hidden' must be a list of numbers/);
+    await expect(createLearner('cql', task, { ...pickSettings('cql', small), cqlAlphaOnline: null })).resolves.toBeDefined();
+  });
+
+  it('an unknown algorithm is refused with the known ones and the closest', async () => {
+    await expect(createLearner('iqll', task)).rejects.toThrow(/unknown algorithm 'iqll'; choose one of bc, td3bc, iql, cql, calql, sac \(did you mean 'iql'\?\)/);
+  });
+
+  for (const d of ALGO_DESCRIPTORS) {
+    it(`${d.name}: the descriptor's settings, network sizes and batch needs are the learner's`, async () => {
+      expect(ALGOS.filter((n) => n === d.name)).toHaveLength(1);
+      const l = (await createLearner(d.name, task, { ...networkSettings(d.name, [8]), batchSize: 8, ...pickSettings(d.name, { nActions: 2 }) }, 0, { threads: 1 })) as GraphLearner;
+      expect(l.algo).toBe(d.name);
+      expect(l.actorSpec.hidden).toEqual([8]);
+      // Every setting is recorded in the checkpoint's config (so a resumed run knows what it ran with).
+      expect(Object.keys(l.checkpoint().config as object)).toEqual(expect.arrayContaining(settingsOf(d.name)));
+      // The batch needs are honest: a batch with only what the descriptor declares trains.
+      const needs = batchNeeds(d.name);
+      expect(needs.sequenceLength).toBe(1);
+      const b = randomBatch(1);
+      if (!needs.columns.some((c) => c.name === 'mc_return')) delete (b.info as Record<string, unknown>).mc_return;
+      expect(l.update(b).diverged).toBe(false);
+      l.dispose();
+    });
+  }
+
+  it('Cal-QL batches carry Monte-Carlo returns discounted as its TD target', () => {
+    expect(batchNeeds('calql').columns).toEqual([{ name: 'mc_return', gamma: 0.99 }]);
+    expect(batchNeeds('calql', { discount: 0.9 }).columns).toEqual([{ name: 'mc_return', gamma: 0.9 }]);
+    expect(batchNeeds('cql').columns).toEqual([]);
+  });
+});
+
 describe('bad batches are refused', () => {
   it('a batch of the wrong width or size names the mismatch', async () => {
-    const l = await createLearner('bc', task, small, 0, { threads: 1 });
+    const l = await createLearner('bc', task, pickSettings('bc', small), 0, { threads: 1 });
     expect(() => l.update(allocBatch(8, 4, 2))).toThrow(/batch has obs 4 \/ act 2, the task has 3 \/ 2/);
     expect(() => l.update(allocBatch(16, 3, 2))).toThrow(/batch has 16 rows, the learner was built for 8/);
   });
-  it('a setting no algorithm has (a typo) is refused with the known ones', async () => {
-    await expect(createLearner('calql', task, { ...small, cqlAlphaOnlien: 1 } as never)).rejects.toThrow(
-      /unknown setting 'cqlAlphaOnlien' for calql; settings are: .*cqlAlphaOnline/,
+  it('a setting no algorithm has (a typo) is refused with the known ones and the closest', async () => {
+    await expect(createLearner('calql', task, { ...pickSettings('calql', small), cqlAlphaOnlien: 1 } as never)).rejects.toThrow(
+      /unknown setting 'cqlAlphaOnlien' for calql; settings are: .*cqlAlphaOnline.*did you mean 'cqlAlphaOnline'\?/,
     );
-    // Settings of other algorithms are accepted (one config may serve several, e.g. network sizes).
-    await expect(createLearner('bc', task, small)).resolves.toBeDefined();
+    expect(() => pickSettings('bc', { hiden: [8] })).toThrow(/unknown setting 'hiden': no algorithm has it \(did you mean 'hidden'\?\)/);
   });
 
   it('Cal-QL without mc_return in the batch says how to provide it', async () => {

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { makeEnv } from '../../simulators/index.js';
+import { pickSettings } from '../../src/algos/index.js';
 import { evaluateLearner, train } from '../../src/train/index.js';
 import { generateRecipe } from '../../src/train/datasets.js';
 import { trainOnlineSac } from '../../src/train/online-sac.js';
@@ -37,7 +38,7 @@ describe('offline algorithms learn pendulum swing-up from noisy data', async () 
         task,
         steps: c.steps,
         seed: 0,
-        config: { ...small, maxSteps: c.steps, ...c.config },
+        config: pickSettings(c.algo, { ...small, maxSteps: c.steps, ...c.config }),
         rewardNormalization: c.rewardNormalization,
         session: { threads: 1 },
       });
@@ -86,7 +87,7 @@ describe('TD3+BC and IQL on a small hopper-medium dataset', async () => {
   for (const algo of ['td3bc', 'iql']) {
     it(`${algo}: normalized score ≥ 45 after 4000 steps (behaviour ≈ 38)`, async () => {
       const env = await makeEnv('hopper');
-      const config = { hidden: [64, 64], maxSteps: 4000, ...(algo === 'td3bc' ? { alpha: 2.5 / hopper.actDim } : {}) };
+      const config = pickSettings(algo, { hidden: [64, 64], maxSteps: 4000, ...(algo === 'td3bc' ? { alpha: 2.5 / hopper.actDim } : {}) });
       const r = await train({ algo, dataset, datasetId: 'hopper-medium', task: hopper, steps: 4000, seed: 0, config, session: { threads: 1 } });
       const res = await evaluateLearner(env, r, 5, 777);
       env.close();

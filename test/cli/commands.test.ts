@@ -63,6 +63,37 @@ describe('o2o command line', () => {
     expect(recipe.code).toBe(1);
     expect(recipe.err).toMatch(/'pendulum-mediocre' is not a recipe; use <task>-<random\|medium\|expert\|medium-replay\|medium-expert>/);
   });
+
+  it("'o2o train --config' takes only the chosen algorithm's settings, refused before any work (exit 2)", async () => {
+    // The dataset does not exist: the refusal must come before it is looked for.
+    const base = ['train', '--task', 'pendulum', '--steps', '10', '--dataset', '/nonexistent/data'];
+    const r = await capture([...base, '--algo', 'td3bc', '--config', '{"expectile": 0.9}']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(
+      "o2o train: --config: unknown setting 'expectile' for td3bc; settings are: actorLr, alpha, batchSize, criticLr, discount, hidden, noiseClip, policyFreq, policyNoise, tau, updatesPerRun ('expectile' is a setting of iql)",
+    );
+    const typo = await capture([...base, '--algo', 'iql', '--config', '{"expectille": 0.9}']);
+    expect([typo.code, typo.err]).toEqual([2, expect.stringContaining("did you mean 'expectile'?")]);
+    const kind = await capture([...base, '--algo', 'iql', '--config', '{"expectile": "high"}']);
+    expect([kind.code, kind.err]).toEqual([2, expect.stringContaining('iql: setting \'expectile\' must be a number (default 0.7), got "high"')]);
+    const algo = await capture([...base, '--algo', 'td3-bc']);
+    expect([algo.code, algo.err]).toEqual([2, expect.stringContaining("unknown algorithm 'td3-bc'; choose one of bc, td3bc, iql, cql, calql, sac (did you mean 'td3bc'?)")]);
+  });
+
+  it("'o2o train --help' lists the algorithms from their descriptors; with --algo, that algorithm's paper and settings with defaults", async () => {
+    const all = await capture(['train', '--help']);
+    expect(all.code).toBe(0);
+    for (const name of ['bc', 'td3bc', 'iql', 'cql', 'calql', 'sac']) expect(all.out).toMatch(new RegExp(`^    ${name} +\\S`, 'm'));
+    const iql = await capture(['train', '--algo', 'iql', '--help']);
+    expect(iql.out).toContain('iql: Implicit Q-Learning');
+    expect(iql.out).toContain('paper: Kostrikov, Nair & Levine, 2022');
+    expect(iql.out).toMatch(/^ {4}expectile +0\.7$/m);
+    expect(iql.out).toContain('--hidden sets: hidden');
+    const calql = await capture(['train', '--algo=calql', '--help']);
+    expect(calql.out).toContain('batches: transitions, with mc_return');
+    expect(calql.out).toMatch(/^ {4}clipDiffMax +Infinity$/m);
+    expect(calql.out).toContain('--hidden sets: actorHidden, criticHidden');
+  });
 });
 
 describe('o2o learn', () => {

@@ -3,7 +3,8 @@
  * does any work: the table below is built from the commands' own flag tables.
  */
 import { describe, expect, it } from 'vitest';
-import { type CommandSpec, closest, parseArgs, UsageError } from '../../src/cli/args.js';
+import { type CommandSpec, parseArgs, UsageError } from '../../src/cli/args.js';
+import { closest } from '../../src/util/did-you-mean.js';
 import { COMMANDS } from '../../src/cli/main.js';
 import { capture } from '../helpers/cli.js';
 

@@ -130,7 +130,7 @@ describe.runIf(requireOrSkip(missingMosquitto()))('mosquitto with passwords and 
       dataset: await generateRecipe('pendulum-medium', 0),
       task: { obsDim: 3, actDim: 1, maxAction: 2, maxEpisodeSteps: 200 },
       steps: 4,
-      config: { actorHidden: [8], criticHidden: [8], batchSize: 16 },
+      config: { hidden: [8], batchSize: 16 },
       session: { threads: 1 },
     });
     const store = mkdtempSync(join(tmpdir(), 'o2o-acl-store-'));

@@ -8,6 +8,7 @@ import { ArtifactError, exportPolicy, generateSigningKey, outlineOnnx, PolicyMod
 import { missingPythonModule, requireOrSkip, runPython } from '../helpers/python.js';
 import { randomActor, referenceAction, tempDir } from './fixtures.js';
 import { Rng } from '../../src/util/rng.js';
+import { mlpPolicy } from '../../src/nn/index.js';
 
 describe('policy artifacts', () => {
   it('export a trained BC actor: card and sha256 in metadata_props, onnx.checker passes, actions match the training-time actor (< 1e-5)', async () => {
@@ -30,7 +31,7 @@ describe('policy artifacts', () => {
     const dir = tempDir();
     const out = join(dir, 'bc.onnx');
     const res = exportPolicy({
-      actor,
+      policy: mlpPolicy(actor),
       obsMean,
       obsStd,
       out,
@@ -87,7 +88,7 @@ describe('policy artifacts', () => {
 
   it('tanh-gaussian actors export their deterministic action (tanh of the mean)', () => {
     const actor = randomActor({ kind: 'tanh-gaussian', obsDim: 3, actDim: 2, maxAction: 2 }, 7);
-    const res = exportPolicy({ actor, card: { name: 'sac', version: 'v', task: 't', algorithm: 'sac' } });
+    const res = exportPolicy({ policy: mlpPolicy(actor), card: { name: 'sac', version: 'v', task: 't', algorithm: 'sac' } });
     const m = PolicyModel.load(res.bytes, 'sac');
     m.obs.set([0.3, -1, 2]);
     m.infer();
@@ -101,7 +102,7 @@ describe('policy artifacts', () => {
       const dir = tempDir();
       for (const [name, bytes] of [
         ['sac', res.bytes],
-        ['iql', exportPolicy({ actor: randomActor({ kind: 'gaussian' }, 2), card: { name: 'iql', version: 'v', task: 't', algorithm: 'iql' } }).bytes],
+        ['iql', exportPolicy({ policy: mlpPolicy(randomActor({ kind: 'gaussian' }, 2)), card: { name: 'iql', version: 'v', task: 't', algorithm: 'iql' } }).bytes],
       ] as const) {
         const file = join(dir, `${name}.onnx`);
         writeFileSync(file, bytes);
@@ -118,7 +119,7 @@ describe('policy artifacts', () => {
     const other = generateSigningKey();
     const dir = tempDir();
     const out = join(dir, 'p.onnx');
-    exportPolicy({ actor: randomActor(), card: { name: 'p', version: 'v1', task: 't', algorithm: 'a' }, out, signingKey: key.privateKeyPem });
+    exportPolicy({ policy: mlpPolicy(randomActor()), card: { name: 'p', version: 'v1', task: 't', algorithm: 'a' }, out, signingKey: key.privateKeyPem });
     const input = readArtifactFile(out);
     expect(input.signature?.keyId).toBe(key.keyId);
     const ok = verifyArtifact(input, { publicKeys: [key.publicKeyPem] });
@@ -141,7 +142,7 @@ describe('policy artifacts', () => {
 
   it('foreign files without a hash are refused unless a .sha256 vouches for them or unverified files are allowed', () => {
     const dir = tempDir();
-    const res = exportPolicy({ actor: randomActor(), card: { name: 'p', version: 'v1', task: 't', algorithm: 'a' } });
+    const res = exportPolicy({ policy: mlpPolicy(randomActor()), card: { name: 'p', version: 'v1', task: 't', algorithm: 'a' } });
     // Strip the o2o metadata: what a plain ONNX export looks like.
     const plain = Uint8Array.from(res.bytes);
     const file = join(dir, 'foreign.onnx');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mlpPolicy } from '../../src/nn/index.js';
 import {
   ArtifactError,
   ExplorationConfigError,
@@ -62,7 +63,7 @@ describe('exploration: sampled actions for online data collection', () => {
   it('a Gaussian (IQL) policy samples around its mean with its learned std, clipped to the action bounds', () => {
     const actor = randomActor({ kind: 'gaussian', maxAction: 1 }, 3);
     actor.layout.unravel(actor.params).log_std!.set([Math.log(0.1), Math.log(2)]);
-    const res = exportPolicy({ actor, card: { name: 'iql', version: 'v1', task: 'test', algorithm: 'iql' } });
+    const res = exportPolicy({ policy: mlpPolicy(actor), card: { name: 'iql', version: 'v1', task: 'test', algorithm: 'iql' } });
     expect(res.card.distribution?.kind).toBe('gaussian');
     const rt = PolicyRuntime.open({ bytes: res.bytes, source: 'iql.onnx' }, { exploration: { seed: 1 } });
     const mean = referenceHead(actor, OBS).map(Math.tanh);

@@ -3,7 +3,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { actorLayout, type ActorSpec } from '../../src/nn/index.js';
+import { actorLayout, type ActorSpec, mlpPolicy } from '../../src/nn/index.js';
 import { exportPolicy, type ExportResult } from '../../src/serve/index.js';
 
 export function tempDir(prefix = 'o2o-serve-'): string {
@@ -20,7 +20,7 @@ export function randomActor(spec: Partial<ActorSpec> = {}, seed = 1): { spec: Ac
 export function exportRandom(opts: { seed?: number; version?: string; out?: string; signingKey?: string; spec?: Partial<ActorSpec> } = {}): ExportResult {
   const actor = randomActor(opts.spec, opts.seed ?? 1);
   return exportPolicy({
-    actor,
+    policy: mlpPolicy(actor),
     card: { name: 'test-policy', version: opts.version ?? 'v1', task: 'test', algorithm: 'random-init', createdAt: '2026-11-27T00:00:00Z' },
     out: opts.out,
     signingKey: opts.signingKey,

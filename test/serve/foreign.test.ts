@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportPolicy, outlineOnnx, PolicyModel, PolicyRuntime, readArtifactFile, sealForeignPolicy, serveMqtt, verifyArtifact } from '../../src/serve/index.js';
 import { ActionDecoder, encodeObservation, MqttLink, robotTopics, startBroker } from '../../src/transport/index.js';
+import { mlpPolicy } from '../../src/nn/index.js';
 import { missingPythonModule, requireOrSkip, runPython } from '../helpers/python.js';
 import { randomActor, referenceAction, tempDir } from './fixtures.js';
 
@@ -79,7 +80,7 @@ describe('foreign ONNX policies', () => {
 
   it("d3rlpy-style models (input_0 / output_0, no card) load by the ONNX model's own names", () => {
     const actor = randomActor({ obsDim: 6, actDim: 3 }, 4);
-    const art = exportPolicy({ actor, inputName: 'input_0', outputName: 'output_0', card: { name: 'd3', version: 'x', task: 't', algorithm: 'a' } });
+    const art = exportPolicy({ policy: mlpPolicy(actor), inputName: 'input_0', outputName: 'output_0', card: { name: 'd3', version: 'x', task: 't', algorithm: 'a' } });
     const plain = art.bytes.subarray(0, outlineOnnx(art.bytes, 'x').metadata[0]!.start); // what d3rlpy writes: no metadata
     const m = PolicyModel.load(plain, 'd3rlpy.onnx');
     expect([m.inputName, m.outputName, m.obsDim, m.actDim]).toEqual(['input_0', 'output_0', 6, 3]);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateSigningKey, PolicyRuntime, readArtifactFile, SafetyConfigError, SafetyFilter, type RuntimeEvent } from '../../src/serve/index.js';
 import * as serve from '../../src/serve/index.js';
+import { mlpPolicy } from '../../src/nn/index.js';
 import { exportRandom, extraBytesPerCall, randomActor, referenceAction, tempDir } from './fixtures.js';
 
 function runtime(safety = {}, events: RuntimeEvent[] = []) {
@@ -60,7 +61,12 @@ describe('PolicyRuntime and SafetyFilter', () => {
   it('a non-finite policy output is replaced by the safe action', () => {
     // Normalization by a tiny std overflows float32 for large observations: Inf − Inf = NaN inside the MLP.
     const actor = randomActor();
-    const bad = serve.exportPolicy({ actor, obsMean: new Float32Array(5), obsStd: new Float32Array(5).fill(1e-30), card: { name: 'o', version: 'o', task: 't', algorithm: 'a' } });
+    const bad = serve.exportPolicy({
+      policy: mlpPolicy(actor),
+      obsMean: new Float32Array(5),
+      obsStd: new Float32Array(5).fill(1e-30),
+      card: { name: 'o', version: 'o', task: 't', algorithm: 'a' },
+    });
     const rt = PolicyRuntime.open({ bytes: bad.bytes, source: 'overflow.onnx' }, { safety: { safeAction: 'zero' } });
     expect(Number.isFinite(rt.act([0, 0, 0, 0, 0])[0]!)).toBe(true);
     expect(Array.from(rt.act([1e10, -1e10, 1e10, -1e10, 1e10]))).toEqual([0, 0]);
@@ -187,7 +193,7 @@ describe('hot swap', () => {
     const actor = randomActor();
     actor.params.fill(NaN);
     // exportPolicy refuses nothing about values: the runtime's test inference must.
-    const bad = serve.exportPolicy({ actor, card: { name: 'nan', version: 'nan', task: 't', algorithm: 'a' } });
+    const bad = serve.exportPolicy({ policy: mlpPolicy(actor), card: { name: 'nan', version: 'nan', task: 't', algorithm: 'a' } });
     const r = rt.swap({ bytes: bad.bytes, source: 'nan.onnx' });
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/test inference gave action\[0\] = NaN/);

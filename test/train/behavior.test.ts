@@ -13,6 +13,7 @@ import { LinearPolicy, RunningStats, arsConfig } from '../../src/train/ars.js';
 import { CARD_EVAL_SEED, thinEpisodes, trainBehaviorPolicies } from '../../src/train/behavior.js';
 import { evaluate } from '../../src/train/index.js';
 import { exportPolicy, PolicyRuntime, readArtifactFile, verifyArtifact } from '../../src/serve/index.js';
+import { mlpPolicy } from '../../src/nn/index.js';
 
 describe('ARS pieces', () => {
   it('RunningStats matches the two-pass mean and (population) std', () => {
@@ -35,7 +36,11 @@ describe('ARS pieces', () => {
     const theta = rng.fillNormal(new Float64Array(p.size), 0, 0.3);
     const mean = rng.fillNormal(new Float64Array(11));
     const std = rng.fillUniform(new Float64Array(11), 0.5, 2);
-    const { bytes } = exportPolicy({ actor: p.snapshot(theta, mean, std), ...p.snapshot(theta, mean, std), card: { name: 'lin', version: '1', task: 'hopper', algorithm: 'ars' } });
+    const { bytes } = exportPolicy({
+      policy: mlpPolicy(p.snapshot(theta, mean, std)),
+      ...p.snapshot(theta, mean, std),
+      card: { name: 'lin', version: '1', task: 'hopper', algorithm: 'ars' },
+    });
     const rt = PolicyRuntime.open({ bytes, source: 'lin' }, { trust: { allowUnverified: true } });
     for (let k = 0; k < 20; k++) {
       const obs = rng.fillNormal(new Float32Array(11), 0, 2);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { datasetKey, referencePreprocessing } from '../../src/algos/index.js';
+import { datasetKey, pickSettings, referencePreprocessing } from '../../src/algos/index.js';
 import { DatasetBuilder } from '../../src/data/index.js';
 import { readCheckpoint, train } from '../../src/train/index.js';
 
@@ -56,7 +56,19 @@ describe('the trainer applies the recipe’s preprocessing and records it in the
   const trainTiny = async (algo: string, datasetId: string, extra: object = {}) => {
     const dir = mkdtempSync(join(tmpdir(), 'o2o-pre-'));
     const logPath = join(dir, 'log.jsonl');
-    const r = await train({ algo, dataset: tiny(), datasetId, task, steps: 2, config: small, checkpointDir: dir, checkpointEvery: 2, logPath, session: { threads: 1 }, ...extra });
+    const r = await train({
+      algo,
+      dataset: tiny(),
+      datasetId,
+      task,
+      steps: 2,
+      config: pickSettings(algo, small),
+      checkpointDir: dir,
+      checkpointEvery: 2,
+      logPath,
+      session: { threads: 1 },
+      ...extra,
+    });
     const ckpt = readCheckpoint(join(dir, readdirSync(dir).find((f) => f.endsWith('.o2o'))!));
     const first = JSON.parse(readFileSync(logPath, 'utf8').split('\n')[0]!);
     r.learner.dispose();
