@@ -3,7 +3,9 @@ import { GraphCore, type Tensor } from './graph.js';
 import * as act from './ops/activations.js';
 import type { Operand } from './ops/define.js';
 import * as ew from './ops/elementwise.js';
+import * as ix from './ops/indexing.js';
 import * as la from './ops/linalg.js';
+import * as nrm from './ops/normalization.js';
 import * as red from './ops/reduce.js';
 import * as sh from './ops/shape.js';
 
@@ -121,6 +123,23 @@ export class Graph extends GraphCore {
   logSoftmax(x: Tensor, axis = -1): Tensor {
     return act.logSoftmax(this, x, axis);
   }
+  erf(x: Tensor): Tensor {
+    return act.erf(this, x);
+  }
+  /** Exact (erf) GELU, torch.nn.GELU's default; float32 only (ORT has no float64 Erf). */
+  gelu(x: Tensor): Tensor {
+    return act.gelu(this, x);
+  }
+
+  // normalization, regularization
+  /** LayerNorm over the last axis; scale and bias are [D]. */
+  layerNorm(x: Tensor, scale: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+    return nrm.layerNorm(this, x, scale, bias, eps);
+  }
+  /** Inverted dropout with a 0/1 keep-mask fed as an input: x · mask / (1 − rate). */
+  dropout(x: Tensor, mask: Tensor, rate: number): Tensor {
+    return nrm.dropout(this, x, mask, rate);
+  }
 
   // linear algebra
   matmul(a: Tensor, b: Tensor): Tensor {
@@ -151,6 +170,10 @@ export class Graph extends GraphCore {
   }
   expand(x: Tensor, shape: readonly number[]): Tensor {
     return sh.expand(this, x, shape);
+  }
+  /** Rows of `table` at int64 `indices` (Gather on axis 0: embedding lookup). */
+  gather(table: Tensor, indices: Tensor): Tensor {
+    return ix.gather(this, table, indices);
   }
 
   // reductions

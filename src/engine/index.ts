@@ -11,3 +11,5 @@ export type { ExecutionProvider } from './ort-binding.js';
 export { defineOp, type OpDef, type Operand } from './ops/define.js';
 export { TrainStep, type StepResult } from './train-step.js';
 export { matmulFlops } from './flops.js';
+export { causalMask, causalSelfAttention, type AttentionParams, type AttentionOptions } from './ops/attention.js';
+export { fillDropoutMask } from './ops/normalization.js';

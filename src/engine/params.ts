@@ -10,6 +10,7 @@ export type Init =
   | { kind: 'uniform'; lo: number; hi: number }
   | { kind: 'orthogonal'; gain: number }
   | { kind: 'xavier-uniform'; gain: number; fanIn: number; fanOut: number } // U(±gain·sqrt(6/(in+out)))
+  | { kind: 'normal'; std: number } // N(0, std²), as torch.nn.init.normal_ (transformers: std 0.02)
   | { kind: 'constant'; value: number };
 
 export interface ParamSpec {
@@ -119,6 +120,9 @@ function initInto(out: Float32Array, spec: ParamSpec, rng: Rng): void {
       for (let i = 0; i < out.length; i++) out[i] = rng.uniform(-b, b);
       return;
     }
+    case 'normal':
+      for (let i = 0; i < out.length; i++) out[i] = rng.normal(0, init.std);
+      return;
     case 'uniform':
       for (let i = 0; i < out.length; i++) out[i] = rng.uniform(init.lo, init.hi);
       return;

@@ -16,3 +16,4 @@ export {
   type ServingInputs,
   type ServingOutputs,
 } from './policy-graph.js';
+export { transformerBlock, transformerBlockSpecs, type TransformerBlockOptions, type DropoutMask } from './transformer.js';

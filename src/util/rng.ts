@@ -97,6 +97,37 @@ export class Rng {
     return out;
   }
 
+  /**
+   * Fill `out` with `hit` where `uniform() < p` and `miss` elsewhere, consuming the stream exactly as
+   * that loop would, ~5× faster (the generator state lives in locals; dropout masks need millions).
+   */
+  fillBernoulli<T extends Float32Array | Float64Array>(out: T, p: number, hit = 1, miss = 0): T {
+    if (!(p >= 0 && p <= 1)) throw new Error(`Rng.fillBernoulli: p must be in [0, 1], got ${p}`);
+    // uniform() < p  ⟺  u32 / 2^32 < p  ⟺  u32 < ceil(p · 2^32) for an integer u32
+    const threshold = Math.ceil(p * 4294967296);
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let i = 0; i < out.length; i++) {
+      const m = Math.imul(s1, 5);
+      const r = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = r < threshold ? hit : miss;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+    return out;
+  }
+
   /** The full generator state, for checkpoints (resume continues the exact same stream). */
   getState(): number[] {
     return [this.s0, this.s1, this.s2, this.s3, this.hasSpare ? 1 : 0, this.spare];

@@ -58,3 +58,21 @@ export function logSoftmax(g: Graph, x: Tensor, axis = -1): Tensor {
   const [a] = normAxes('LogSoftmax', [axis], x.rank);
   return unary(g, LogSoftmaxOp, x, { axis: a! }, { axis: a });
 }
+
+/** erf(x); d/dx = 2/√π · exp(−x²), computed as exp(ln(2/√π) − x²) so the constant costs no pass. */
+const ErfOp = defineOp({
+  onnx: 'Erf',
+  vjp: (g, { inputs: [x] }, [dy]) => [g.mul(dy!, g.exp(g.sub(Math.log(2 / Math.sqrt(Math.PI)), g.square(x!))))],
+});
+export const erf = (g: Graph, x: Tensor) => unary(g, ErfOp, x);
+
+/**
+ * GELU, the exact form (torch.nn.GELU's default, approximate='none'): x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
+ * ONNX has Gelu only from opset 20 and the engine emits opset 17, so it is composed from Erf; its
+ * gradient follows from Erf's (dx = Φ(x) + x·φ(x)). ORT's CPU provider has Erf for float32 only,
+ * so GELU graphs are float32 (the gradient check runs in float32). The node order
+ * (Div by √2, Erf, Add 1, Mul x, Mul 0.5) is the pattern ORT's GeluFusion recognizes.
+ */
+export function gelu(g: Graph, x: Tensor): Tensor {
+  return g.mul(g.mul(x, g.add(g.erf(g.div(x, Math.SQRT2)), 1)), 0.5);
+}

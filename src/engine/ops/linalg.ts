@@ -18,6 +18,14 @@ const MatMulOp = defineOp({
       // Gemm with transpose flags: no explicit Transpose node in the backward pass.
       return [needs[0] ? g.gemm(dy!, b!, { transB: true }) : null, needs[1] ? g.gemm(a!, dy!, { transA: true }) : null];
     }
+    if (b!.rank === 2 && !a!.shape.includes(-1)) {
+      // [..., M, K] @ [K, N] (a layer applied to every token): both gradients are single Gemms over
+      // the flattened rows, not per-batch products summed afterwards.
+      const [k, n] = b!.shape as [number, number];
+      const a2 = g.reshape(a!, [-1, k]);
+      const dy2 = g.reshape(dy!, [-1, n]);
+      return [needs[0] ? g.reshape(g.gemm(dy2, b!, { transB: true }), a!.shape) : null, needs[1] ? g.gemm(a2, dy2, { transA: true }) : null];
+    }
     return [needs[0] ? unbroadcast(g, g.matmul(dy!, transposeLast(g, b!)), a!.shape) : null, needs[1] ? unbroadcast(g, g.matmul(transposeLast(g, a!), dy!), b!.shape) : null];
   },
 });

@@ -40,7 +40,13 @@ export function transpose(g: Graph, x: Tensor, perm?: readonly number[]): Tensor
   if (p.length !== x.rank || [...p].sort().some((v, i) => v !== i)) {
     throw new GraphBuildError(`Transpose: perm ${JSON.stringify(p)} is not a permutation of the ${x.rank} axes of ${x}`);
   }
-  return g.addNode(TransposeOp, [x], [{ shape: p.map((i) => x.shape[i]!), dtype: x.dtype }], { perm: p }, { perm: p })[0]!;
+  const shape = p.map((i) => x.shape[i]!);
+  // A permutation that keeps the axes longer than 1 in their order moves no data ([B, T, 1, d] →
+  // [B, 1, T, d]: one attention head): a Reshape, which ORT runs without a copy.
+  const big = (axes: number[]) => axes.filter((i) => x.shape[i] !== 1);
+  const before = big(x.shape.map((_, i) => i));
+  if (big(p).every((a, k) => a === before[k])) return p.every((a, k) => a === k) ? x : reshape(g, x, shape);
+  return g.addNode(TransposeOp, [x], [{ shape, dtype: x.dtype }], { perm: p }, { perm: p })[0]!;
 }
 
 const ConcatOp = defineOp({
