@@ -1,6 +1,8 @@
 /** `npm run bench -- <name> [...]`: runs the named benchmarks (all but the hours-long 'results', 'chaos', 'threads', 'profile' and the ROS 2 'ros' and 'transports' when none is named). */
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   engine: () => import('./engine.js'),
+  // one pre-LN transformer block (Decision Transformer sizes): forward, training step, embedding gradient
+  transformer: () => import('./transformer.js'),
   sim: () => import('./sim.js'),
   data: () => import('./data.js'),
   algos: () => import('./algos.js'),

@@ -99,7 +99,7 @@ export class Rng {
 
   /**
    * Fill `out` with `hit` where `uniform() < p` and `miss` elsewhere, consuming the stream exactly as
-   * that loop would, ~5× faster (the generator state lives in locals; dropout masks need millions).
+   * that loop would, but faster: the generator state lives in locals (dropout masks need millions).
    */
   fillBernoulli<T extends Float32Array | Float64Array>(out: T, p: number, hit = 1, miss = 0): T {
     if (!(p >= 0 && p <= 1)) throw new Error(`Rng.fillBernoulli: p must be in [0, 1], got ${p}`);
