@@ -21,3 +21,4 @@ export {
   type AlgoConfig,
 } from './registry.js';
 export { datasetKey, type Preprocessing, type RewardPreprocessing } from './preprocessing.js';
+export { DecisionTransformer, DT_DEFAULTS, dtForward, dtLayout, type DtConfig } from './dt.js';

@@ -1,4 +1,4 @@
-import type { Batch } from '../data/index.js';
+import type { Batch, SequenceBatch } from '../data/index.js';
 import { type AnyTypedArray, Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
 import { type ActorSnapshot, type ActorSpec, type ServingGraph, actorLayout, mlpPolicy } from '../nn/index.js';
 import { Rng } from '../util/rng.js';
@@ -10,6 +10,12 @@ export interface TaskSpec {
   /** Actions lie in [-maxAction, maxAction] (D4RL locomotion: 1). */
   maxAction: number;
 }
+
+/**
+ * What one update consumes: independent transitions (every algorithm but the Decision
+ * Transformer) or windows of consecutive steps (its descriptor's `batch().sequenceLength` > 1).
+ */
+export type TrainingBatch = Batch | SequenceBatch;
 
 export interface UpdateResult {
   metrics: Record<string, number>;
@@ -37,9 +43,9 @@ export interface Learner {
    */
   readonly updatesPerRun: number;
   /** One update (with updatesPerRun > 1 on a one-update graph compiled beside the chained one). */
-  update(batch: Batch): UpdateResult;
+  update(batch: TrainingBatch): UpdateResult;
   /** updatesPerRun updates, one batch each, in one run; every result is diverged if any is. */
-  updateMany(batches: readonly Batch[]): UpdateResult[];
+  updateMany(batches: readonly TrainingBatch[]): UpdateResult[];
   /**
    * The policy as it stands, as a serving graph: the interface it declares (observation → action
    * for the MLP learners), a snapshot of its weights and how to compute it. Export seals it
@@ -91,14 +97,26 @@ export interface StepGraph {
   flops: number;
 }
 
-const BATCH_FIELDS: Record<string, (b: Batch) => Float32Array | undefined> = {
-  obs: (b) => b.observations,
-  act: (b) => b.actions,
-  rew: (b) => b.rewards,
-  next_obs: (b) => b.nextObservations,
-  done: (b) => b.terminals,
-  mc_return: (b) => b.info.mc_return,
+const isSequence = (b: TrainingBatch): b is SequenceBatch => 'length' in b;
+const transitions = (f: (b: Batch) => Float32Array | undefined) => (b: TrainingBatch) => (isSequence(b) ? undefined : f(b));
+const sequences = (f: (b: SequenceBatch) => AnyTypedArray) => (b: TrainingBatch) => (isSequence(b) ? f(b) : undefined);
+
+/** Batch inputs by graph name: transitions (obs, act, ...) and sequence windows (seq_*, [B, K, ...]). */
+const BATCH_FIELDS: Record<string, (b: TrainingBatch) => AnyTypedArray | undefined> = {
+  obs: transitions((b) => b.observations),
+  act: transitions((b) => b.actions),
+  rew: transitions((b) => b.rewards),
+  next_obs: transitions((b) => b.nextObservations),
+  done: transitions((b) => b.terminals),
+  mc_return: transitions((b) => b.info.mc_return),
+  seq_obs: sequences((b) => b.observations),
+  seq_act: sequences((b) => b.actions),
+  seq_rtg: sequences((b) => b.returnsToGo),
+  seq_timestep: sequences((b) => b.timesteps),
+  seq_mask: sequences((b) => b.mask),
 };
+
+const copyFeeds = (f: Record<string, AnyTypedArray>): Record<string, AnyTypedArray> => Object.fromEntries(Object.entries(f).map(([n, v]) => [n, v.slice()]));
 
 /**
  * Shared machinery: a StateStore for all parameter groups, graph inputs for the batch and for
@@ -107,8 +125,8 @@ const BATCH_FIELDS: Record<string, (b: Batch) => Float32Array | undefined> = {
  */
 export abstract class GraphLearner implements Learner {
   abstract readonly algo: string;
-  /** The policy this learner trains (its parameters live in state 'actor'). */
-  abstract readonly actorSpec: ActorSpec;
+  /** The MLP policy this learner trains (its parameters live in state 'actor'); null for a learner that serves its own graph (policy()). */
+  abstract readonly actorSpec: ActorSpec | null;
   readonly store = new StateStore();
   /** Compiled step graphs, in compile order. */
   protected readonly graphs: StepGraph[] = [];
@@ -167,11 +185,19 @@ export abstract class GraphLearner implements Learner {
   /** The one-update graph of a learner with updatesPerRun > 1 (see updateGraph). */
   private single: StepGraph | null = null;
 
-  /** Batch input by its conventional name: obs, act, rew, next_obs, done, mc_return. */
-  batchInput(g: Graph, name: keyof typeof BATCH_FIELDS): Tensor {
+  /**
+   * Batch input by its conventional name: obs, act, rew, next_obs, done, mc_return; for sequence
+   * batches of `seqLength` steps seq_obs, seq_act [B, K, dim], seq_rtg, seq_mask [B, K], seq_timestep [B, K] int64.
+   */
+  batchInput(g: Graph, name: keyof typeof BATCH_FIELDS, seqLength = 1): Tensor {
     const B = this.batchSize;
+    const K = seqLength;
     if (name === 'obs' || name === 'next_obs') return g.input(name, [B, this.task.obsDim]);
     if (name === 'act') return g.input(name, [B, this.task.actDim]);
+    if (name === 'seq_obs') return g.input(name, [B, K, this.task.obsDim]);
+    if (name === 'seq_act') return g.input(name, [B, K, this.task.actDim]);
+    if (name === 'seq_timestep') return g.input(name, [B, K], 'int64');
+    if (name === 'seq_rtg' || name === 'seq_mask') return g.input(name, [B, K]);
     return g.input(name, [B]);
   }
 
@@ -221,7 +247,7 @@ export abstract class GraphLearner implements Learner {
     this.store.set(target, v as Float32Array);
   }
 
-  protected checkBatch(batch: Batch): void {
+  protected checkBatch(batch: TrainingBatch): void {
     if (batch.size !== this.batchSize) throw new LearnerError(`${this.algo}: batch has ${batch.size} rows, the learner was built for ${this.batchSize}`);
     if (batch.obsDim !== this.task.obsDim || batch.actDim !== this.task.actDim) {
       throw new LearnerError(`${this.algo}: batch has obs ${batch.obsDim} / act ${batch.actDim}, the task has ${this.task.obsDim} / ${this.task.actDim}`);
@@ -229,15 +255,18 @@ export abstract class GraphLearner implements Learner {
   }
 
   /** Runs one compiled step (one update per batch); commits only when every metric of every update is finite. */
-  protected runStep(step: StepGraph, batches: readonly Batch[], extras: Record<string, AnyTypedArray>[] = []): UpdateResult[] {
+  protected runStep(step: StepGraph, batches: readonly TrainingBatch[], extras: Record<string, AnyTypedArray>[] = []): UpdateResult[] {
     const feeds: Record<string, AnyTypedArray> = {};
     extras.forEach((extra, k) => {
-      // Per-update scalars (schedules): update k ≥ 1 reads '<name>@k'; copied, since learners reuse their buffers.
-      for (const [n, v] of Object.entries(extra)) feeds[k === 0 ? n : `${n}@${k}`] = extras.length === 1 ? v : v.slice();
+      // Per-update feeds (schedules, dropout masks): update k ≥ 1 reads '<name>@k'.
+      for (const [n, v] of Object.entries(extra)) feeds[k === 0 ? n : `${n}@${k}`] = v;
     });
     for (const b of step.batchInputs) {
       const col = BATCH_FIELDS[b.field]!(batches[b.k]!);
-      if (!col) throw new LearnerError(`${this.algo}: the batch lacks '${b.field}' (for mc_return, sample with info column 'mc_return')`);
+      if (!col)
+        throw new LearnerError(
+          `${this.algo}: the batch lacks '${b.field}' (for mc_return, sample with info column 'mc_return'; seq_* inputs need sequence batches from a SequenceSampler)`,
+        );
       feeds[b.name] = col;
     }
     for (const n of step.noise) {
@@ -276,7 +305,7 @@ export abstract class GraphLearner implements Learner {
     return this.single;
   }
 
-  update(batch: Batch): UpdateResult {
+  update(batch: TrainingBatch): UpdateResult {
     if (this.updatesPerRun === 1) return this.updateMany([batch])[0]!;
     this.checkBatch(batch);
     const r = this.runStep(this.singleGraph(), [batch], [this.extraFeeds(0)])[0]!;
@@ -284,12 +313,13 @@ export abstract class GraphLearner implements Learner {
     return r;
   }
 
-  updateMany(batches: readonly Batch[]): UpdateResult[] {
+  updateMany(batches: readonly TrainingBatch[]): UpdateResult[] {
     const K = this.updatesPerRun;
     if (batches.length !== K) throw new LearnerError(`${this.algo}: updateMany got ${batches.length} batches, the learner runs ${K} updates per run`);
     for (const b of batches) this.checkBatch(b);
     const step = this.nextGraph();
-    const extras = Array.from({ length: K }, (_, k) => this.extraFeeds(k));
+    // Each update's extra feeds are copied as they are made: learners refill the same buffers.
+    const extras = Array.from({ length: K }, (_, k) => (K === 1 ? this.extraFeeds(k) : copyFeeds(this.extraFeeds(k))));
     const r = this.runStep(step, batches, extras);
     if (!r[0]!.diverged) this.t += K;
     return r;
@@ -297,6 +327,7 @@ export abstract class GraphLearner implements Learner {
 
   /** The actor's spec, layout and a copy of its current parameters. */
   actor(): ActorSnapshot {
+    if (!this.actorSpec) throw new LearnerError(`${this.algo} has no MLP actor; its policy() describes what it serves`);
     return { spec: this.actorSpec, layout: actorLayout(this.actorSpec), params: Float32Array.from(this.store.value('actor') as Float32Array) };
   }
 

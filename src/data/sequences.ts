@@ -55,6 +55,8 @@ export interface SequenceSamplerOptions {
 }
 
 export class SequenceSampler {
+  /** The sampler's own batch (sample() fills it unless given another). */
+  readonly batch: SequenceBatch;
   private readonly rng: Rng;
   private readonly starts: Int32Array;
   private readonly lengths: Int32Array;
@@ -80,6 +82,21 @@ export class SequenceSampler {
     });
     this.rtg = returnsToGo(ds);
     this.rng = new Rng(opts.seed);
+    this.batch = allocSequenceBatch(opts.batchSize, opts.length, ds.obsDim, ds.actDim);
+  }
+
+  /** Generator state, so a resumed training run draws the same batches. */
+  rngState(): number[] {
+    return this.rng.getState();
+  }
+
+  setRngState(state: readonly number[]): void {
+    this.rng.setState(state);
+  }
+
+  /** `n` more batches shaped like the sampler's (one per update of a chained run). */
+  batchesLike(n: number): SequenceBatch[] {
+    return Array.from({ length: n }, () => allocSequenceBatch(this.batch.size, this.batch.length, this.batch.obsDim, this.batch.actDim));
   }
 
   /** Episodes the sampler draws from. */
@@ -87,7 +104,7 @@ export class SequenceSampler {
     return this.starts.length;
   }
 
-  sample(out: SequenceBatch): SequenceBatch {
+  sample(out: SequenceBatch = this.batch): SequenceBatch {
     const { ds, opts } = this;
     const K = out.length;
     if (out.obsDim !== ds.obsDim || out.actDim !== ds.actDim || K !== opts.length) {

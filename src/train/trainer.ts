@@ -1,13 +1,25 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AlgoConfig, type Learner, type Preprocessing, type UpdateResult, batchNeeds, checkSettings, createLearner, referencePreprocessing } from '../algos/index.js';
+import {
+  type AlgoConfig,
+  type Learner,
+  type Preprocessing,
+  type TrainingBatch,
+  type UpdateResult,
+  batchNeeds,
+  checkSettings,
+  createLearner,
+  referencePreprocessing,
+} from '../algos/index.js';
 import {
   type Dataset,
   DataError,
   type ObsStats,
   type RewardTransform,
+  SequenceSampler,
   UniformSampler,
   batchesLike,
+  episodes,
   locomotionRewardTransform,
   monteCarloReturns,
   normalizeObservations,
@@ -20,12 +32,16 @@ import type { SessionOptions } from '../engine/index.js';
 import { type CheckpointError, newestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { EvalResult } from './evaluate.js';
 
+/** Transitions (every algorithm but dt) or windows of steps (dt). */
+type Sampler = UniformSampler | SequenceSampler;
+
 export interface TrainOptions {
   algo: string;
   dataset: Dataset;
   /** Where the dataset came from (recorded in checkpoints and the policy card). */
   datasetId?: string;
-  task: { obsDim: number; actDim: number; maxAction: number; maxEpisodeSteps: number };
+  /** expertReturn (the task's expert reference score) is the default target return of return-conditioned policies (dt). */
+  task: { obsDim: number; actDim: number; maxAction: number; maxEpisodeSteps: number; expertReturn?: number };
   steps: number;
   seed?: number;
   config?: AlgoConfig;
@@ -112,11 +128,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   checkSettings(o.algo, o.config ?? {});
   // What the algorithm's batches carry (its descriptor says): derived columns, sequence length.
   const needs = batchNeeds(o.algo, o.config);
-  if (needs.sequenceLength !== 1)
-    throw new TrainError(`${o.algo}: its batches are ${needs.sequenceLength}-step sequences, which the trainer does not sample yet (it samples transitions)`);
-  const underived = needs.columns.find((c) => c.name !== 'mc_return');
-  if (underived) throw new TrainError(`${o.algo}: its batches carry '${underived.name}', which the trainer does not derive yet`);
-  const learner = await createLearner(o.algo, taskSpec, o.config ?? {}, seed, o.session);
+  const rtg = needs.columns.find((c) => c.name === 'return_to_go');
+  if (needs.sequenceLength > 1 && !rtg) throw new TrainError(`${o.algo}: sequence batches are sampled with their returns-to-go; declare the 'return_to_go' column`);
+  let config: AlgoConfig = o.config ?? {};
+  if (rtg && (config as { targetReturn?: number | null }).targetReturn == null) {
+    // A return-conditioned policy needs a return to ask for when served: the task's expert score
+    // when the caller knows it (CORL's DT targets sit near D4RL's expert scores), else the best
+    // episode in the data.
+    const best = Math.max(...episodes(o.dataset).map((e) => e.return));
+    config = { ...config, targetReturn: o.task.expertReturn ?? best } as AlgoConfig;
+  }
+  const learner = await createLearner(o.algo, taskSpec, config, seed, o.session);
 
   let data = o.dataset;
   const reference = referencePreprocessing(o.algo, o.datasetId);
@@ -139,7 +161,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     data = withInfo(data, 'mc_return', monteCarloReturns(data, { gamma: column.gamma }));
     info.push('mc_return');
   }
-  const sampler = new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });
+  const sampler: Sampler = rtg
+    ? new SequenceSampler(data, { batchSize: learner.batchSize, length: needs.sequenceLength, seed: seed + 7919, returnScale: rtg.scale })
+    : new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });
 
   let lastCheckpoint: string | null = null;
   if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
@@ -180,7 +204,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // learner's one-update graph), so those points are exact and a resumed run (from any checkpoint)
   // splits its updates into the same runs as an uninterrupted one.
   const K = learner.updatesPerRun;
-  const batches = K === 1 ? [sampler.batch] : batchesLike(sampler.batch, K);
+  const batches: TrainingBatch[] = K === 1 ? [sampler.batch] : sampler instanceof SequenceSampler ? sampler.batchesLike(K) : batchesLike(sampler.batch, K);
   const next = (step: number, n: number): number => (n > 0 ? (Math.floor(step / n) + 1) * n : Infinity);
   const due = (step: number, n: number): boolean => n > 0 && step % n === 0;
   // With a signal, the loop yields to the event loop every ~50 ms so that an abort (e.g. from a
@@ -201,10 +225,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const stop = Math.min(o.steps, next(from, K), next(from, every), o.evaluate ? next(from, o.evaluate.every) : Infinity);
     let r: UpdateResult;
     if (stop - from === K) {
-      for (const b of batches) sampler.sample(b);
+      for (const b of batches) sampler.sample(b as never);
       r = learner.updateMany(batches).at(-1)!;
     } else {
-      do r = learner.update(sampler.sample(batches[0]!));
+      do r = learner.update(sampler.sample(batches[0]! as never));
       while (!r.diverged && learner.steps < stop);
     }
     if (r.diverged) {

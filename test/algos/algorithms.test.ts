@@ -175,8 +175,11 @@ describe('CQL online phase (cqlAlphaOnline)', () => {
   });
 });
 
+// Algorithms trained on transitions; the Decision Transformer (sequence batches) has the same checks in dt.test.ts.
+const TRANSITION_ALGOS = ALGOS.filter((a) => batchNeeds(a).sequenceLength === 1);
+
 describe('updatesPerRun: several updates chained in one session.run', () => {
-  for (const algo of ALGOS) {
+  for (const algo of TRANSITION_ALGOS) {
     it(`${algo}: 4 updates as 2 chained runs of 2 equal 4 single updates (same seed, same batches)`, async () => {
       const one = await createLearner(algo, task, { ...pickSettings(algo, small), updatesPerRun: 1 }, 5, { threads: 1 });
       const two = await createLearner(algo, task, { ...pickSettings(algo, small), updatesPerRun: 2 }, 5, { threads: 1 });
@@ -229,7 +232,7 @@ describe('a NaN inside a chained run', () => {
 });
 
 describe('checkpoints resume bit-for-bit', () => {
-  for (const algo of ALGOS) {
+  for (const algo of TRANSITION_ALGOS) {
     it(`${algo}: restore(checkpoint) then update == the uninterrupted next update`, async () => {
       const a = await createLearner(algo, task, pickSettings(algo, small), 5, { threads: 1 });
       for (let i = 0; i < 3; i++) a.update(randomBatch(i, 1));
@@ -269,15 +272,16 @@ describe('each algorithm accepts only its own settings (its descriptor)', () => 
   });
 
   it('an unknown algorithm is refused with the known ones and the closest', async () => {
-    await expect(createLearner('iqll', task)).rejects.toThrow(/unknown algorithm 'iqll'; choose one of bc, td3bc, iql, cql, calql, sac \(did you mean 'iql'\?\)/);
+    await expect(createLearner('iqll', task)).rejects.toThrow(/unknown algorithm 'iqll'; choose one of bc, td3bc, iql, cql, calql, dt, sac \(did you mean 'iql'\?\)/);
   });
 
-  for (const d of ALGO_DESCRIPTORS) {
+  // the sequence model (dt) has its own tests: test/algos/dt.test.ts
+  for (const d of ALGO_DESCRIPTORS.filter((x) => x.batch(x.defaults).sequenceLength === 1)) {
     it(`${d.name}: the descriptor's settings, network sizes and batch needs are the learner's`, async () => {
       expect(ALGOS.filter((n) => n === d.name)).toHaveLength(1);
       const l = (await createLearner(d.name, task, { ...networkSettings(d.name, [8]), batchSize: 8, ...pickSettings(d.name, { nActions: 2 }) }, 0, { threads: 1 })) as GraphLearner;
       expect(l.algo).toBe(d.name);
-      expect(l.actorSpec.hidden).toEqual([8]);
+      expect(l.actorSpec?.hidden).toEqual([8]);
       // Every setting is recorded in the checkpoint's config (so a resumed run knows what it ran with).
       expect(Object.keys(l.checkpoint().config as object)).toEqual(expect.arrayContaining(settingsOf(d.name)));
       // The batch needs are honest: a batch with only what the descriptor declares trains.
