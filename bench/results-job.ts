@@ -18,6 +18,8 @@ export interface ResultJob {
   seed: number;
   steps: number;
   hidden: number[];
+  /** Settings of an algorithm whose networks are not sized by hidden widths (dt), instead of `hidden`. */
+  config?: object;
   threads: number;
   evalEpisodes: number;
 }
@@ -40,7 +42,7 @@ export async function runJob(j: ResultJob): Promise<ResultCell> {
     steps: j.steps,
     seed: j.seed,
     // Every network at the table's width; IQL's actor learning-rate schedule spans the run.
-    config: { ...networkSettings(j.algo, j.hidden), ...pickSettings(j.algo, { maxSteps: j.steps }) },
+    config: { ...(j.config ?? networkSettings(j.algo, j.hidden)), ...pickSettings(j.algo, { maxSteps: j.steps }) },
     session: { threads: j.threads },
   });
   const stepsPerSecond = j.steps / ((performance.now() - t0) / 1000);

@@ -8,6 +8,8 @@
  *   npm run bench -- results
  *   O2O_RESULTS_TASKS=hopper O2O_RESULTS_STEPS=20000 O2O_RESULTS_SEEDS=3 O2O_RESULTS_HIDDEN=256,256 \
  *     O2O_RESULTS_JOBS=2 O2O_RESULTS_THREADS=1 npm run bench -- results
+ * The Decision Transformer is sized by its own settings, O2O_RESULTS_DT (JSON; default 64 wide,
+ * 2 layers, the lr warm-up a tenth of the run as CORL's 10k of 100k; every other setting CORL's).
  * Every (dataset, algorithm, seed) is one job in its own process, one single-threaded job per core
  * (O2O_RESULTS_JOBS, default the number of cores); datasets are generated once and stored.
  */
@@ -16,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEnv } from '../simulators/index.js';
+import { algoDescriptor } from '../src/algos/index.js';
 import { createStore, type Dataset, episodes } from '../src/data/index.js';
 import { normalizedScore } from '../src/train/index.js';
 import type { ResultCell, ResultJob } from './results-job.js';
@@ -65,6 +68,8 @@ export async function run(): Promise<void> {
   // one single-threaded training job per core (2×1 thread beat 1×2 threads per job here: BENCHMARKS.md)
   const parallel = Number(env('O2O_RESULTS_JOBS', String(availableParallelism())));
   const threads = Number(env('O2O_RESULTS_THREADS', parallel > 1 ? '1' : '2'));
+  const dtConfig = JSON.parse(env('O2O_RESULTS_DT', JSON.stringify({ embeddingDim: 64, layers: 2, warmupSteps: Math.round(steps / 10) }))) as object;
+  const configOf = (algo: string): object | undefined => (algoDescriptor(algo).networks ? undefined : algo === 'dt' ? dtConfig : {});
   const started = new Date();
   const lines: string[] = [];
   const scoreRows: string[][] = [];
@@ -89,7 +94,7 @@ export async function run(): Promise<void> {
       const eps = episodes(dataset);
       const behaviour = normalizedScore(evalEnv, eps.reduce((a, e) => a + e.return, 0) / eps.length);
       rowsOf.push({ name, cells: [name, `${dataset.size}`, behaviour.toFixed(1)] });
-      for (const algo of algos) for (let seed = 0; seed < seeds; seed++) jobs.push({ task, name, dir, algo, seed, steps, hidden, threads, evalEpisodes });
+      for (const algo of algos) for (let seed = 0; seed < seeds; seed++) jobs.push({ task, name, dir, algo, seed, steps, hidden, config: configOf(algo), threads, evalEpisodes });
     }
     evalEnv.close();
   }
@@ -109,7 +114,7 @@ export async function run(): Promise<void> {
   rmSync(work, { recursive: true, force: true });
   lines.push(BEGIN);
   lines.push(
-    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}. Command: \`O2O_RESULTS_TASKS=${tasks.join(',')} O2O_RESULTS_DATASETS=${kinds.join(',')} O2O_RESULTS_ALGOS=${algos.join(',')} O2O_RESULTS_STEPS=${steps} O2O_RESULTS_SEEDS=${seeds} O2O_RESULTS_HIDDEN=${hidden.join(',')} O2O_RESULTS_EPISODES=${evalEpisodes} O2O_RESULTS_JOBS=${parallel} O2O_RESULTS_THREADS=${threads}${transitions ? ` O2O_RESULTS_TRANSITIONS=${transitions}` : ''} npm run bench -- results\`.`,
+    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}. Command: \`O2O_RESULTS_TASKS=${tasks.join(',')} O2O_RESULTS_DATASETS=${kinds.join(',')} O2O_RESULTS_ALGOS=${algos.join(',')} O2O_RESULTS_STEPS=${steps} O2O_RESULTS_SEEDS=${seeds} O2O_RESULTS_HIDDEN=${hidden.join(',')} O2O_RESULTS_EPISODES=${evalEpisodes} O2O_RESULTS_JOBS=${parallel} O2O_RESULTS_THREADS=${threads}${algos.includes('dt') ? ` O2O_RESULTS_DT='${JSON.stringify(dtConfig)}'` : ''}${transitions ? ` O2O_RESULTS_TRANSITIONS=${transitions}` : ''} npm run bench -- results\`.`,
   );
   lines.push(
     `Each cell: D4RL normalized score of the greedy policy after ${steps} updates (mean ± std over ${seeds} seeds; each seed ${evalEpisodes} evaluation episodes, nominal dynamics), and the median update steps/s (${parallel} jobs side by side, ${threads} intra-op thread(s) each). Networks ${hidden.join('x')}, batch 256, every other setting at the algorithm's CORL default. 'behaviour' is the dataset's own mean episode return, normalized.`,
