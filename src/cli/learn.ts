@@ -109,6 +109,9 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
   const steps = num(a, 'pretrain-steps', 20_000);
   const checkpoints = optStr(a, 'checkpoints') ?? join(store, 'checkpoints');
   const bar = new ProgressBar('offline Cal-QL', steps);
+  // the offline updates' rate here predicts the online phase's training time (the same update graph)
+  let firstProgress: { step: number; at: number } | null = null;
+  let lastProgress: { step: number; at: number } | null = null;
   const pre = await train({
     algo: 'calql',
     dataset,
@@ -120,7 +123,11 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     checkpointDir: join(checkpoints, 'offline'),
     checkpointEvery: Math.max(1, Math.floor(steps / 10)),
     resume: true,
-    onProgress: (p) => bar.update(p.step),
+    onProgress: (p) => {
+      bar.update(p.step);
+      lastProgress = { step: p.step, at: performance.now() };
+      firstProgress ??= lastProgress;
+    },
     signal: stop.signal,
   });
   if (pre.aborted) {
@@ -157,6 +164,8 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     log: (l) => console.log(l),
   });
   console.log(`o2o learn: fine-tuning on o2o/${optStr(a, 'fleet') ?? 'default'}/robots/+/transitions, budget ${JSON.stringify(budget)}`);
+  const expected = expectedTrainingTime(firstProgress, lastProgress, budget.transitions, num(a, 'utd', 1));
+  if (expected) console.log(`o2o learn: ${expected}`);
   const every = num(a, 'progress-seconds', 10);
   const ticker = every > 0 ? setInterval(() => console.log(onlineProgress(learner.status(), budget, num(a, 'utd', 1))), every * 1000) : null;
   ticker?.unref();
@@ -176,6 +185,25 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
     );
     process.exitCode = EXIT_STORAGE_FAILED;
   }
+}
+
+/**
+ * What the online budget costs in training alone, from the offline updates' rate measured in this
+ * process (null when too few ran here, e.g. a resumed pretraining).
+ */
+export function expectedTrainingTime(
+  first: { step: number; at: number } | null,
+  last: { step: number; at: number } | null,
+  transitions: number | undefined,
+  utd: number,
+): string | null {
+  if (!first || !last || last.step - first.step < 20 || last.at <= first.at) return null;
+  const rate = ((last.step - first.step) * 1000) / (last.at - first.at);
+  if (transitions === undefined) return `training runs ~${rate.toFixed(1)} updates/s here (the offline rate)`;
+  const updates = Math.ceil(transitions * utd);
+  const s = updates / rate;
+  const human = s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`;
+  return `expected training time for ${transitions} transitions at UTD ${utd}: ${updates} updates at ~${rate.toFixed(1)}/s (the offline rate here) ≈ ${human}, or the robots' collection time if that is longer`;
 }
 
 let last: { at: number; updates: number } | null = null;

@@ -150,6 +150,8 @@ describe('o2o learn', () => {
     expect(status.done).toBe(true);
     expect(status.onlineTransitions).toBeGreaterThanOrEqual(200);
     expect(status.published.length).toBeGreaterThanOrEqual(2);
+    // it says up front what the budget costs in training, from the offline rate it measured
+    expect(r.out).toMatch(/o2o learn: expected training time for 200 transitions at UTD 1: 200 updates at ~[\d.]+\/s \(the offline rate here\) ≈ \d+ s/);
     // the online phase reports progress as it goes
     expect(r.out).toMatch(/o2o learn: \d+\/200 transitions stored \(\d+ episodes\), \d+ updates \([\d.]+\/s/);
   }, 180_000);
