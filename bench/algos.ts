@@ -5,8 +5,8 @@
  * process holding a 1M-transition dataset. Each algorithm is also timed with updatesPerRun = K
  * (O2O_BENCH_UNROLL, default 4: K updates chained per session.run) in the same rounds.
  */
-import { createLearner, type Learner, networkSettings } from '../src/algos/index.js';
-import { UniformSampler, batchesLike } from '../src/data/index.js';
+import { DT_DEFAULTS, createLearner, type Learner, networkSettings } from '../src/algos/index.js';
+import { SequenceSampler, UniformSampler, batchesLike } from '../src/data/index.js';
 import { prepareEngine, prepareGemm } from './engine.js';
 import { machine, table, timeInterleaved } from './stats.js';
 import { syntheticDataset } from './synthetic.js';
@@ -68,6 +68,44 @@ export async function run(): Promise<void> {
     l.dispose();
     chained.dispose();
   }
+  // The Decision Transformer at CORL's TrainConfig size (128 wide, 3 layers, 1 head, context 20,
+  // batch 64 windows), with its dropout (keep-masks drawn on the host each update) and without.
+  const dtRows: (string | number)[][] = [];
+  const seq = new SequenceSampler(ds, { batchSize: DT_DEFAULTS.batchSize, length: DT_DEFAULTS.contextLength, seed: 2, returnScale: DT_DEFAULTS.rewardScale });
+  const noDropout = { attentionDropout: 0, residualDropout: 0, embeddingDropout: 0 };
+  const dts: [string, Learner][] = [
+    ['dt (CORL size, dropout 0.1)', await createLearner('dt', task, { targetReturn: 0 }, 0, { threads: 2 })],
+    ['dt (CORL size, no dropout)', await createLearner('dt', task, { targetReturn: 0, ...noDropout }, 0, { threads: 2 })],
+  ];
+  const [engMs, gemmMs, ...dtMs] = timeInterleaved(
+    [
+      eng.step,
+      gemm.run,
+      ...dts.map(
+        ([, l]) =>
+          () =>
+            l.update(seq.sample()),
+      ),
+    ],
+    [5, 4, ...dts.map(() => 3)],
+    7,
+  );
+  for (const [i, [name, l]] of dts.entries()) {
+    const flops = l.flopsPerUpdate();
+    const g = flops / dtMs[i]! / 1e6;
+    const gemmG = gemm.flops / gemmMs! / 1e6;
+    dtRows.push([
+      name,
+      (1000 / dtMs[i]!).toFixed(2),
+      dtMs[i]!.toFixed(0),
+      (flops / 1e9).toFixed(2),
+      g.toFixed(1),
+      (eng.stepFlops / engMs! / 1e6).toFixed(1),
+      gemmG.toFixed(1),
+      `${((g / gemmG) * 100).toFixed(0)}%`,
+    ]);
+    l.dispose();
+  }
   eng.dispose();
   gemm.dispose();
   console.log(`algorithm throughput — halfcheetah sizes (17/6), batch 256, 2x256 nets, 2 intra-op threads, ${n} transitions in memory — ${machine()}`);
@@ -86,6 +124,24 @@ export async function run(): Promise<void> {
         'updates/s if every FLOP ran at GEMM speed',
       ],
       rows,
+    ),
+  );
+  console.log(
+    `\nDecision Transformer — ${DT_DEFAULTS.embeddingDim} wide, ${DT_DEFAULTS.layers} layers, context ${DT_DEFAULTS.contextLength}, batch ${DT_DEFAULTS.batchSize} windows, 2 intra-op threads`,
+  );
+  console.log(
+    table(
+      [
+        'learner',
+        'updates/s (median)',
+        'ms per update',
+        'GFLOP per update',
+        'GFLOP/s',
+        'engine MLP step GFLOP/s (same rounds)',
+        '256³ GEMM chain GFLOP/s (same rounds)',
+        'vs GEMM chain (target ≥ 70 %)',
+      ],
+      dtRows,
     ),
   );
   console.log(`\npeak RSS of this process (dataset + learners): ${(peak / 1e6).toFixed(0)} MB (target ≤ 1500 MB)`);
