@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ArtifactError, generateSigningKey, PolicyRuntime, readArtifactFile, type RuntimeOptions, type StepInfo, verifyArtifact } from '../../src/serve/index.js';
+import { ArtifactError, exportPolicyFile, generateSigningKey, PolicyRuntime, readArtifactFile, type RuntimeOptions, type StepInfo, verifyArtifact } from '../../src/serve/index.js';
 import { exportRandom, extraBytesPerCall, randomActor, referenceAction, tempDir } from './fixtures.js';
 import { ACT, ContractModel, exportToy, FOREIGN, foreignAction, foreignDescription, foreignDtBytes, MAX_T, relErr, TARGET, toyInterface } from './sequence-fixtures.js';
 
@@ -273,6 +273,30 @@ describe('foreign ONNX with a context input (a PyTorch-shaped Decision Transform
     fromFile.dispose();
     // Without a description it is what it looks like: a graph with five inputs, which no mlp reading can serve.
     expect(() => PolicyRuntime.open({ bytes, source: 'dt.onnx' }, { trust: { allowUnverified: true } })).toThrow(/has 5 inputs/);
+  });
+
+  it("sealed by 'o2o export' (the description from <model>.card.json goes into the card), it is signed and served like our own artifacts", () => {
+    const dir = tempDir();
+    const file = join(dir, 'dt.onnx');
+    writeFileSync(file, foreignDtBytes());
+    writeFileSync(`${file}.card.json`, JSON.stringify(foreignDescription(2400)));
+    const key = generateSigningKey();
+    writeFileSync(join(dir, 'k.key'), key.privateKeyPem);
+    const out = join(dir, 'sealed.onnx');
+    const res = exportPolicyFile({ from: file, out, version: 'dt-1', task: 'pendulum', signingKeyFile: join(dir, 'k.key') });
+    expect(res.card).toMatchObject({ inputName: 'states', outputName: 'action_preds', interface: foreignDescription(2400).interface, observation: { dim: 3 }, action: { dim: 1 } });
+    const sealed = PolicyRuntime.open(readArtifactFile(out), { trust: { publicKeys: [key.publicKeyPem] } });
+    const plain = PolicyRuntime.open({ bytes: foreignDtBytes(), source: 'dt', description: foreignDescription(2400) }, { trust: { allowUnverified: true } });
+    expect(sealed.status()).toMatchObject({ verifiedBy: 'signature', targetReturn: 2400 });
+    const info: StepInfo = { reward: 0, episodeStart: true };
+    for (let i = 0; i < 7; i++) {
+      const a = Array.from(sealed.act(obsAt(i), info));
+      expect(Array.from(plain.act(obsAt(i), info))).toEqual(a);
+      info.episodeStart = false;
+      info.reward = 40;
+    }
+    sealed.dispose();
+    plain.dispose();
   });
 
   it('descriptions that do not fit are refused saying why; an artifact with a card takes none', () => {
