@@ -81,15 +81,18 @@ export class ContextWindow {
     this.returnToGo = Number.NaN;
   }
 
-  /** A step begins: the first of an episode (`start`, or nothing yet), or the next one after a step that earned `reward`. */
-  begin(reward: number, start: boolean): void {
+  /**
+   * A step begins: the first of an episode (`start`, or nothing yet), or the one `steps` after the
+   * current step, the steps in between having earned `reward` in all.
+   */
+  begin(reward: number, start: boolean, steps = 1): void {
     if (start || this.step < 0) {
       this.clear();
       this.step = 0;
       this.returnToGo = this.target ?? Number.NaN;
       return;
     }
-    this.step++;
+    this.step += steps;
     this.returnToGo -= reward;
   }
 

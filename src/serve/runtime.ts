@@ -76,6 +76,12 @@ export interface StepInfo {
    * one): the context does not advance, the current step is re-evaluated.
    */
   repeat?: boolean;
+  /**
+   * Steps the episode advanced since the previous act() (default 1), when some were not seen (a
+   * control timer slower than the robot): `reward` is then what they earned in all. With
+   * episodeStart: steps since the episode's first (default 0).
+   */
+  steps?: number;
 }
 
 export type RuntimeEvent =
@@ -334,8 +340,10 @@ export class PolicyRuntime {
     this.steps++;
     this.observed(obsTime);
     // The step counts even when its observation is refused below: its reward, its timestep.
-    if (this.resetPending || step?.episodeStart || w.step < 0) w.begin(0, true);
-    else if (!step?.repeat) w.begin(step?.reward ?? 0, false);
+    if (this.resetPending || step?.episodeStart || w.step < 0) {
+      w.begin(0, true);
+      if (step?.episodeStart && step.steps) w.begin(step.reward ?? 0, false, step.steps);
+    } else if (!step?.repeat) w.begin(step?.reward ?? 0, false, step?.steps ?? 1);
     this.resetPending = false;
     if (obs.length !== this.obsDim) return this.fault('obsLength');
     for (let i = 0; i < this.obsDim; i++) if (!Number.isFinite(obs[i]!)) return this.fault('nonFiniteObs');

@@ -98,13 +98,13 @@ export class ContractModel {
   ) {}
 
   /** A step begins (see PolicyRuntime.act): the first of an episode, or the next after `reward`. */
-  begin(reward: number, start: boolean): void {
+  begin(reward: number, start: boolean, steps = 1): void {
     if (start || this.t < 0) {
       this.steps = [];
       this.t = 0;
       this.rtg = this.target;
     } else {
-      this.t++;
+      this.t += steps;
       this.rtg -= reward;
     }
   }

@@ -129,6 +129,28 @@ describe('PolicyRuntime serves a sequence policy with the robot context', () => 
     rt.dispose();
   });
 
+  it('steps: a step count for steps act() did not see (a control timer slower than the robot); with an episode start, steps since it', () => {
+    const rt = open();
+    const m = new ContractModel();
+    const info: StepInfo = { reward: 0, episodeStart: true, steps: 2 };
+    m.begin(0, true);
+    m.begin(8, false, 2);
+    info.reward = 8;
+    m.put(obsAt(0));
+    expect(relErr(rt.act(obsAt(0), info), m.toyAction())).toBeLessThan(1e-5); // an episode seen from its step 2
+    m.executed(rt.action);
+    expect(rt.status()).toMatchObject({ episodeStep: 2, returnToGo: TARGET - 8 });
+    info.episodeStart = false;
+    info.steps = 3;
+    info.reward = 30;
+    m.begin(30, false, 3);
+    m.put(obsAt(1));
+    expect(relErr(rt.act(obsAt(1), info), m.toyAction())).toBeLessThan(1e-5);
+    expect(m.window().map((x) => x.t)).toEqual([0, 0, 2, 5]);
+    expect(rt.status()).toMatchObject({ episodeStep: 5, returnToGo: TARGET - 38 });
+    rt.dispose();
+  });
+
   it('the target return: the card default, RuntimeOptions.targetReturn, setTargetReturn (from the next episode), null = the card again', () => {
     const rt = open({ targetReturn: 1000 });
     const m = new ContractModel(1000);
