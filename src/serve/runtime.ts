@@ -27,7 +27,7 @@
  * targetReturn or setTargetReturn() overrides it. mlp policies ignore rewards and episode starts.
  * A 'chunked' policy is refused, at open and at swap, as not supported yet.
  */
-import type { PolicyInterface } from '../nn/index.js';
+import type { PolicyInterface, ServingGraph } from '../nn/index.js';
 import {
   type ArtifactInput,
   ArtifactError,
@@ -39,6 +39,7 @@ import {
   type VerifiedArtifact,
 } from './artifact.js';
 import { ContextWindow } from './context.js';
+import { exportPolicy } from './export.js';
 import { ActionSampler, type ExplorationConfig } from './exploration.js';
 import { type ModelOptions, PolicyModel } from './model.js';
 import { type FaultCounts, type FaultKind, type SafetyConfig, SafetyFilter } from './safety.js';
@@ -179,6 +180,18 @@ export class PolicyRuntime {
   /** Verifies and loads the first policy; throws (ArtifactError) when it cannot serve. */
   static open(input: ArtifactInput, opts: RuntimeOptions = {}): PolicyRuntime {
     return new PolicyRuntime(PolicyRuntime.prepare(input, opts, null), opts);
+  }
+
+  /**
+   * A learner's policy as it would be served (a trainer's evaluation): its serving graph sealed in
+   * memory exactly as `o2o export` seals it (normalization and weights baked in), then opened —
+   * mlp or sequence alike, ready for `rollout()` (src/eval).
+   */
+  static fromServingGraph(policy: ServingGraph, opts: RuntimeOptions & { obsMean?: Float32Array; obsStd?: Float32Array; name?: string } = {}): PolicyRuntime {
+    const { obsMean, obsStd, name = 'learner-policy', ...runtime } = opts;
+    const card = { name, version: 'eval', task: '', algorithm: '', createdAt: '1970-01-01T00:00:00.000Z' };
+    const { bytes } = exportPolicy({ policy, card, obsMean, obsStd, distribution: !!runtime.exploration });
+    return PolicyRuntime.open({ bytes, source: name }, runtime);
   }
 
   /** Verify, load, check dimensions against the card (and the serving policy), and test-run. */

@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeEnv } from '../../simulators/index.js';
 import { type EvalSummary, evaluatePolicy, rollout } from '../../src/eval/index.js';
+import { Session } from '../../src/engine/index.js';
+import { mlpPolicy, servingGraph } from '../../src/nn/index.js';
 import { PolicyRuntime, type StepInfo } from '../../src/serve/index.js';
+import { evaluate } from '../../src/train/index.js';
+import { randomActor } from '../serve/fixtures.js';
 import { capture } from '../helpers/cli.js';
 import { foreignDescription, foreignDtBytes } from '../serve/sequence-fixtures.js';
 import { PENDULUM_POLICY, tempDir } from './fixtures.js';
@@ -56,6 +60,21 @@ describe('rollout: one loop for mlp and sequence policies', () => {
         expect(seen[i]!.rtg).toBeCloseTo(rtg, 6);
       }
     }
+    rt.dispose();
+    env.close();
+  });
+  it("PolicyRuntime.fromServingGraph: a learner's serving graph rolls out here as the trainer's evaluate() rolls it out today (mlp)", async () => {
+    const policy = mlpPolicy(randomActor({ obsDim: 3, actDim: 1, maxAction: 2 }, 4));
+    const obsMean = Float32Array.of(0.1, -0.2, 0.3);
+    const obsStd = Float32Array.of(1.5, 0.5, 2);
+    const env = await makeEnv('pendulum');
+    const rt = PolicyRuntime.fromServingGraph(policy, { obsMean, obsStd });
+    const here = rollout(env, rt, 3, 4);
+    const s = await Session.create(servingGraph(policy, { obsMean, obsStd }), { threads: 1, name: 'policy' });
+    const there = evaluate(env, (obs) => s.run({ obs }).action as Float32Array, 3, 4);
+    expect(here.returns).toEqual(there.returns);
+    expect(here.lengths).toEqual(there.lengths);
+    s.dispose();
     rt.dispose();
     env.close();
   });
