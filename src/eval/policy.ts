@@ -69,8 +69,13 @@ function runtimeInfo(rt: PolicyRuntime, source: string, sha256: string | null, t
 /** Loads `policy` (a path, an open runtime or a loaded mlp model) and describes it. */
 export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opts: EvalPolicyOptions = {}): LoadedPolicy {
   const { targetReturn, description, ...modelOpts } = opts;
+  const noTarget = (rt: PolicyRuntime, where: string) =>
+    new EvaluationError(`${where}: --target-return is for policies conditioned on a return (a returns-to-go input); this is a '${rt.policyInterface.kind}' policy without one`);
   if (policy instanceof PolicyRuntime) {
-    if (targetReturn !== undefined) policy.setTargetReturn(targetReturn);
+    if (targetReturn !== undefined) {
+      if (policy.status().targetReturn === null) throw noTarget(policy, policy.status().source);
+      policy.setTargetReturn(targetReturn);
+    }
     return { policy, model: policy.model, owned: false, dispose() {}, info: runtimeInfo(policy, policy.status().source, null, policy.card?.task ?? null) };
   }
   if (policy instanceof PolicyModel) {
@@ -101,9 +106,7 @@ export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opt
   const card = rt.card;
   if (targetReturn !== undefined && rt.status().targetReturn === null) {
     rt.dispose();
-    throw new EvaluationError(
-      `${policy}: --target-return is for policies conditioned on a return (a returns-to-go input); this is a '${rt.policyInterface.kind}' policy without one`,
-    );
+    throw noTarget(rt, policy);
   }
   const meta = card ? {} : readMetadata(input.bytes, policy);
   return {
