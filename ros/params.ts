@@ -78,6 +78,16 @@ export interface PolicyNodeParams {
   /** Deterministic policies: noise std as a fraction of half the action range. */
   explore_noise_std: number;
   explore_seed: number;
+  /**
+   * Sequence policies (Decision Transformer): the target return each episode starts from; NaN (the
+   * default, `.nan` in YAML) = the card's. Set live, it applies from the next episode.
+   */
+  target_return: number;
+  /**
+   * std_msgs/msg/Empty: the robot's next observation starts a new episode (a sequence policy's
+   * context starts again) ('' = off). done_topic / truncated_topic end episodes too.
+   */
+  reset_topic: string;
 }
 
 export const DEFAULT_PARAMS: PolicyNodeParams = {
@@ -121,6 +131,8 @@ export const DEFAULT_PARAMS: PolicyNodeParams = {
   explore_temperature: 1,
   explore_noise_std: 0.1,
   explore_seed: 0,
+  target_return: Number.NaN,
+  reset_topic: '',
 };
 
 const TYPES: readonly string[] = ['sensor_msgs/msg/JointState', 'std_msgs/msg/Float32MultiArray', 'geometry_msgs/msg/Twist'];
@@ -146,7 +158,8 @@ export function checkParams(raw: Record<string, unknown>, where: string): Policy
     const d = DEFAULT_PARAMS[k as keyof PolicyNodeParams];
     const bad = (want: string) => new ParamError(`${where}: parameter '${k}' must be ${want}, got ${JSON.stringify(v)}`);
     if (typeof d === 'boolean' && typeof v !== 'boolean') throw bad('true or false');
-    if (typeof d === 'number' && (typeof v !== 'number' || !Number.isFinite(v))) throw bad('a number');
+    if (typeof d === 'number' && (typeof v !== 'number' || !(Number.isFinite(v) || (k === 'target_return' && Number.isNaN(v)))))
+      throw bad(k === 'target_return' ? "a number (or .nan for the card's)" : 'a number');
     if (typeof d === 'string' && typeof v !== 'string') throw bad('a string');
     if (Array.isArray(d)) {
       if (!Array.isArray(v)) throw bad('a list');

@@ -6,12 +6,20 @@
  * (obs, action, reward, done) into a dataset segment, and with fleet_mqtt_url the fleet link
  * (fleet-link.ts): transitions up to the online learner through a spool, signed policy updates down.
  *
+ * A sequence policy (Decision Transformer) gets its context from the robot's per-step topics:
+ * reward_topic lowers the return-to-go, done_topic / truncated_topic end episodes and reset_topic
+ * (std_msgs/Empty) starts a new one (episode-feed.ts matches them with the observations); the
+ * target return is the card's unless target_return is set. Without reward_topic the
+ * return-to-go stays at the target. On the control timer, a tick without a new observation
+ * re-evaluates the current step instead of adding one.
+ *
  * It talks to ROS only through RosModule (rcl-api.ts): rclnodejs in production (ros/main.ts),
  * the in-process implementation in tests.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { ExecutionProvider } from '../src/engine/index.js';
-import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, type SafeActionMode } from '../src/serve/index.js';
+import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, type SafeActionMode, type StepInfo } from '../src/serve/index.js';
+import { EpisodeFeed } from './episode-feed.js';
 import { FleetLink } from './fleet-link.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
 import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
@@ -80,7 +88,17 @@ const LATENCY_WINDOW = 1024;
  * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
  * with the reason, so `ros2 param set` never reports success for a value the node does not use.
  */
-const LIVE_PARAMS = ['model_path', 'control_rate_hz', 'act_on_observation', 'diagnostics_period_s', 'explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'] as const;
+const LIVE_PARAMS = [
+  'model_path',
+  'control_rate_hz',
+  'act_on_observation',
+  'diagnostics_period_s',
+  'explore',
+  'explore_temperature',
+  'explore_noise_std',
+  'explore_seed',
+  'target_return',
+] as const;
 const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
 
 function percentiles(window: Float64Array, count: number): { p50: number; p99: number } {
@@ -120,6 +138,11 @@ export class PolicyNode {
   /** The fleet link (fleet_mqtt_url), once openFleetLink() connected it. */
   fleet: FleetLink | null = null;
   private truncated = false;
+  /** Where each observation stands in the robot's episode (a sequence policy's context). */
+  readonly episodes = new EpisodeFeed();
+  /** What the observations since the last act() add up to: an episode start, rewards, steps. */
+  private readonly since = { start: false, reward: 0, steps: 0 };
+  private readonly stepInfo: StepInfo = { reward: 0, episodeStart: false, repeat: false, steps: 1 };
   private watching = false;
   private readonly now: () => number;
   readonly nodeName: string;
@@ -162,6 +185,7 @@ export class PolicyNode {
         ...(p.safe_action === 'pose' ? { pose: 'safe_pose', poses: { safe_pose: p.safe_pose } } : {}),
       },
       exploration: p.explore ? { temperature: p.explore_temperature, noiseStd: p.explore_noise_std, seed: p.explore_seed } : null,
+      targetReturn: Number.isNaN(p.target_return) ? undefined : p.target_return,
       onEvent: (e) => {
         if (e.type === 'swap') this.log.info(`o2o_policy: now serving policy ${e.version} (sha256 ${e.sha256.slice(0, 12)}…)`);
         if (e.type === 'swap-refused') this.log.error(`o2o_policy: refused new policy: ${e.reason}; still serving ${e.keptVersion}`);
@@ -184,6 +208,7 @@ export class PolicyNode {
       subs.push(
         this.node.createSubscription('std_msgs/msg/Float32', p.reward_topic, { qos: stepQos }, (m) => {
           this.reward = (m as Float32Msg).data;
+          this.episodes.reward(this.reward);
           this.fleet?.aligner.reward(this.reward);
         }),
       );
@@ -192,6 +217,7 @@ export class PolicyNode {
       subs.push(
         this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: stepQos }, (m) => {
           this.done = this.done || (m as BoolMsg).data;
+          this.endOfStep(() => this.episodes.done((m as BoolMsg).data));
           this.fleet?.aligner.done((m as BoolMsg).data);
         }),
       );
@@ -200,9 +226,13 @@ export class PolicyNode {
       subs.push(
         this.node.createSubscription('std_msgs/msg/Bool', p.truncated_topic, { qos: stepQos }, (m) => {
           this.truncated = this.truncated || (m as BoolMsg).data;
+          this.endOfStep(() => this.episodes.truncated((m as BoolMsg).data));
           this.fleet?.aligner.truncated((m as BoolMsg).data);
         }),
       );
+    }
+    if (p.reset_topic) {
+      subs.push(this.node.createSubscription('std_msgs/msg/Empty', p.reset_topic, { qos: new ros.QoS(1, 10, 1, 2) }, () => this.episodes.reset()));
     }
     this.controlTimer = this.node.createTimer(BigInt(Math.round(1e9 / p.control_rate_hz)), () => this.tick());
     this.diagTimer = this.node.createTimer(BigInt(Math.round(p.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
@@ -287,8 +317,33 @@ export class PolicyNode {
     });
   }
 
+  /** A done/truncated message; warns when it came too late to place the episode's end exactly. */
+  private endOfStep(apply: () => void): void {
+    const late = this.episodes.late;
+    apply();
+    if (this.episodes.late > late && this.runtime.policyInterface.kind !== 'mlp')
+      this.log.warn(
+        `o2o_policy: an episode end arrived more than one observation after it happened; the policy's context starts again at the next observation (publish ${this.params.done_topic || this.params.truncated_topic} before the next observation)`,
+      );
+  }
+
+  /** Each observation the robot sends is a step (or an episode's final observation): add it to what the next act() is told. */
+  private countStep(): void {
+    const e = this.episodes.observation();
+    const s = this.since;
+    if (e.start) {
+      s.start = true;
+      s.reward = 0;
+      s.steps = 0;
+    } else {
+      s.reward += e.reward;
+      s.steps++;
+    }
+  }
+
   private onObservation(m: InMessage): void {
     const count = this.reader.read(m, this.obs);
+    this.countStep();
     if (count !== this.runtime.obsDim) {
       this.badObs++;
       if (this.badObs === 1 || this.badObs % 1000 === 0) {
@@ -328,7 +383,20 @@ export class PolicyNode {
 
   private actNow(now: number): Float32Array {
     const t0 = performance.now();
-    const action = this.runtime.act(this.obs, now, this.obsTime);
+    const info = this.stepInfo;
+    const s = this.since;
+    info.now = now;
+    info.obsTime = this.obsTime;
+    info.repeat = !this.freshObs; // a tick without a new observation: the same step again
+    info.episodeStart = s.start;
+    info.reward = s.reward;
+    info.steps = s.steps;
+    if (this.freshObs) {
+      s.start = false;
+      s.reward = 0;
+      s.steps = 0;
+    }
+    const action = this.runtime.act(this.obs, info);
     this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
     return action;
   }
@@ -390,6 +458,13 @@ export class PolicyNode {
     if (next.diagnostics_period_s !== old.diagnostics_period_s) {
       this.diagTimer.cancel();
       this.diagTimer = this.node.createTimer(BigInt(Math.round(next.diagnostics_period_s * 1e9)), () => this.publishDiagnostics());
+    }
+    if ('target_return' in changed) {
+      try {
+        this.runtime.setTargetReturn(Number.isNaN(next.target_return) ? null : next.target_return);
+      } catch (e) {
+        return refuse((e as Error).message);
+      }
     }
     if (['explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'].some((k) => k in changed)) {
       this.runtime.setExploration(next.explore ? { temperature: next.explore_temperature, noiseStd: next.explore_noise_std, seed: next.explore_seed } : null);
@@ -461,6 +536,14 @@ export class PolicyNode {
             kv('swaps', st.swaps),
             kv('refused_swaps', st.refusedSwaps),
             kv('recorded_transitions', this.recorder?.rows ?? 0),
+            ...(st.episodeStep !== null
+              ? [
+                  kv('policy_kind', this.runtime.policyInterface.kind),
+                  kv('episode_step', st.episodeStep),
+                  kv('return_to_go', st.returnToGo ?? 'none'),
+                  kv('target_return', st.targetReturn ?? 'none'),
+                ]
+              : []),
             ...(this.fleet
               ? [
                   kv('fleet_transitions_spooled', this.fleet.spooled),

@@ -10,7 +10,7 @@
 /** ROS message types the node speaks. */
 export type ObservationType = 'sensor_msgs/msg/JointState' | 'std_msgs/msg/Float32MultiArray' | 'geometry_msgs/msg/Twist';
 export type ActionType = ObservationType;
-export type RosTypeName = ObservationType | 'diagnostic_msgs/msg/DiagnosticArray' | 'std_msgs/msg/String' | 'std_msgs/msg/Float32' | 'std_msgs/msg/Bool';
+export type RosTypeName = ObservationType | 'diagnostic_msgs/msg/DiagnosticArray' | 'std_msgs/msg/String' | 'std_msgs/msg/Float32' | 'std_msgs/msg/Bool' | 'std_msgs/msg/Empty';
 
 export interface TimeMsg {
   sec: number;
@@ -69,11 +69,13 @@ export interface Float32Msg {
 export interface BoolMsg {
   data: boolean;
 }
+/** std_msgs/msg/Empty. */
+type EmptyMsg = Record<string, never>;
 
 /** Messages the node publishes. */
-export type OutMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | DiagnosticArrayMsg | StringMsg | Float32Msg | BoolMsg;
+export type OutMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | DiagnosticArrayMsg | StringMsg | Float32Msg | BoolMsg | EmptyMsg;
 /** Messages the node receives (which one depends on the subscription's type). */
-export type InMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | StringMsg | Float32Msg | BoolMsg;
+export type InMessage = JointStateMsg | Float32MultiArrayMsg | TwistMsg | StringMsg | Float32Msg | BoolMsg | EmptyMsg;
 
 /** rclnodejs QoS enum values (rmw): history KEEP_LAST = 1; reliability RELIABLE = 1, BEST_EFFORT = 2; durability TRANSIENT_LOCAL = 1, VOLATILE = 2. */
 export type HistoryPolicy = 1;

@@ -247,8 +247,8 @@ export class DecisionTransformer extends GraphLearner {
       { name: 'actions', role: 'actions', shape: [K, task.actDim], dtype: 'float32' },
       // Fed in reward units; the graph scales them (rewardScale), so any server feeds plain returns.
       { name: 'returns_to_go', role: 'returns-to-go', shape: [K], dtype: 'float32', ...(cfg.targetReturn !== null ? { default: cfg.targetReturn } : {}) },
-      { name: 'timesteps', role: 'timesteps', shape: [K], dtype: 'int64', max: cfg.episodeLength + K - 1 } as PolicyExtraInput,
-      { name: 'mask', role: 'mask', shape: [K], dtype: 'float32' } as unknown as PolicyExtraInput,
+      { name: 'timesteps', role: 'timesteps', shape: [K], dtype: 'int64', max: cfg.episodeLength + K - 1 },
+      { name: 'mask', role: 'mask', shape: [K], dtype: 'float32' },
     ];
     const iface: PolicyInterface = { kind: 'sequence', contextLength: K, chunkLength: 1, extraInputs };
     return {

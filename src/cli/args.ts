@@ -1,4 +1,5 @@
 import { type AlgoConfig, LearnerError, algoDescriptor, checkSettings } from '../algos/index.js';
+import { ArtifactError, checkDescription, type PolicyDescription, readDescriptionFile } from '../serve/artifact.js';
 import { urlCredentials } from '../transport/client.js';
 import { closest } from '../util/did-you-mean.js';
 
@@ -220,4 +221,26 @@ export function mqttAuth(a: Args, url: string, env: NodeJS.ProcessEnv = process.
   const username = optStr(a, 'username') ?? fromUrl.username ?? (env.O2O_MQTT_USERNAME || undefined);
   const password = optStr(a, 'password') ?? fromUrl.password ?? (env.O2O_MQTT_PASSWORD || undefined);
   return { url: fromUrl.url, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
+/**
+ * --interface: how to call a foreign ONNX that takes a context — JSON (or a JSON file):
+ * { "interface": {...}, "inputName": ..., "outputName": ... }, or the interface alone.
+ */
+export function descriptionFlag(a: Args): PolicyDescription | undefined {
+  const v = optStr(a, 'interface');
+  if (v === undefined) return undefined;
+  try {
+    if (!v.trimStart().startsWith('{')) return readDescriptionFile(v) ?? undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(v);
+    } catch (e) {
+      throw new ArtifactError(`not JSON (${(e as Error).message})`);
+    }
+    const bare = json && typeof json === 'object' && 'kind' in json;
+    return checkDescription(bare ? { interface: json } : json, '--interface');
+  } catch (e) {
+    throw new UsageError(`--interface: ${(e as Error).message.replace(/^--interface: /, '')}`);
+  }
 }

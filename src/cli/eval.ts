@@ -1,14 +1,18 @@
 /** `o2o eval`: sim-to-real evaluation of a policy with an HTML + JSON report (logic in src/eval). */
 import { loadProfiles, type RandomizationProfile } from '../../simulators/index.js';
 import { evaluatePolicy, writeReport } from '../eval/index.js';
-import { type Args, type CommandSpec, UsageError, num, optStr, str } from './args.js';
+import { type Args, type CommandSpec, descriptionFlag, UsageError, num, optNum, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const EVAL_USAGE = `o2o eval --policy <file.onnx> --task <env id> [--profiles nominal,mild,harsh] [--episodes 20]
   [--seed 0] [--profile-file profiles.yaml] [--real <dataset dir>] [--curve metrics.jsonl]
   [--out eval-report] [--resamples 2000] [--level 0.95] [--bins 20] [--threads 1]
+  [--target-return R] [--interface <json | file>]
   Rolls the policy out under each randomization profile (same reset seeds for all), compares with
-  logged real runs, and writes <out>/report.html (inline SVG charts) and <out>/summary.json.`;
+  logged real runs, and writes <out>/report.html (inline SVG charts) and <out>/summary.json.
+  A sequence policy (Decision Transformer) gets the rewards and episode starts with its context;
+  --target-return replaces its card's target return. --interface describes a foreign ONNX that takes
+  a context (or put the description in <file.onnx>.card.json).`;
 
 export const EVAL_SPEC: CommandSpec = {
   name: 'o2o eval',
@@ -26,6 +30,8 @@ export const EVAL_SPEC: CommandSpec = {
     level: 'number',
     bins: 'int',
     threads: 'int',
+    'target-return': 'number',
+    interface: 'string',
   },
 };
 
@@ -54,6 +60,8 @@ export async function evalCommand(a: Args): Promise<void> {
     level: num(a, 'level', 0.95),
     bins: num(a, 'bins', 20),
     model: { threads: num(a, 'threads', 1) },
+    targetReturn: optNum(a, 'target-return'),
+    description: descriptionFlag(a),
     onProgress: (p) => bar.update(++done, p.profile),
   });
   bar.done();
@@ -71,6 +79,7 @@ export async function evalCommand(a: Args): Promise<void> {
     console.log(
       `${'real'.padEnd(10)} return ${f(s.real.mean)} ± ${f(s.real.std)}  normalized ${f(s.real.normalizedMean)} (${pct}% CI ${f(s.real.normalizedCI.lo)}..${f(s.real.normalizedCI.hi)}), ${s.real.returns.length} episodes`,
     );
+  if (s.policy.kind !== 'mlp') console.log(`policy: '${s.policy.kind}'${s.policy.targetReturn !== null ? `, target return ${s.policy.targetReturn}` : ''}`);
   for (const w of s.warnings) console.error(`warning: ${w}`);
   console.log(`wrote ${files.html} and ${files.json}`);
 }

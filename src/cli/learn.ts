@@ -191,7 +191,7 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
  * What the online budget costs in training alone, from the offline updates' rate measured in this
  * process (null when too few ran here, e.g. a resumed pretraining).
  */
-export function expectedTrainingTime(
+function expectedTrainingTime(
   first: { step: number; at: number } | null,
   last: { step: number; at: number } | null,
   transitions: number | undefined,

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { exportPolicyFile, runSimRobot, type SafeActionMode, serveMqtt, writeSigningKey } from '../serve/index.js';
 import { redactUrl, startBroker } from '../transport/index.js';
-import { type Args, type CommandSpec, MQTT_AUTH_FLAGS, UsageError, bool, list, mqttAuth, num, numbers, optNum, optStr, str } from './args.js';
+import { type Args, type CommandSpec, descriptionFlag, MQTT_AUTH_FLAGS, UsageError, bool, list, mqttAuth, num, numbers, optNum, optStr, str } from './args.js';
 import { onStopSignal } from './learn.js';
 
 export const SERVE_USAGE = `o2o serve --mqtt <mqtt://host:port | embedded> --policy <file.onnx> (--trusted-key key.pub ... | --allow-unverified)
@@ -13,6 +13,10 @@ export const SERVE_USAGE = `o2o serve --mqtt <mqtt://host:port | embedded> --pol
   [--ep cpu|cuda|webgpu] [--safe-action zero|hold] [--max-delta X] [--stale-ms N] [--no-watch]
   [--max-robots 64] [--robot-idle-ms 10000]
   [--explore [--explore-temperature 1] [--explore-noise 0.1] [--explore-seed 0]]   (sample actions: online data collection)
+  [--target-return R | robot=R,...] [--interface <json | file>]
+  --target-return: a sequence policy's (Decision Transformer) target return instead of its card's, for every
+  robot (R) or one (robot=R). --interface describes a foreign ONNX that takes a context (states, actions,
+  returns_to_go, timesteps, attention_mask), as JSON or a JSON file; or put it in <file.onnx>.card.json.
   --trusted-key (repeatable, or comma-separated): the public key from 'o2o keygen'; policy updates
   must be signed by one of them. --allow-unverified accepts unsigned policies (development only).
   credentials: --username/--password, a user:password in the URL, or O2O_MQTT_USERNAME/O2O_MQTT_PASSWORD.
@@ -40,6 +44,8 @@ export const SERVE_SPEC: CommandSpec = {
     'explore-temperature': 'number',
     'explore-noise': 'number',
     'explore-seed': 'int',
+    'target-return': 'list',
+    interface: 'string',
     ros: 'bool',
     ...MQTT_AUTH_FLAGS,
   },
@@ -83,7 +89,8 @@ export const ROBOT_SPECS: Record<string, CommandSpec> = {
 };
 
 export const EXPORT_USAGE = `o2o export --from <policy.onnx> --out <artifact.onnx> [--version <v>] [--sign <key file>] [--name N] [--task T] [--algorithm A]
-  [--dataset ID] [--steps N] [--seed N] [--act-low a,b,..] [--act-high a,b,..] [--obs-names ..] [--act-names ..]`;
+  [--dataset ID] [--steps N] [--seed N] [--act-low a,b,..] [--act-high a,b,..] [--obs-names ..] [--act-names ..]
+  [--interface <json | file>]   (a foreign ONNX that takes a context; default <policy.onnx>.card.json when present)`;
 
 export const EXPORT_SPEC: CommandSpec = {
   name: 'o2o export',
@@ -102,12 +109,30 @@ export const EXPORT_SPEC: CommandSpec = {
     'act-high': 'numbers',
     'obs-names': 'list',
     'act-names': 'list',
+    interface: 'string',
   },
 };
 
 export const KEYGEN_USAGE = 'o2o keygen [--dir .] [--name o2o-signing]   writes <name>.key (private, keep it secret) and <name>.pub';
 
 export const KEYGEN_SPEC: CommandSpec = { name: 'o2o keygen', flags: { dir: 'string', name: 'string' } };
+
+/**
+ * --target-return: R (every robot), robot=R (one robot), or both, comma-separated:
+ * '3600', 'arm-1=1800,arm-2=3600', '3600,arm-1=1800'.
+ */
+function targetReturnFlag(a: Args): { all?: number; perRobot: Record<string, number> } {
+  const perRobot: Record<string, number> = {};
+  let all: number | undefined;
+  for (const part of list(a, 'target-return') ?? []) {
+    const [robot, value] = part.includes('=') ? (part.split('=', 2) as [string, string]) : [null, part];
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--target-return: '${part}' is not a number or robot=number (e.g. 3600 or arm-1=1800)`);
+    if (robot === null) all = n;
+    else perRobot[robot.trim()] = n;
+  }
+  return { all, perRobot };
+}
 
 export async function serveCommand(a: Args): Promise<void> {
   if (bool(a, 'ros')) {
@@ -143,6 +168,8 @@ export async function serveCommand(a: Args): Promise<void> {
       'o2o serve: WARNING: --allow-unverified: unsigned policies and policy updates are accepted from anyone who can publish to the policy topic; use it for development only',
     );
   const exploring = bool(a, 'explore');
+  const targets = targetReturnFlag(a);
+  const description = descriptionFlag(a);
   const stop = onStopSignal();
   let embedded: Awaited<ReturnType<typeof startBroker>> | null = null;
   let server: Awaited<ReturnType<typeof serveMqtt>> | null = null;
@@ -172,6 +199,9 @@ export async function serveCommand(a: Args): Promise<void> {
       robotIdleMs: optNum(a, 'robot-idle-ms'),
       watchFile: !bool(a, 'no-watch'),
       exploration: exploring ? { temperature: num(a, 'explore-temperature', 1), noiseStd: num(a, 'explore-noise', 0.1), seed: num(a, 'explore-seed', 0) } : null,
+      targetReturn: targets.all,
+      targetReturns: targets.perRobot,
+      description,
       log: (l) => console.log(l),
     });
     console.log(`o2o serve: serving ${server.version} on ${redactUrl(server.url)} (Ctrl-C stops it)`);
@@ -295,6 +325,7 @@ export async function exportCommand(a: Args): Promise<void> {
     obsNames: list(a, 'obs-names'),
     actNames: list(a, 'act-names'),
     signingKeyFile: optStr(a, 'sign'),
+    description: descriptionFlag(a),
   });
   console.log(`wrote ${out} (sha256 ${res.sha256})${res.signature ? ` and ${out}.sig (key ${res.signature.keyId})` : ''}`);
 }

@@ -9,12 +9,12 @@
  */
 import { cpus } from 'node:os';
 import { makeEnv, resolveProfile, type RandomizationProfile, type RefScores } from '../../simulators/index.js';
-import type { ModelOptions, PolicyModel } from '../serve/index.js';
-import { evaluate } from '../train/evaluate.js';
+import type { ModelOptions, PolicyDescription, PolicyModel, PolicyRuntime } from '../serve/index.js';
 import { readCurve, type LearningCurve } from './curve.js';
 import { EvaluationError } from './errors.js';
-import { actFn, checkPolicyFits, loadEvalPolicy, type PolicyInfo } from './policy.js';
+import { checkPolicyFits, loadEvalPolicy, type PolicyInfo } from './policy.js';
 import { readRealRuns } from './real.js';
+import { rollout } from './rollout.js';
 import {
   CI_METHOD,
   DEFAULT_LEVEL,
@@ -32,8 +32,12 @@ import {
 } from './stats.js';
 
 export interface EvaluatePolicyOptions {
-  /** A policy file or a loaded model (not disposed here). */
-  policy: string | PolicyModel;
+  /** A policy file, an open runtime or a loaded mlp model (neither disposed here). */
+  policy: string | PolicyRuntime | PolicyModel;
+  /** A sequence policy's target return (return units) instead of its card's. */
+  targetReturn?: number;
+  /** How to call a foreign file that takes a context (instead of `<file>.card.json` beside it). */
+  description?: PolicyDescription;
   /** Env id: pendulum, hopper, halfcheetah, walker2d, reacher-arm. */
   task: string;
   /** Profile names (built-in or in `customProfiles`) or profile objects; default nominal, mild, harsh. */
@@ -186,7 +190,7 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
     throw new EvaluationError(`task '${o.task}': reference scores expert ${ref.expert} <= random ${ref.random}; normalized scores are undefined (see simulators/refscores.ts)`);
   // Inputs that can fail cheaply are read before the rollouts.
   const curve = o.curve ? readCurve(o.curve) : null;
-  const loaded = loadEvalPolicy(o.policy, o.model);
+  const loaded = loadEvalPolicy(o.policy, { ...o.model, targetReturn: o.targetReturn, description: o.description });
   const warnings: string[] = [];
   if (/placeholder/i.test(ref.note))
     warnings.push(`task '${spec.id}': its reference scores are marked as a placeholder (its note says PLACEHOLDER); normalized scores are provisional — compare raw returns too`);
@@ -194,7 +198,6 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
     warnings.push(...checkPolicyFits(loaded.info, spec));
     const realRuns = o.real ? await readRealRuns(o.real, spec) : null;
     if (realRuns) warnings.push(...realRuns.warnings);
-    const act = actFn(loaded.model);
     const raw: { profile: RandomizationProfile; returns: number[]; lengths: number[]; terminated: number }[] = [];
     for (const profile of profiles) {
       const env = await makeEnv(o.task, { randomization: profile, seed });
@@ -202,13 +205,12 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
         const returns: number[] = [];
         const lengths: number[] = [];
         let terminated = 0;
-        for (let ep = 0; ep < episodes; ep++) {
-          const r = evaluate(env, act, 1, seed + ep);
-          returns.push(r.returns[0]!);
-          lengths.push(r.lengths[0]!);
-          if (r.lengths[0]! < spec.maxEpisodeSteps) terminated++;
+        rollout(env, loaded.policy, episodes, seed, (ep, ret, len) => {
+          returns.push(ret);
+          lengths.push(len);
+          if (len < spec.maxEpisodeSteps) terminated++;
           o.onProgress?.({ profile: profile.name, episode: ep + 1, episodes });
-        }
+        });
         raw.push({ profile, returns, lengths, terminated });
       } finally {
         env.close();
@@ -260,6 +262,6 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
       warnings,
     };
   } finally {
-    if (loaded.owned) loaded.model.dispose();
+    if (loaded.owned) loaded.dispose();
   }
 }

@@ -4,6 +4,7 @@ export { writeReport, renderHtml, escapeHtml, type ReportFiles } from './report.
 export { renderCharts, renderSvg, distributionSpec, scoreSpec, gapSpec, curveSpec, type ReportCharts } from './charts.js';
 export { readRealRuns, type RealRuns } from './real.js';
 export { readCurve, parseCurve, type LearningCurve, type CurvePoint } from './curve.js';
-export { loadEvalPolicy, checkPolicyFits, actFn, type PolicyInfo, type LoadedPolicy } from './policy.js';
+export { loadEvalPolicy, checkPolicyFits, actFn, type PolicyInfo, type LoadedPolicy, type EvalPolicyOptions } from './policy.js';
+export { rollout, modelPolicy, type RolloutPolicy, type RolloutResult } from './rollout.js';
 export * from './stats.js';
 export { EvaluationError } from './errors.js';

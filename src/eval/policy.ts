@@ -1,13 +1,18 @@
 /**
  * The policy under evaluation: an ONNX file (our artifact with its card, an 'o2o train --out'
- * export, or a foreign d3rlpy/torch export) or an already loaded PolicyModel. Evaluation is an
- * offline analysis, so no signature is required; the file's sha256 goes into the report so a
- * reader knows exactly which bytes were measured.
+ * export, or a foreign d3rlpy/torch export — with `<file>.card.json` or a description when it
+ * takes a context), an already open PolicyRuntime, or a loaded mlp PolicyModel. Files are opened
+ * as a PolicyRuntime (mlp or sequence policies: rollout.ts feeds a sequence policy its rewards and
+ * episode starts). Evaluation is an offline analysis, so no signature is required (a file's own
+ * o2o.sha256 is still checked); the file's sha256 goes into the report so a reader knows exactly
+ * which bytes were measured.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { EnvSpec } from '../../simulators/index.js';
-import { PolicyModel, policyInterfaceOf, readCard, readMetadata, sha256Hex, type ModelOptions, type PolicyCard } from '../serve/index.js';
+import type { PolicyKind } from '../nn/index.js';
+import { type ModelOptions, type PolicyCard, type PolicyDescription, PolicyModel, PolicyRuntime, readArtifactFile, readMetadata, sha256Hex } from '../serve/index.js';
 import { EvaluationError } from './errors.js';
+import { modelPolicy, type RolloutPolicy } from './rollout.js';
 
 export interface PolicyInfo {
   /** File path, or the model's source name when a loaded model was given. */
@@ -22,50 +27,94 @@ export interface PolicyInfo {
   actDim: number;
   inputName: string;
   outputName: string;
+  /** How it is called: 'mlp', or 'sequence' (rolled out with its context). */
+  kind: PolicyKind;
+  /** A sequence policy's target return (the card's, or the one asked for); null without one. */
+  targetReturn: number | null;
 }
 
 export interface LoadedPolicy {
+  /** What the rollouts drive. */
+  policy: RolloutPolicy;
   model: PolicyModel;
   info: PolicyInfo;
-  /** True when this module loaded the model (and disposes it). */
+  /** True when this module opened the policy (and disposes it: dispose()). */
   owned: boolean;
+  dispose(): void;
 }
 
-/** Loads `policy` (a path or a loaded model) and describes it. */
-export function loadEvalPolicy(policy: string | PolicyModel, opts: ModelOptions = {}): LoadedPolicy {
-  if (typeof policy !== 'string') {
+export interface EvalPolicyOptions extends ModelOptions {
+  /** A sequence policy's target return instead of the card's. */
+  targetReturn?: number;
+  /** How to call a foreign file that takes a context (instead of `<file>.card.json`). */
+  description?: PolicyDescription | null;
+}
+
+function runtimeInfo(rt: PolicyRuntime, source: string, sha256: string | null, task: string | null): PolicyInfo {
+  const st = rt.status();
+  return {
+    source,
+    sha256,
+    card: rt.card,
+    task,
+    obsDim: rt.obsDim,
+    actDim: rt.actDim,
+    inputName: rt.model.inputName,
+    outputName: rt.model.outputName,
+    kind: rt.policyInterface.kind,
+    targetReturn: st.targetReturn,
+  };
+}
+
+/** Loads `policy` (a path, an open runtime or a loaded mlp model) and describes it. */
+export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opts: EvalPolicyOptions = {}): LoadedPolicy {
+  const { targetReturn, description, ...modelOpts } = opts;
+  const noTarget = (rt: PolicyRuntime, where: string) =>
+    new EvaluationError(`${where}: --target-return is for policies conditioned on a return (a returns-to-go input); this is a '${rt.policyInterface.kind}' policy without one`);
+  if (policy instanceof PolicyRuntime) {
+    if (targetReturn !== undefined) {
+      if (policy.status().targetReturn === null) throw noTarget(policy, policy.status().source);
+      policy.setTargetReturn(targetReturn);
+    }
+    return { policy, model: policy.model, owned: false, dispose() {}, info: runtimeInfo(policy, policy.status().source, null, policy.card?.task ?? null) };
+  }
+  if (policy instanceof PolicyModel) {
     const m = policy;
     return {
+      policy: modelPolicy(m),
       model: m,
       owned: false,
-      info: { source: m.source, sha256: null, card: null, task: null, obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName },
+      dispose() {},
+      info: {
+        source: m.source,
+        sha256: null,
+        card: null,
+        task: null,
+        obsDim: m.obsDim,
+        actDim: m.actDim,
+        inputName: m.inputName,
+        outputName: m.outputName,
+        kind: 'mlp',
+        targetReturn: null,
+      },
     };
   }
   if (!existsSync(policy)) throw new EvaluationError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
-  const bytes = new Uint8Array(readFileSync(policy));
-  const card = readCard(bytes, policy);
-  const iface = policyInterfaceOf(card);
-  if (iface.kind !== 'mlp')
-    throw new EvaluationError(
-      `${policy}: a '${iface.kind}' policy (context ${iface.contextLength}) cannot be evaluated yet: evaluation runs 'mlp' policies (observation in, action out)`,
-    );
-  const meta = card ? {} : readMetadata(bytes, policy);
-  const inputName = opts.inputName ?? card?.inputName;
-  const outputName = opts.outputName ?? card?.outputName;
-  const model = PolicyModel.load(bytes, policy, { ...opts, inputName, outputName });
+  const input = readArtifactFile(policy);
+  if (description) input.description = description;
+  const rt = PolicyRuntime.open(input, { trust: { allowUnverified: true }, model: modelOpts, targetReturn });
+  const card = rt.card;
+  if (targetReturn !== undefined && rt.status().targetReturn === null) {
+    rt.dispose();
+    throw noTarget(rt, policy);
+  }
+  const meta = card ? {} : readMetadata(input.bytes, policy);
   return {
-    model,
+    policy: rt,
+    model: rt.model,
     owned: true,
-    info: {
-      source: policy,
-      sha256: sha256Hex(bytes),
-      card,
-      task: card?.task ?? meta['o2o.task'] ?? null,
-      obsDim: model.obsDim,
-      actDim: model.actDim,
-      inputName: model.inputName,
-      outputName: model.outputName,
-    },
+    dispose: () => rt.dispose(),
+    info: runtimeInfo(rt, policy, sha256Hex(input.bytes), card?.task ?? meta['o2o.task'] ?? null),
   };
 }
 
@@ -84,11 +133,9 @@ export function checkPolicyFits(info: PolicyInfo, spec: EnvSpec): string[] {
   return warnings;
 }
 
-/** A PolicyFn over the model's preallocated buffers (the returned action is reused: copy it to keep it). */
+/** A PolicyFn over an mlp model's preallocated buffers (the returned action is reused: copy it to keep it). */
 export function actFn(model: PolicyModel): (obs: Float32Array) => Float32Array {
-  return (obs) => {
-    model.obs.set(obs);
-    model.infer();
-    return model.action;
-  };
+  const p = modelPolicy(model);
+  const step = {};
+  return (obs) => p.act(obs, step) as Float32Array;
 }

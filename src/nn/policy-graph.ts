@@ -20,24 +20,31 @@ import { type ActorSpec, actorDistribution, actorMean } from './actor.js';
 export type PolicyKind = 'mlp' | 'sequence' | 'chunked';
 
 /**
- * An input besides the observation(s), and what a server feeds it:
- *  - returns-to-go: the return still wanted, per context step (starts at `default`, the target
- *    return, and falls by each reward received), divided by `scale`;
- *  - actions:       the policy's own actions at the context's steps;
- *  - timesteps:     each context step's index in the episode;
+ * An input besides the observation(s), and what a server feeds it (a context of K steps is
+ * left-padded: at episode step t the last min(t+1, K) positions hold steps max(0, t−K+1)..t,
+ * earlier positions are zeros):
+ *  - returns-to-go: each step's return still wanted, multiplied by `scale` (e.g. 0.001): it
+ *    starts at `default`, the target return (a server may let each robot override it), and falls
+ *    by each reward received: rtg_{t+1} = rtg_t − r_t;
+ *  - actions:       the actions executed at the context's steps (after the safety filter); the
+ *    current step's slot is zero;
+ *  - timesteps:     each step's index in the episode (0-based), clipped to `max` when given;
+ *  - mask:          1 for a real step, 0 for padding;
  *  - noise:         a standard normal draw per call (diffusion).
  */
 export interface PolicyExtraInput {
   /** The graph's input name. */
   name: string;
-  role: 'returns-to-go' | 'actions' | 'timesteps' | 'noise';
-  /** Shape per call, without the batch dimension (e.g. [20, 1] for 20 returns-to-go). */
+  role: 'returns-to-go' | 'actions' | 'timesteps' | 'mask' | 'noise';
+  /** Shape per call, without the batch dimension (e.g. [20] or [20, 1] for 20 returns-to-go). */
   shape: number[];
   dtype: 'float32' | 'int64';
-  /** A value to start from (the target return); a server may let each robot override it. */
+  /** A value to start from (the target return, in return units); a server may let each robot override it. */
   default?: number;
-  /** Fed values are divided by it (a return-to-go scale). */
+  /** Fed values are multiplied by it (a return-to-go scale, e.g. CORL's reward_scale 0.001). */
   scale?: number;
+  /** Timesteps: the largest index the policy knows (its embedding table's size − 1); later steps are fed as this. */
+  max?: number;
 }
 
 export interface PolicyInterface {

@@ -65,18 +65,41 @@ export function policyInterfaceOf(card: PolicyCard | null): PolicyInterface {
   return card?.interface ?? MLP_INTERFACE;
 }
 
+/**
+ * How to call a foreign ONNX policy that carries no card (a Decision Transformer exported by
+ * PyTorch, say): its interface and the names of its observation input and action output. It
+ * comes from `<model>.card.json` beside the file (readArtifactFile) or from the command line
+ * (`o2o serve --interface`). Our own artifacts carry a card, which a description may not replace.
+ */
+export interface PolicyDescription {
+  interface: PolicyInterface;
+  /** The observation input; default: the graph's one input the interface does not name. */
+  inputName?: string;
+  /** The action output; default: the graph's first float output. */
+  outputName?: string;
+  /** Where the description came from, for messages. */
+  source?: string;
+}
+
+/** The interface a verified artifact is served with: its card's, else its description's, else 'mlp'. */
+export function artifactInterface(a: { card: PolicyCard | null; description?: PolicyDescription | null }): PolicyInterface {
+  return a.card?.interface ?? a.description?.interface ?? MLP_INTERFACE;
+}
+
 const KINDS = ['mlp', 'sequence', 'chunked'];
-const ROLES = ['returns-to-go', 'actions', 'timesteps', 'noise'];
+const ROLES = ['returns-to-go', 'actions', 'timesteps', 'mask', 'noise'];
 const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
 
-/** What is wrong with a card's `interface`, or null when it is well formed. */
-function interfaceProblem(i: PolicyInterface): string | null {
+/** What is wrong with a policy interface, or null when it is well formed. */
+export function interfaceProblem(i: PolicyInterface): string | null {
   if (!i || typeof i !== 'object') return 'it is not an object';
   if (!KINDS.includes(i.kind)) return `kind '${String(i.kind)}' is not one this version of o2o knows (${KINDS.join(', ')}); upgrade o2o to serve it`;
   if (!posInt(i.contextLength) || !posInt(i.chunkLength)) return `contextLength ${String(i.contextLength)} and chunkLength ${String(i.chunkLength)} must be integers ≥ 1`;
   if (!Array.isArray(i.extraInputs)) return 'extraInputs is not a list';
   if (i.kind === 'mlp' && (i.contextLength !== 1 || i.chunkLength !== 1 || i.extraInputs.length > 0))
     return `an 'mlp' policy has context 1, chunk 1 and no extra inputs (got ${i.contextLength}, ${i.chunkLength}, ${i.extraInputs.length})`;
+  if (i.kind === 'sequence' && i.chunkLength !== 1) return `a 'sequence' policy returns one action per call (chunkLength 1, got ${i.chunkLength})`;
+  const seen = new Set<string>();
   for (const x of i.extraInputs) {
     const ok =
       x &&
@@ -85,11 +108,30 @@ function interfaceProblem(i: PolicyInterface): string | null {
       Array.isArray(x.shape) &&
       x.shape.every(posInt) &&
       (x.dtype === 'float32' || x.dtype === 'int64') &&
-      (x.default === undefined || typeof x.default === 'number') &&
-      (x.scale === undefined || (typeof x.scale === 'number' && x.scale > 0));
-    if (!ok) return `extra input ${JSON.stringify(x)} is not { name, role: ${ROLES.join(' | ')}, shape, dtype: float32 | int64, default?, scale? > 0 }`;
+      (x.default === undefined || (typeof x.default === 'number' && Number.isFinite(x.default))) &&
+      (x.scale === undefined || (typeof x.scale === 'number' && x.scale > 0)) &&
+      (x.max === undefined || (Number.isInteger(x.max) && x.max >= 0));
+    if (!ok) return `extra input ${JSON.stringify(x)} is not { name, role: ${ROLES.join(' | ')}, shape, dtype: float32 | int64, default?, scale? > 0, max? ≥ 0 }`;
+    if (seen.has(x.name)) return `two extra inputs are named '${x.name}'`;
+    seen.add(x.name);
+    if (x.role !== 'noise' && i.extraInputs.filter((y) => y.role === x.role).length > 1) return `more than one extra input has the role '${x.role}'`;
   }
   return null;
+}
+
+/** Checks a description (from a card file or the command line); throws ArtifactError saying what is wrong. */
+export function checkDescription(d: unknown, where: string): PolicyDescription {
+  const o = d as PolicyDescription;
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new ArtifactError(`${where}: a policy description is a JSON object { interface, inputName?, outputName? }`);
+  const problem = interfaceProblem(o.interface);
+  if (problem) throw new ArtifactError(`${where}: the interface is not valid: ${problem}`);
+  for (const k of ['inputName', 'outputName'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'string') throw new ArtifactError(`${where}: ${k} must be a string (the graph's input/output name)`);
+  }
+  const known = ['interface', 'inputName', 'outputName', 'source'];
+  const extra = Object.keys(o).filter((k) => !known.includes(k));
+  if (extra.length) throw new ArtifactError(`${where}: unknown field(s) ${extra.join(', ')} (a description has ${known.slice(0, 3).join(', ')})`);
+  return { ...o, source: where };
 }
 
 /** tanh-gaussian: a = scale · tanh(loc + exp(logStd) ε); gaussian: a = loc + exp(logStd) ε. */
@@ -238,6 +280,8 @@ export interface ArtifactInput {
   signature?: SignatureSidecar | null;
   /** Expected sha256 of the whole file (from a `.sha256` sidecar or a PolicyUpdate). */
   sha256?: string | null;
+  /** How to call it, when it is a foreign file without a card (`<file>.card.json`, `o2o serve --interface`). */
+  description?: PolicyDescription | null;
 }
 
 export interface VerifiedArtifact {
@@ -250,6 +294,8 @@ export interface VerifiedArtifact {
   keyId: string | null;
   /** card.version, else the first 12 hex digits of the file hash. */
   version: string;
+  /** The description a card-less file is served with (null: none, or the file has a card). */
+  description: PolicyDescription | null;
 }
 
 function parseCard(text: string, where: string): PolicyCard {
@@ -328,10 +374,15 @@ export function verifyArtifact(input: ArtifactInput, trust: TrustPolicy = {}): V
       `${source}: carries no o2o.sha256 and no signature, so it cannot be verified; seal it with 'o2o export --from ${source}', add a ${source}.sha256 file, or allow unverified policies explicitly`,
     );
   }
-  return { bytes, source, card, sha256: fileSha, verifiedBy, keyId, version: card?.version ?? fileSha.slice(0, 12) };
+  const description = input.description ?? null;
+  if (description && card)
+    throw new ArtifactError(
+      `${source}: carries its own card (a '${policyInterfaceOf(card).kind}' policy); the description from ${description.source ?? 'the caller'} is for foreign files without one — remove it`,
+    );
+  return { bytes, source, card, sha256: fileSha, verifiedBy, keyId, version: card?.version ?? fileSha.slice(0, 12), description };
 }
 
-/** Reads `<file>`, `<file>.sig` and `<file>.sha256` when present. */
+/** Reads `<file>`, and `<file>.sig`, `<file>.sha256` and `<file>.card.json` (a PolicyDescription) when present. */
 export function readArtifactFile(file: string): ArtifactInput {
   if (!existsSync(file)) throw new ArtifactError(`${file}: no such policy file; check the path (export one with 'o2o export')`);
   const bytes = new Uint8Array(readFileSync(file));
@@ -344,7 +395,30 @@ export function readArtifactFile(file: string): ArtifactInput {
     }
   }
   const sha256 = existsSync(`${file}.sha256`) ? readFileSync(`${file}.sha256`, 'utf8').trim().split(/\s+/)[0]! : null;
-  return { bytes, source: file, signature, sha256 };
+  return { bytes, source: file, signature, sha256, description: readDescriptionFile(cardFileOf(file), true) };
+}
+
+/** Where a foreign model's description lives: `<model>.card.json`. */
+export function cardFileOf(model: string): string {
+  return `${model}.card.json`;
+}
+
+/** Reads a PolicyDescription from a JSON file (null when `optional` and the file does not exist). */
+export function readDescriptionFile(file: string, optional = false): PolicyDescription | null {
+  if (optional && !existsSync(file)) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ArtifactError(`${file}: cannot read the policy description (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ArtifactError(`${file}: not JSON (${(e as Error).message}); a policy description is { "interface": {...}, "inputName": ..., "outputName": ... }`);
+  }
+  return checkDescription(json, file);
 }
 
 /** The card of an artifact (null for foreign files), without any trust check. */

@@ -3,7 +3,19 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArtifactError, generateSigningKey, readCard, SHA_KEY, readMetadata, resealArtifact, signArtifact, verifyArtifact } from './artifact.js';
+import {
+  ArtifactError,
+  cardFileOf,
+  generateSigningKey,
+  type PolicyDescription,
+  readCard,
+  readDescriptionFile,
+  readMetadata,
+  resealArtifact,
+  SHA_KEY,
+  signArtifact,
+  verifyArtifact,
+} from './artifact.js';
 import { type ExportResult, sealForeignPolicy, writeAtomic } from './export.js';
 import { PolicyModel } from './model.js';
 
@@ -28,6 +40,11 @@ export interface ExportFileOptions {
   notes?: string;
   /** ed25519 private key file (PEM); writes `<out>.sig`. */
   signingKeyFile?: string;
+  /**
+   * How to call a foreign file that takes a context (default: `<from>.card.json` when it exists);
+   * its interface and names go into the card.
+   */
+  description?: PolicyDescription;
 }
 
 /**
@@ -40,6 +57,9 @@ export function exportPolicyFile(o: ExportFileOptions): ExportResult {
   const bytes = new Uint8Array(readFileSync(o.from));
   const key = o.signingKeyFile ? readFileSync(o.signingKeyFile, 'utf8') : undefined;
   const existing = readCard(bytes, o.from);
+  const description = o.description ?? readDescriptionFile(cardFileOf(o.from), true);
+  if (existing && description)
+    throw new ArtifactError(`${o.from}: carries its own card; the description from ${description.source ?? '--interface'} is for foreign files without one — remove it`);
   if (existing) {
     // Already an artifact: it is verified, copied and (re-)signed; its card and hash stay unless a
     // new --version is asked for (a release of a trained policy): then only the card's version changes.
@@ -59,8 +79,12 @@ export function exportPolicyFile(o: ExportFileOptions): ExportResult {
   }
   if (!o.version) throw new ArtifactError(`${o.from}: a new artifact needs a version (--version)`);
   const meta = readMetadata(bytes, o.from);
-  const m = PolicyModel.load(bytes, o.from, { inputName: o.inputName, outputName: o.outputName });
-  const dims = { obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName };
+  const m = PolicyModel.load(bytes, o.from, {
+    inputName: o.inputName ?? description?.inputName,
+    outputName: o.outputName ?? description?.outputName,
+    interface: description?.interface,
+  });
+  const dims = { obsDim: m.obsDim, actDim: m.actDim, inputName: m.inputName, outputName: m.outputName, interface: description?.interface };
   m.dispose();
   const res = sealForeignPolicy(
     bytes,

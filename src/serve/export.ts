@@ -124,14 +124,15 @@ export function exportPolicy(opts: ExportOptions): ExportResult {
 
 /**
  * Seals a foreign ONNX policy (d3rlpy, torch.onnx) into an artifact: adds a card and sha256 without
- * touching its graph. Dimensions and names come from the caller (read them off the model).
+ * touching its graph. Dimensions and names come from the caller (read them off the model); a
+ * policy that takes a context (a PyTorch Decision Transformer) needs its `interface` too.
  */
 export function sealForeignPolicy(
   onnx: Uint8Array,
-  card: CardInput & { obsDim: number; actDim: number; inputName: string; outputName: string },
+  card: CardInput & { obsDim: number; actDim: number; inputName: string; outputName: string; interface?: PolicyInterface },
   signingKey?: KeyObject | string,
 ): ExportResult {
-  const full = makeCard(card, card.obsDim, card.actDim, Infinity, card.inputName, card.outputName);
+  const full = makeCard(card, card.obsDim, card.actDim, Infinity, card.inputName, card.outputName, card.interface);
   const { bytes, sha256 } = sealArtifact(onnx, full);
   return { bytes, card: full, sha256, signature: signingKey ? signArtifact(bytes, signingKey) : null };
 }

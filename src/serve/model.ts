@@ -3,7 +3,13 @@
  * and a float action output — our artifacts, d3rlpy's input_0/output_0, torch.onnx exports.
  * The batch is fixed to 1 and both tensors are preallocated, so infer() allocates nothing in
  * our code (ORT's binding still builds its small result object).
+ *
+ * A 'sequence' policy (ModelOptions.interface) takes its observation as [batch, K, obsDim] and
+ * the interface's extra inputs (actions, returns-to-go, timesteps, mask), each preallocated at
+ * batch 1 (`inputs`); its action output is [batch, actDim] or [batch, K, actDim] (then the last
+ * position is the action: a PyTorch Decision Transformer's action_preds).
  */
+import type { PolicyExtraInput, PolicyInterface } from '../nn/index.js';
 import { type ExecutionProvider, type NativeSession, openSession, ort } from '../engine/ort-binding.js';
 import { ArtifactError } from './onnx-meta.js';
 
@@ -19,9 +25,23 @@ export interface ModelOptions {
   warn?: (message: string) => void;
   /** Names of the action-distribution outputs to fetch with inferDistribution() (a card's `distribution`). */
   distribution?: { loc: string; logStd: string };
+  /** How the policy is called (default 'mlp'); 'sequence' loads its context inputs too. */
+  interface?: PolicyInterface;
 }
 
 const ORT_FLOAT = 1;
+const ORT_INT64 = 7;
+
+/** A context input's preallocated batch-1 buffer. */
+export interface ContextInput {
+  spec: PolicyExtraInput;
+  data: Float32Array | BigInt64Array;
+}
+
+/** dims (without the batch) match the graph's, where the graph's are fixed. */
+function sameDims(graph: readonly number[], want: readonly number[]): boolean {
+  return graph.length === want.length && graph.every((d, i) => d <= 0 || d === want[i]);
+}
 
 interface Meta {
   name: string;
@@ -71,24 +91,46 @@ export class PolicyModel {
   private readonly runOptions = {};
   private disposed = false;
 
+  /** Sequence policies: steps of context (1 for mlp). */
+  readonly contextLength: number;
+  /** Sequence policies: the context inputs besides the observation, by role (empty for mlp). */
+  readonly inputs: ReadonlyMap<PolicyExtraInput['role'], ContextInput>;
+  /** [1, K, actDim] output (a PyTorch DT's action_preds): infer() copies its last position into `action`. */
+  private readonly perStep: Float32Array | null = null;
+
   private constructor(
     private readonly native: NativeSession,
     readonly provider: ExecutionProvider,
     readonly source: string,
     opts: ModelOptions,
   ) {
-    const input = pick(native.inputMetadata, opts.inputName, 'input', source);
+    const iface = opts.interface;
+    const seq = iface?.kind === 'sequence';
+    const extraNames = new Set(seq ? iface.extraInputs.map((x) => x.name) : []);
+    const input = seq ? this.observationInput(native.inputMetadata, extraNames, opts.inputName) : pick(native.inputMetadata, opts.inputName, 'input', source);
     const output = pick(native.outputMetadata, opts.outputName, 'output', source);
-    this.obsDim = featureDim(input, 'input', source);
-    this.actDim = featureDim(output, 'output', source);
+    const K = seq ? iface.contextLength : 1;
+    this.contextLength = K;
+    this.obsDim = seq ? this.contextDim(input, K, 'input') : featureDim(input, 'input', source);
+    this.actDim = seq && output.shape.length === 3 ? this.contextDim(output, K, 'output') : featureDim(output, 'output', source);
     this.inputName = input.name;
     this.outputName = output.name;
-    this.obs = new Float32Array(this.obsDim);
+    this.obs = new Float32Array(K * this.obsDim);
     this.action = new Float32Array(this.actDim);
-    const inShape = input.shape.length === 1 ? [this.obsDim] : [1, this.obsDim];
-    const outShape = output.shape.length === 1 ? [this.actDim] : [1, this.actDim];
+    const inShape = seq ? [1, K, this.obsDim] : input.shape.length === 1 ? [this.obsDim] : [1, this.obsDim];
+    const outShape = output.shape.length === 3 ? [1, K, this.actDim] : output.shape.length === 1 ? [this.actDim] : [1, this.actDim];
+    if (output.shape.length === 3) this.perStep = new Float32Array(K * this.actDim);
     this.feeds = { [input.name]: new ort.Tensor('float32', this.obs, inShape) };
-    this.fetches = { [output.name]: new ort.Tensor('float32', this.action, outShape) };
+    this.fetches = { [output.name]: new ort.Tensor('float32', this.perStep ?? this.action, outShape) };
+    const inputs = new Map<PolicyExtraInput['role'], ContextInput>();
+    if (seq) {
+      for (const x of iface.extraInputs) {
+        const data = this.contextInput(native.inputMetadata, x, K);
+        this.feeds[x.name] = new ort.Tensor(x.dtype, data, [1, ...x.shape]);
+        inputs.set(x.role, { spec: x, data });
+      }
+    }
+    this.inputs = inputs;
     const dist = opts.distribution;
     this.loc = new Float32Array(dist ? this.actDim : 0);
     this.logStd = new Float32Array(dist ? this.actDim : 0);
@@ -103,6 +145,61 @@ export class PolicyModel {
       };
       this.distributionFetches = { ...this.fetches, [dist.loc]: tensorFor(dist.loc, this.loc), [dist.logStd]: tensorFor(dist.logStd, this.logStd) };
     }
+  }
+
+  /** A sequence policy's observation input: the one named, else the one input its interface does not name. */
+  private observationInput(list: readonly Meta[], extra: ReadonlySet<string>, wanted: string | undefined): Meta {
+    const src = this.source;
+    const rest = list.filter((m) => !extra.has(m.name));
+    const all = list.map((m) => m.name).join(', ');
+    const missing = [...extra].filter((n) => !list.some((m) => m.name === n));
+    if (missing.length)
+      throw new ArtifactError(`${src}: the interface names input(s) ${missing.join(', ')}, which the graph does not have (inputs: ${all}); fix the interface's names`);
+    if (wanted) {
+      const m = rest.find((x) => x.name === wanted);
+      if (!m) throw new ArtifactError(`${src}: no observation input named '${wanted}' besides the interface's inputs (inputs: ${all}); set inputName to one of these`);
+      const unfed = rest.filter((x) => x !== m).map((x) => x.name);
+      if (unfed.length)
+        throw new ArtifactError(
+          `${src}: input(s) ${unfed.join(', ')} are neither the observation nor in the interface; describe them (role actions, returns-to-go, timesteps or mask)`,
+        );
+      return m;
+    }
+    if (rest.length !== 1)
+      throw new ArtifactError(
+        `${src}: ${rest.length === 0 ? 'no input is left for the observation' : `inputs ${rest.map((x) => x.name).join(', ')} are not in the interface`} (inputs: ${all}); name the observation input (inputName) and describe the others`,
+      );
+    return rest[0]!;
+  }
+
+  /** The feature size of a [batch, K, n] tensor, checking K. */
+  private contextDim(m: Meta, K: number, kind: string): number {
+    const s = m.shape;
+    const d = s[2];
+    if (m.type !== ORT_FLOAT || s.length !== 3 || !(s[1]! <= 0 || s[1] === K) || d === undefined || !(d > 0)) {
+      throw new ArtifactError(
+        `${this.source}: ${kind} '${m.name}' has type ${m.type} shape [${s.join(',')}]; a sequence policy with context ${K} needs float32 [batch, ${K}, n] with n fixed`,
+      );
+    }
+    return d;
+  }
+
+  /** The preallocated buffer of one context input, after checking it against the graph. */
+  private contextInput(list: readonly Meta[], x: PolicyExtraInput, K: number): Float32Array | BigInt64Array {
+    const m = list.find((y) => y.name === x.name)!;
+    const src = this.source;
+    const want = x.role === 'actions' ? [[K, this.actDim]] : [[K], [K, 1]];
+    if (x.role === 'noise') throw new ArtifactError(`${src}: input '${x.name}' has the role 'noise', which a 'sequence' policy cannot take (diffusion policies are 'chunked')`);
+    if (!want.some((w) => sameDims(x.shape, w)))
+      throw new ArtifactError(
+        `${src}: the interface gives '${x.name}' (${x.role}) the shape [${x.shape.join(',')}]; with context ${K} it must be ${want.map((w) => `[${w.join(',')}]`).join(' or ')}`,
+      );
+    if (!sameDims(m.shape.slice(1), x.shape) || !(m.shape[0]! <= 0 || m.shape[0] === 1))
+      throw new ArtifactError(`${src}: input '${x.name}' has shape [${m.shape.join(',')}], the interface says [batch, ${x.shape.join(', ')}]; fix the interface`);
+    const type = x.dtype === 'int64' ? ORT_INT64 : ORT_FLOAT;
+    if (m.type !== type) throw new ArtifactError(`${src}: input '${x.name}' has ORT type ${m.type}, the interface says ${x.dtype}; fix the interface's dtype`);
+    const size = x.shape.reduce((a, b) => a * b, 1);
+    return x.dtype === 'int64' ? new BigInt64Array(size) : new Float32Array(size);
   }
 
   /** Whether inferDistribution() is available (the model was loaded with its distribution outputs). */
@@ -130,15 +227,24 @@ export class PolicyModel {
     }
   }
 
-  /** Runs the policy on `this.obs`, writing `this.action`. */
+  /** Runs the policy on `this.obs` (and the context inputs), writing `this.action`. */
   infer(): void {
     this.native.run(this.feeds, this.fetches, this.runOptions);
+    if (this.perStep) this.lastPosition(this.perStep);
+  }
+
+  private lastPosition(all: Float32Array): void {
+    const a = this.action;
+    const n = this.actDim;
+    const at = all.length - n;
+    for (let i = 0; i < n; i++) a[i] = all[at + i]!;
   }
 
   /** Runs the policy on `this.obs`, writing `this.action`, `this.loc` and `this.logStd`. */
   inferDistribution(): void {
     if (!this.distributionFetches) throw new Error(`${this.source}: loaded without distribution outputs; pass ModelOptions.distribution`);
     this.native.run(this.feeds, this.distributionFetches, this.runOptions);
+    if (this.perStep) this.lastPosition(this.perStep);
   }
 
   /** Runs the native session n times on the current buffers: the raw-ORT baseline for benchmarks. */

@@ -12,21 +12,34 @@
  * With `exploration` (robots collecting data for online fine-tuning) act() samples from the
  * policy's action distribution instead of taking its mode; see exploration.ts.
  *
- * The runtime serves 'mlp' policies (the card's `interface`; cards without one are 'mlp'). A
- * 'sequence' or 'chunked' policy is refused, at open and at swap, as not supported yet: serving
- * one needs per-robot context, which a later change adds.
+ * The runtime serves 'mlp' policies (the card's `interface`; cards without one are 'mlp') and
+ * 'sequence' policies (a Decision Transformer): one runtime is one robot, and it keeps that
+ * robot's context (context.ts). Each act() is one step of the episode; give it the reward the
+ * previous step earned and say when an episode starts:
+ *
+ *   const step = { reward: 0, episodeStart: true };   // reuse one object: act() stays allocation-free
+ *   rt.act(obs, step);                                 // step 0: return-to-go = the target return
+ *   step.episodeStart = false; step.reward = r0;       // after the robot applied the action and earned r0
+ *   rt.act(obs1, step);                                // step 1: return-to-go = target − r0
+ *   rt.reset();                                        // or episodeStart: the next act() is step 0 again
+ *
+ * The target return is the card's (the returns-to-go input's default) unless RuntimeOptions.
+ * targetReturn or setTargetReturn() overrides it. mlp policies ignore rewards and episode starts.
+ * A 'chunked' policy is refused, at open and at swap, as not supported yet.
  */
-import type { PolicyInterface } from '../nn/index.js';
+import type { PolicyInterface, ServingGraph } from '../nn/index.js';
 import {
   type ArtifactInput,
   ArtifactError,
+  artifactInterface,
   type PolicyCard,
   type PolicyDistribution,
-  policyInterfaceOf,
   type TrustPolicy,
   verifyArtifact,
   type VerifiedArtifact,
 } from './artifact.js';
+import { ContextWindow } from './context.js';
+import { exportPolicy } from './export.js';
 import { ActionSampler, type ExplorationConfig } from './exploration.js';
 import { type ModelOptions, PolicyModel } from './model.js';
 import { type FaultCounts, type FaultKind, type SafetyConfig, SafetyFilter } from './safety.js';
@@ -39,6 +52,37 @@ export interface RuntimeOptions {
   exploration?: ExplorationConfig | null;
   /** Called (off the hot path) when a fault replaces the policy's action, and when a swap is refused. */
   onEvent?: (e: RuntimeEvent) => void;
+  /**
+   * Sequence policies with a returns-to-go input: the return to aim for (return units), instead of
+   * the card's default. Ignored by policies without one.
+   */
+  targetReturn?: number;
+}
+
+/**
+ * What act() knows about the step besides the observation. Reuse one object across calls (act()
+ * allocates nothing; an object literal per call would).
+ */
+export interface StepInfo {
+  /** Milliseconds on one clock (default performance.now()). */
+  now?: number;
+  /** When the observation was taken, on the same clock (default now); older than staleAfterMs is stale. */
+  obsTime?: number;
+  /** The reward the previous step earned (sequence policies subtract it from the return-to-go; ignored at an episode start). */
+  reward?: number;
+  /** This observation is the first of an episode: the context starts again. */
+  episodeStart?: boolean;
+  /**
+   * The same step again (a control timer acting once more on the latest observation, with no new
+   * one): the context does not advance, the current step is re-evaluated.
+   */
+  repeat?: boolean;
+  /**
+   * Steps the episode advanced since the previous act() (default 1), when some were not seen (a
+   * control timer slower than the robot): `reward` is then what they earned in all. With
+   * episodeStart: steps since the episode's first (default 0).
+   */
+  steps?: number;
 }
 
 export type RuntimeEvent =
@@ -70,6 +114,12 @@ export interface RuntimeStatus {
   lastSwapError: string | null;
   /** How act() explores: 'off', or the distribution it samples ('tanh-gaussian', 'gaussian', 'noise'). */
   exploration: 'off' | PolicyDistribution['kind'] | 'noise';
+  /** Sequence policies: the current step's index in the episode (-1 before the first); null for mlp. */
+  episodeStep: number | null;
+  /** Sequence policies with returns-to-go: the current step's return-to-go (return units); else null. */
+  returnToGo: number | null;
+  /** Sequence policies with returns-to-go: the target the next episode starts from; else null. */
+  targetReturn: number | null;
 }
 
 interface Loaded {
@@ -77,6 +127,16 @@ interface Loaded {
   model: PolicyModel;
   /** The card's action distribution, when the model was loaded with its outputs. */
   distribution: PolicyDistribution | null;
+  iface: PolicyInterface;
+  /** Sequence policies: the robot's context (in the model's input buffers). */
+  window: ContextWindow | null;
+}
+
+/** Same interface: a hot swap between the two keeps the robot's context. */
+function sameInterface(a: PolicyInterface, b: PolicyInterface): boolean {
+  const key = (i: PolicyInterface) =>
+    JSON.stringify([i.kind, i.contextLength, i.chunkLength, i.extraInputs.map((x) => [x.name, x.role, x.shape, x.dtype, x.default ?? null, x.scale ?? null, x.max ?? null])]);
+  return key(a) === key(b);
 }
 
 export class PolicyRuntime {
@@ -94,12 +154,15 @@ export class PolicyRuntime {
   private haveGoodObs = false;
   private readonly lastGoodObs: Float32Array;
   private sampler: ActionSampler | null = null;
+  private resetPending = false;
+  private targetOverride: number | null;
 
   private constructor(
     first: Loaded,
     private readonly opts: RuntimeOptions,
   ) {
     this.current = first;
+    this.targetOverride = opts.targetReturn ?? null;
     this.obsDim = first.model.obsDim;
     this.actDim = first.model.actDim;
     this.action = new Float32Array(this.actDim);
@@ -119,23 +182,48 @@ export class PolicyRuntime {
     return new PolicyRuntime(PolicyRuntime.prepare(input, opts, null), opts);
   }
 
+  /**
+   * A learner's policy as it would be served (a trainer's evaluation): its serving graph sealed in
+   * memory exactly as `o2o export` seals it (normalization and weights baked in), then opened —
+   * mlp or sequence alike, ready for `rollout()` (src/eval).
+   */
+  static fromServingGraph(policy: ServingGraph, opts: RuntimeOptions & { obsMean?: Float32Array; obsStd?: Float32Array; name?: string } = {}): PolicyRuntime {
+    const { obsMean, obsStd, name = 'learner-policy', ...runtime } = opts;
+    const card = { name, version: 'eval', task: '', algorithm: '', createdAt: '1970-01-01T00:00:00.000Z' };
+    const { bytes } = exportPolicy({ policy, card, obsMean, obsStd, distribution: !!runtime.exploration });
+    return PolicyRuntime.open({ bytes, source: name }, runtime);
+  }
+
   /** Verify, load, check dimensions against the card (and the serving policy), and test-run. */
-  private static prepare(input: ArtifactInput, opts: RuntimeOptions, probe: { obs: Float32Array; obsDim: number; actDim: number } | null): Loaded {
+  private static prepare(
+    input: ArtifactInput,
+    opts: RuntimeOptions,
+    probe: { obs: Float32Array; obsDim: number; actDim: number } | null,
+    targetReturn: number | null = opts.targetReturn ?? null,
+  ): Loaded {
     const artifact = verifyArtifact(input, opts.trust);
     const card = artifact.card;
-    const iface = policyInterfaceOf(card);
-    if (iface.kind !== 'mlp') {
+    const iface = artifactInterface(artifact);
+    if (iface.kind === 'chunked') {
       throw new ArtifactError(
-        `${artifact.source}: a '${iface.kind}' policy (context ${iface.contextLength}, chunk ${iface.chunkLength}, extra inputs: ${iface.extraInputs.map((x) => x.name).join(', ') || 'none'}) cannot be served yet: this runtime serves 'mlp' policies (observation in, action out); serving with per-robot context is not supported yet`,
+        `${artifact.source}: a 'chunked' policy (context ${iface.contextLength}, chunk ${iface.chunkLength}, extra inputs: ${iface.extraInputs.map((x) => x.name).join(', ') || 'none'}) cannot be served yet: this runtime serves 'mlp' and 'sequence' policies`,
       );
     }
+    const rtgInput = iface.extraInputs.find((x) => x.role === 'returns-to-go');
+    const target = rtgInput ? (targetReturn ?? rtgInput.default ?? null) : null;
+    if (rtgInput && target === null)
+      throw new ArtifactError(
+        `${artifact.source}: its returns-to-go input '${rtgInput.name}' has no default (the target return) and none was given; pass one (o2o serve/eval --target-return, the ROS parameter target_return) or add 'default' to the interface`,
+      );
     const distribution = card?.distribution ?? null;
     const model = PolicyModel.load(artifact.bytes, artifact.source, {
-      inputName: card?.inputName,
-      outputName: card?.outputName,
+      inputName: card?.inputName ?? artifact.description?.inputName,
+      outputName: card?.outputName ?? artifact.description?.outputName,
       distribution: distribution ? { loc: distribution.loc, logStd: distribution.logStd } : undefined,
+      interface: iface,
       ...opts.model,
     });
+    let window: ContextWindow | null = null;
     try {
       if (card && (card.observation.dim !== model.obsDim || card.action.dim !== model.actDim)) {
         throw new Error(
@@ -147,10 +235,17 @@ export class PolicyRuntime {
           `${artifact.source}: has obs ${model.obsDim} / act ${model.actDim}, the serving policy has ${probe.obsDim} / ${probe.actDim}; a hot swap cannot change the robot's spaces — restart with the new policy instead`,
         );
       }
-      if (probe) model.obs.set(probe.obs);
+      if (iface.kind === 'sequence') {
+        // The test run: the first step of an episode (an all-padding window is not a valid input:
+        // a transformer's attention over only masked keys is undefined).
+        window = new ContextWindow(model, target);
+        window.begin(0, true);
+        window.put(probe ? probe.obs : new Float32Array(model.obsDim));
+      } else if (probe) model.obs.set(probe.obs);
       else model.obs.fill(0);
       if (model.hasDistribution) model.inferDistribution();
       else model.infer();
+      window?.clear();
       for (let i = 0; i < model.actDim; i++) {
         if (!Number.isFinite(model.action[i]!))
           throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
@@ -164,16 +259,39 @@ export class PolicyRuntime {
       model.dispose();
       throw e;
     }
-    return { artifact, model, distribution: model.hasDistribution ? distribution : null };
+    return { artifact, model, distribution: model.hasDistribution ? distribution : null, iface, window };
   }
 
   get card(): PolicyCard | null {
     return this.current.artifact.card;
   }
 
-  /** How the serving policy is called (its card's interface; 'mlp' for cards without one and foreign files). */
+  /** How the serving policy is called (its card's interface, or its description's; 'mlp' for cards without one and foreign files). */
   get policyInterface(): PolicyInterface {
-    return policyInterfaceOf(this.current.artifact.card);
+    return this.current.iface;
+  }
+
+  /**
+   * The episode ends here: the next act() starts a new one (sequence policies: an empty context,
+   * step 0, the target return). mlp policies keep no context: nothing changes for them.
+   */
+  reset(): void {
+    if (this.current.window) this.resetPending = true;
+  }
+
+  /**
+   * This robot's target return (null: the card's default again); the next episode starts from it.
+   * Throws when the policy has a returns-to-go input but neither a value nor a default.
+   */
+  setTargetReturn(target: number | null): void {
+    if (target !== null && !Number.isFinite(target)) throw new RangeError(`target return ${target}: give a finite number (return units), or null for the card's default`);
+    const w = this.current.window;
+    if (w && w.target !== null) {
+      const next = target ?? this.current.iface.extraInputs.find((x) => x.role === 'returns-to-go')?.default ?? null;
+      if (next === null) throw new ArtifactError(`${this.current.artifact.source}: its returns-to-go input has no default, so a target return is needed`);
+      w.target = next;
+    }
+    this.targetOverride = target;
   }
 
   get version(): string {
@@ -183,12 +301,28 @@ export class PolicyRuntime {
   /**
    * One control step: observation in, safe action out (the returned buffer is reused).
    * `now` and `obsTime` are milliseconds on one clock (default performance.now()); an observation
-   * older than staleAfterMs is treated as missing.
+   * older than staleAfterMs is treated as missing. A sequence policy needs the step's reward and
+   * episode start: pass a StepInfo (reused) instead.
    */
-  act(obs: ArrayLike<number>, now = performance.now(), obsTime = now): Float32Array {
+  act(obs: ArrayLike<number>, now?: number, obsTime?: number): Float32Array;
+  act(obs: ArrayLike<number>, step: StepInfo): Float32Array;
+  act(obs: ArrayLike<number>, nowOrStep?: number | StepInfo, obsTime?: number): Float32Array {
+    let now: number;
+    let t: number;
+    let step: StepInfo | null = null;
+    if (typeof nowOrStep === 'object') {
+      step = nowOrStep;
+      now = step.now ?? performance.now();
+      t = step.obsTime ?? now;
+    } else {
+      now = nowOrStep ?? performance.now();
+      t = obsTime ?? now;
+    }
+    const w = this.current.window;
+    if (w) return this.actInContext(w, obs, now, t, step);
     const f = this.filter;
     this.steps++;
-    this.observed(obsTime);
+    this.observed(t);
     if (obs.length !== this.obsDim) return this.fault('obsLength');
     const m = this.current.model;
     const x = m.obs;
@@ -197,7 +331,7 @@ export class PolicyRuntime {
       if (!Number.isFinite(v)) return this.fault('nonFiniteObs');
       x[i] = v;
     }
-    if (now - obsTime > f.staleAfterMs) return this.fault('stale');
+    if (now - t > f.staleAfterMs) return this.fault('stale');
     const sampler = this.sampler;
     const dist = this.current.distribution;
     try {
@@ -210,6 +344,41 @@ export class PolicyRuntime {
     if (!f.filter(m.action, this.action)) return this.fault('nonFiniteAction');
     this.lastGoodObs.set(x);
     this.haveGoodObs = true;
+    return this.action;
+  }
+
+  /** act() for a sequence policy: the step enters the robot's context, the action leaves through the filter and goes back into it. */
+  private actInContext(w: ContextWindow, obs: ArrayLike<number>, now: number, obsTime: number, step: StepInfo | null): Float32Array {
+    const f = this.filter;
+    this.steps++;
+    this.observed(obsTime);
+    // The step counts even when its observation is refused below: its reward, its timestep.
+    if (this.resetPending || step?.episodeStart || w.step < 0) {
+      w.begin(0, true);
+      if (step?.episodeStart && step.steps) w.begin(step.reward ?? 0, false, step.steps);
+    } else if (!step?.repeat) w.begin(step?.reward ?? 0, false, step?.steps ?? 1);
+    this.resetPending = false;
+    if (obs.length !== this.obsDim) return this.fault('obsLength');
+    for (let i = 0; i < this.obsDim; i++) if (!Number.isFinite(obs[i]!)) return this.fault('nonFiniteObs');
+    if (now - obsTime > f.staleAfterMs) return this.fault('stale');
+    w.put(obs);
+    const m = this.current.model;
+    const sampler = this.sampler;
+    const dist = this.current.distribution;
+    try {
+      if (sampler && dist) m.inferDistribution();
+      else m.infer();
+    } catch {
+      w.executed(this.fault('inference'));
+      return this.action;
+    }
+    if (sampler) sampler.sample(m.action, dist, m.loc, m.logStd, f.low, f.high);
+    if (!f.filter(m.action, this.action)) this.fault('nonFiniteAction');
+    else {
+      for (let i = 0; i < this.obsDim; i++) this.lastGoodObs[i] = obs[i]!;
+      this.haveGoodObs = true;
+    }
+    w.executed(this.action);
     return this.action;
   }
 
@@ -261,7 +430,12 @@ export class PolicyRuntime {
     const old = this.current;
     let next: Loaded;
     try {
-      next = PolicyRuntime.prepare(input, this.opts, { obs: this.haveGoodObs ? this.lastGoodObs : new Float32Array(this.obsDim), obsDim: this.obsDim, actDim: this.actDim });
+      next = PolicyRuntime.prepare(
+        input,
+        this.opts,
+        { obs: this.haveGoodObs ? this.lastGoodObs : new Float32Array(this.obsDim), obsDim: this.obsDim, actDim: this.actDim },
+        this.targetOverride,
+      );
     } catch (e) {
       const reason = (e as Error).message;
       this.refused++;
@@ -269,6 +443,8 @@ export class PolicyRuntime {
       this.opts.onEvent?.({ type: 'swap-refused', reason, keptVersion: old.artifact.version });
       return { ok: false, version: old.artifact.version, reason };
     }
+    // The robot's episode goes on under a policy with the same interface; any other swap starts the context again.
+    if (next.window && old.window && sameInterface(next.iface, old.iface)) next.window.continueFrom(old.window);
     this.current = next;
     this.swaps++;
     this.lastSwapError = null;
@@ -287,6 +463,7 @@ export class PolicyRuntime {
 
   status(): RuntimeStatus {
     const a = this.current.artifact;
+    const w = this.current.window;
     return {
       version: a.version,
       sha256: a.sha256,
@@ -302,6 +479,9 @@ export class PolicyRuntime {
       refusedSwaps: this.refused,
       lastSwapError: this.lastSwapError,
       exploration: this.sampler ? (this.current.distribution?.kind ?? 'noise') : 'off',
+      episodeStep: w ? w.step : null,
+      returnToGo: w && w.target !== null && w.step >= 0 ? w.returnToGo : null,
+      targetReturn: w?.target ?? null,
     };
   }
 

@@ -16,15 +16,25 @@
  * maxRobots are served, the robot silent the longest gives its slot to a new one. A robot whose
  * observations have the wrong size gets a RobotStatus with state ERROR and the reason, once,
  * on the server's status topic (not retained; robot_id names the robot) and one server log line.
+ *
+ * A sequence policy (Decision Transformer) keeps each robot's context in its runtime. Each
+ * Observation carries the reward of the step that led to it, the end flags of that step and the
+ * robot's episode number; the server feeds the reward to act(), and starts the robot's context
+ * again (step 0, its target return) when the episode number changes, after an observation that
+ * ended an episode (terminated or truncated set), when the robot's sequence numbers start again
+ * (a robot that reconnected as a new session), and on reset(robot). These travel in the
+ * observation itself, so they stay in order with it (a separate reset topic would not: MQTT orders
+ * messages per topic only). Each robot's target return is targetReturns[robot], else
+ * targetReturn, else the card's.
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import { o2oType } from '../data/schema/proto.js';
 import { MqttLink, redactUrl } from '../transport/client.js';
 import { CodecError, encodeAction, nowUnixNs, ObservationDecoder } from '../transport/codec.js';
 import { fleetObsFilter, policyTopic, robotOf, robotTopics, serverStatusTopic } from '../transport/topics.js';
-import { type ArtifactInput, readArtifactFile, type SignatureSidecar } from './artifact.js';
+import { type ArtifactInput, type PolicyDescription, readArtifactFile, type SignatureSidecar } from './artifact.js';
 import { robotSeed } from './exploration.js';
-import { PolicyRuntime, type RuntimeOptions, type RuntimeStatus, type SwapResult } from './runtime.js';
+import { PolicyRuntime, type RuntimeOptions, type RuntimeStatus, type StepInfo, type SwapResult } from './runtime.js';
 
 export interface ServeMqttOptions extends Omit<RuntimeOptions, 'onEvent'> {
   url: string;
@@ -45,6 +55,10 @@ export interface ServeMqttOptions extends Omit<RuntimeOptions, 'onEvent'> {
   password?: string;
   log?: (line: string) => void;
   protocolVersion?: 4 | 5;
+  /** Target return per robot id (sequence policies), over `targetReturn` (every robot) and the card's. */
+  targetReturns?: Readonly<Record<string, number>>;
+  /** How to call the policy file when it is a foreign ONNX that takes a context (`o2o serve --interface`); else `<file>.card.json` beside it. */
+  description?: PolicyDescription;
 }
 
 export interface MqttServer {
@@ -53,6 +67,8 @@ export interface MqttServer {
   status(): Record<string, RuntimeStatus>;
   /** Swap every robot's policy (what the file watch and the update topic call). */
   swap(input: ArtifactInput): SwapResult;
+  /** Starts the robot's context again at its next observation (sequence policies); false when the robot is not being served. */
+  reset(robot: string): boolean;
   readonly version: string;
   close(): Promise<void>;
 }
@@ -105,7 +121,8 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
   const serverId = opts.serverId ?? 'policy-server';
   const log = opts.log ?? ((l: string) => console.log(l));
   const statusTopic = serverStatusTopic(fleet, serverId);
-  let current: ArtifactInput = typeof opts.policy === 'string' ? readArtifactFile(opts.policy) : opts.policy;
+  const describe = (input: ArtifactInput): ArtifactInput => (opts.description && !input.description ? { ...input, description: opts.description } : input);
+  let current: ArtifactInput = describe(typeof opts.policy === 'string' ? readArtifactFile(opts.policy) : opts.policy);
   // The template verifies the policy before anything connects (a bad file fails fast); it serves
   // no robot, so it always holds the running version, and it verifies each update first.
   const template = PolicyRuntime.open(current, opts);
@@ -114,6 +131,13 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
     rt: PolicyRuntime;
     topic: string;
     lastSeen: number;
+    /** What act() is told about each step (reused). */
+    step: StepInfo;
+    /** The robot's last episode number and sequence number (-1: none yet). */
+    episode: number;
+    sequence: number;
+    /** The last observation ended an episode: the next one starts a new context. */
+    ended: boolean;
   }
   const runtimes = new Map<string, Slot>();
   const maxRobots = opts.maxRobots ?? 64;
@@ -173,10 +197,10 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
       release(oldest, `silent for ${((now - oldestAt) / 1000).toFixed(1)} s, making room for '${robot}'`);
     }
     refused.delete(robot);
-    const rt = PolicyRuntime.open(current, opts);
+    const rt = PolicyRuntime.open(current, { ...opts, targetReturn: opts.targetReturns?.[robot] ?? opts.targetReturn });
     // Each robot draws its own exploration noise.
     if (opts.exploration) rt.setExploration({ ...opts.exploration, seed: robotSeed(opts.exploration.seed ?? 0, robot) });
-    r = { rt, topic: robotTopics(fleet, robot).action, lastSeen: now };
+    r = { rt, topic: robotTopics(fleet, robot).action, lastSeen: now, step: { reward: 0, episodeStart: true }, episode: -1, sequence: -1, ended: false };
     runtimes.set(robot, r);
     log(`o2o serve: serving robot '${robot}' with policy ${rt.version}`);
     return r;
@@ -256,16 +280,26 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
       send(robot, r, r.rt.reject('badMessage'), 0, before);
       return;
     }
-    const seq = decoder.fields.sequence;
+    const f = decoder.fields;
+    const seq = f.sequence;
+    // The step's place in the robot's episode (sequence policies; mlp policies ignore it).
+    const step = r.step;
+    step.episodeStart = r.ended || f.episode !== r.episode || (seq > 0 && seq <= r.sequence);
+    step.reward = f.reward;
+    r.ended = f.terminated || f.truncated;
+    r.episode = f.episode;
+    if (seq > 0) r.sequence = seq;
     if (n !== obsDim) {
       reportBadSize(robot, n);
+      if (step.episodeStart) r.rt.reset();
       send(robot, r, r.rt.reject('obsLength'), seq, before);
       return;
     }
     const now = performance.now();
-    const t = decoder.fields.timeUnixNs;
-    const obsTime = t > 0 ? now - (nowUnixNs() - t) / 1e6 : now;
-    send(robot, r, r.rt.act(decoder.values, now, obsTime), seq, before);
+    const t = f.timeUnixNs;
+    step.now = now;
+    step.obsTime = t > 0 ? now - (nowUnixNs() - t) / 1e6 : now;
+    send(robot, r, r.rt.act(decoder.values, step), seq, before);
   });
   await link.subscribe(obsFilter, 0);
   if (opts.updatesFromTopic ?? true) await link.subscribe(updates, 1);
@@ -301,7 +335,7 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
     watchFile(file, { interval: 200 }, (cur, prev) => {
       if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size) return;
       try {
-        swapAll(readArtifactFile(file));
+        swapAll(describe(readArtifactFile(file)));
       } catch (e) {
         log(`o2o serve: cannot read ${file} (${(e as Error).message}); still serving ${template.version}`);
       }
@@ -315,6 +349,11 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
     },
     status: () => Object.fromEntries([...runtimes].map(([k, r]) => [k, r.rt.status()])),
     swap: swapAll,
+    reset: (robot) => {
+      const r = runtimes.get(robot);
+      r?.rt.reset();
+      return r !== undefined;
+    },
     close: async () => {
       clearInterval(sweeper);
       if (watchdog) clearInterval(watchdog);

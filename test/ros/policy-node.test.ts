@@ -8,6 +8,7 @@ import { ManagedPolicyNode } from '../../ros/managed.js';
 import { PolicyNode } from '../../ros/policy-node.js';
 import type { DiagnosticArrayMsg, Float32MultiArrayMsg, JointStateMsg, TwistMsg } from '../../ros/rcl-api.js';
 import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
+import { ACT, ContractModel, exportToy, relErr, TARGET } from '../serve/sequence-fixtures.js';
 
 const F32 = 'std_msgs/msg/Float32MultiArray' as const;
 
@@ -294,5 +295,139 @@ describe('ROS 2 policy node (in-process ROS)', () => {
     expect(Array.from(dataset.terminals)).toEqual([0, 0, 0, 0, 1, 0, 0, 0]);
     expect(dataset.observations[4 * 5]).toBe(4);
     expect(nextObservationsOf(dataset)[4 * 5]).toBe(5);
+  });
+});
+
+describe('ROS 2 policy node with a sequence policy (in-process ROS)', () => {
+  const SEQ = `
+/**:
+  ros__parameters:
+    model_path: $DIR/dt.onnx
+    allow_unverified: true
+    watch_model: false
+    control_rate_hz: 100.0
+    reward_topic: /o2o/reward
+    done_topic: /o2o/terminated
+    truncated_topic: /o2o/truncated
+    reset_topic: /o2o/reset
+`;
+  function seqSetup(extra = '') {
+    const dir = tempDir('o2o-ros-seq-');
+    exportToy({ out: join(dir, 'dt.onnx') });
+    const paramsFile = join(dir, 'policy.yaml');
+    writeFileSync(paramsFile, (SEQ + extra).replaceAll('$DIR', dir));
+    const ros = new InProcessRos();
+    const clock = { t: 1000 };
+    const obsAt = (i: number): number[] => [0.1 * i, -0.2 + 0.05 * i, 1 + (i % 3)];
+    const out = () => ros.messages<Float32MultiArrayMsg>('/o2o/action');
+    const robot = {
+      obs: (i: number) => ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obsAt(i) }),
+      step: (reward: number, done = false, truncated = false) => {
+        ros.publish('/o2o/reward', 'std_msgs/msg/Float32', { data: reward });
+        ros.publish('/o2o/terminated', 'std_msgs/msg/Bool', { data: done });
+        ros.publish('/o2o/truncated', 'std_msgs/msg/Bool', { data: truncated });
+      },
+      reset: () => ros.publish('/o2o/reset', 'std_msgs/msg/Empty', {}),
+    };
+    return { dir, ros, clock, obsAt, out, robot, start: () => PolicyNode.start(ros, { paramsFile, now: () => clock.t }) };
+  }
+
+  it('act_on_observation: rewards lower the return-to-go, an episode end (after its final observation) and reset_topic start the context again; target_return from the params', async () => {
+    const s = seqSetup('    act_on_observation: true\n    target_return: 2000.0\n');
+    const n = await s.start();
+    expect(s.ros.subscriptions.map((x) => [x.topic, x.type])).toContainEqual(['/o2o/reset', 'std_msgs/msg/Empty']);
+    const m = new ContractModel(2000);
+    /** The robot sends observation i; the node's answer must be the contract's. */
+    const check = (i: number, reward: number, start: boolean) => {
+      m.begin(reward, start);
+      m.put(s.obsAt(i));
+      s.robot.obs(i);
+      const a = s.out().at(-1)!.data;
+      expect(relErr(a, m.toyAction())).toBeLessThan(1e-5);
+      m.executed(a);
+    };
+    check(0, 0, true);
+    for (let i = 1; i < 6; i++) {
+      s.robot.step(10 * i);
+      check(i, 10 * i, false);
+    }
+    expect(n.runtime.status()).toMatchObject({ episodeStep: 5, returnToGo: 2000 - 150, targetReturn: 2000 });
+    s.robot.step(7, true); // the episode ends with step 5
+    check(6, 7, false); // its final observation, answered within it
+    check(7, 0, true); // the next episode
+    s.robot.step(3);
+    check(8, 3, false);
+    s.robot.step(1, false, true); // a time limit
+    check(9, 1, false);
+    check(10, 0, true);
+    s.robot.step(2);
+    s.robot.reset(); // a robot that starts over on its own
+    check(11, 0, true);
+    s.ros.fire(1_000_000_000n);
+    const kv = Object.fromEntries(s.ros.messages<DiagnosticArrayMsg>('/diagnostics')[0]!.status[0]!.values.map((v) => [v.key, v.value]));
+    expect(kv).toMatchObject({ policy_kind: 'sequence', episode_step: '0', return_to_go: '2000', target_return: '2000' });
+    await n.close();
+  });
+
+  it('on the control timer: a tick without a new observation re-evaluates the same step; observations between ticks count as steps (their rewards too)', async () => {
+    const s = seqSetup();
+    const n = await s.start();
+    const m = new ContractModel(TARGET);
+    s.robot.obs(0);
+    s.ros.fire(10_000_000n);
+    m.begin(0, true);
+    m.put(s.obsAt(0));
+    expect(relErr(s.out().at(-1)!.data, m.toyAction())).toBeLessThan(1e-5);
+    m.executed(s.out().at(-1)!.data);
+    s.ros.fire(10_000_000n); // no new observation: the same step again
+    const again = s.out().at(-1)!.data;
+    m.steps.pop();
+    m.put(s.obsAt(0));
+    expect(relErr(again, m.toyAction())).toBeLessThan(1e-5);
+    m.executed(again);
+    expect(n.runtime.status().episodeStep).toBe(0);
+    // Two robot steps between ticks: the first observation is not seen, its reward still counts.
+    s.robot.step(4);
+    s.robot.obs(1);
+    s.robot.step(6);
+    s.robot.obs(2);
+    s.ros.fire(10_000_000n);
+    m.begin(10, false, 2);
+    m.put(s.obsAt(2));
+    expect(relErr(s.out().at(-1)!.data, m.toyAction())).toBeLessThan(1e-5);
+    expect(n.runtime.status()).toMatchObject({ episodeStep: 2, returnToGo: TARGET - 10 });
+    await n.close();
+  });
+
+  it('ros2 param set target_return applies from the next episode (.nan: the card again); hot swap to an mlp and back over policy_update_topic', async () => {
+    const s = seqSetup('    act_on_observation: true\n');
+    const n = await s.start();
+    const set = (name: string, type: 1 | 2 | 3 | 4, value: unknown) =>
+      (n.node as unknown as { setParameter: (p: InProcessParameter) => { successful: boolean; reason: string } }).setParameter(new InProcessParameter(name, type, value));
+    s.robot.obs(0);
+    expect(n.runtime.status()).toMatchObject({ returnToGo: TARGET });
+    expect(set('target_return', 3, 750.0)).toEqual({ successful: true, reason: '' });
+    s.robot.step(5);
+    s.robot.obs(1);
+    expect(n.runtime.status()).toMatchObject({ returnToGo: TARGET - 5, targetReturn: 750 });
+    s.robot.reset();
+    s.robot.obs(2);
+    expect(n.runtime.status()).toMatchObject({ episodeStep: 0, returnToGo: 750 });
+    expect(set('target_return', 3, Number.NaN).successful).toBe(true);
+    expect(n.runtime.status().targetReturn).toBe(TARGET);
+
+    const mlp = join(s.dir, 'mlp.onnx');
+    exportRandom({ version: 'mlp', out: mlp, spec: { obsDim: 3, actDim: ACT } });
+    s.ros.publish('/o2o/policy_update', 'std_msgs/msg/String', { data: mlp });
+    expect(n.runtime.policyInterface.kind).toBe('mlp');
+    s.robot.step(1);
+    s.robot.obs(3);
+    expect(relErr(s.out().at(-1)!.data, referenceAction(randomActor({ obsDim: 3, actDim: ACT }), s.obsAt(3)))).toBeLessThan(1e-5);
+    s.ros.publish('/o2o/policy_update', 'std_msgs/msg/String', { data: join(s.dir, 'dt.onnx') });
+    s.robot.step(1);
+    s.robot.obs(4);
+    expect(n.runtime.status()).toMatchObject({ episodeStep: 0, returnToGo: TARGET }); // a new context for the new interface
+    expect(set('target_return', 3, 'x').successful).toBe(false);
+    await n.close();
   });
 });

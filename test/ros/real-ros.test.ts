@@ -15,7 +15,9 @@ import { importDataset, openStore } from '../../src/data/index.js';
 import { generateSigningKey, PolicyRuntime, readArtifactFile } from '../../src/serve/index.js';
 import { loadRclnodejs } from '../../ros/main.js';
 import type { DiagnosticArrayMsg, Float32MultiArrayMsg, InMessage, JointStateMsg, RosModule, RosNode, RosPublisher, RosQoS, TwistMsg } from '../../ros/rcl-api.js';
+import { runRosSimRobot } from '../../ros/sim-robot-ros.js';
 import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
+import { foreignDescription, foreignDtBytes } from '../serve/sequence-fixtures.js';
 import { NodeProcess, ROOT, sleep, until, whyNoRos } from './helpers.js';
 
 const why = whyNoRos();
@@ -501,6 +503,74 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
       () => pub.publish({ linear: { x: 0.1, y: 0.2, z: 0.3 }, angular: { x: -0.1, y: -0.2, z: -0.3 } } as never),
     );
     expect(node.out).toMatch(/now serving policy tw2/);
+    expect(await node.stop()).toBe(0);
+  });
+
+  it('a sequence policy (a foreign DT described in <model>.card.json, target_return by -p): the ROS robot lives its episodes through it, the node counts them; reset_topic (std_msgs/Empty) starts the context again', async () => {
+    const dir = tempDir('o2o-ros-real-');
+    const model = join(dir, 'dt.onnx');
+    writeFileSync(model, foreignDtBytes());
+    writeFileSync(`${model}.card.json`, JSON.stringify(foreignDescription()));
+    const ns = `/o2o_dt${id}`;
+    const topics = {
+      observation_topic: `${ns}/obs`,
+      action_topic: `${ns}/act`,
+      reward_topic: `${ns}/reward`,
+      done_topic: `${ns}/terminated`,
+      truncated_topic: `${ns}/truncated`,
+      reset_topic: `${ns}/reset`,
+      diagnostics_topic: `${ns}/diagnostics`,
+    };
+    const params = join(dir, 'params.yaml');
+    const yaml = Object.entries({ ...topics, model_path: model })
+      .map(([k, v]) => `    ${k}: ${v}`)
+      .join('\n');
+    writeFileSync(
+      params,
+      `o2o_policy_dt_${id}:\n  ros__parameters:\n${yaml}\n    allow_unverified: true\n    act_on_observation: true\n    watch_model: false\n    diagnostics_period_s: 0.2\n`,
+    );
+    const node = await NodeProcess.start(`o2o_policy_dt_${id}`, params, { target_return: -300.0 });
+    procs.push(node);
+    const res = await runRosSimRobot({
+      ros: rcl,
+      task: 'pendulum',
+      params: { ...topics, act_on_observation: true },
+      nodeName: `o2o_dt_robot_${id}`,
+      maxEpisodeSteps: 25,
+      episodes: 2,
+      seed: 3,
+    });
+    expect([res.timeouts, res.lengths]).toEqual([0, [25, 25]]);
+    expect(res.returns.every(Number.isFinite)).toBe(true);
+    const diag = listen<DiagnosticArrayMsg>('diagnostic_msgs/msg/DiagnosticArray', topics.diagnostics_topic, reliable);
+    const latest = () => (diag.length ? kvOf(diag.at(-1)!) : {});
+    // The second episode's 25 steps and its final observation: step 25 of the episode, at target −300.
+    await until('the diagnostics of the second episode', () => latest().episode_step === '25', 10_000);
+    expect(latest()).toMatchObject({ policy_kind: 'sequence', target_return: '-300' });
+    // Another robot process: its observation publisher matched first (an answer comes back), then a reset and one observation.
+    const actions = listen<Float32MultiArrayMsg>(F32, topics.action_topic, bestEffort);
+    const obs = robot.createPublisher(F32, topics.observation_topic, { qos: bestEffort });
+    await until(
+      'an answer to this process',
+      () => actions.length > 0,
+      10_000,
+      () => obs.publish(f32([0.1, 0.2, 0.3])),
+    );
+    /** Publishes one observation, waits for its answer and for diagnostics published after it. */
+    const step = async () => {
+      const [answered, diagnosed] = [actions.length, diag.length];
+      obs.publish(f32([0.1, 0.2, 0.3]));
+      await until('the answer', () => actions.length > answered, 10_000);
+      await until('fresh diagnostics', () => diag.length > diagnosed + 1, 10_000);
+      return latest();
+    };
+    expect(Number((await step()).episode_step)).toBeGreaterThanOrEqual(1); // a new episode after the robot's last, one step in at least
+    const reset = robot.createPublisher('std_msgs/msg/Empty', topics.reset_topic, { qos: reliable });
+    await sleep(500);
+    reset.publish({} as never);
+    await sleep(200);
+    expect(await step()).toMatchObject({ episode_step: '0', return_to_go: '-300' });
+    expect(node.out).not.toMatch(/episode end arrived more than one observation after/);
     expect(await node.stop()).toBe(0);
   });
 });

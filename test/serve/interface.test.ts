@@ -148,7 +148,7 @@ function toySequencePolicy(): ServingGraph {
       contextLength: K,
       chunkLength: 1,
       extraInputs: [
-        { name: 'returns_to_go', role: 'returns-to-go', shape: [K, 1], dtype: 'float32', default: 3600, scale: 1000 },
+        { name: 'returns_to_go', role: 'returns-to-go', shape: [K, 1], dtype: 'float32', default: 3600, scale: 0.001 },
         { name: 'timesteps', role: 'timesteps', shape: [K], dtype: 'int64' },
       ],
     },
@@ -161,6 +161,22 @@ function toySequencePolicy(): ServingGraph {
       const last = g.reduceMean(io.observation, [1]); // [B, 3]
       const rtg = g.reduceMean(io.extra.returns_to_go!, [1]); // [B, 1]
       return { action: g.tanh(g.add(g.matmul(last, w.toy!.w!), rtg)) };
+    },
+  };
+}
+
+/** A toy chunked policy (Diffusion Policy's / ACT's interface): 2 observations in, 3 actions out. */
+function toyChunkedPolicy(): ServingGraph {
+  const layout = new ParamLayout('toy', [{ name: 'w', shape: [3, 6], init: { kind: 'constant', value: 0.1 } }]);
+  return {
+    interface: { kind: 'chunked', contextLength: 2, chunkLength: 3, extraInputs: [] },
+    obsDim: 3,
+    actDim: 2,
+    maxAction: 1,
+    distribution: null,
+    weights: { toy: { layout, values: layout.init(0) } },
+    build(g: Graph, io: { observation: Tensor }, w: Record<string, Record<string, Tensor>>) {
+      return { action: g.reshape(g.tanh(g.matmul(g.reduceMean(io.observation, [1]), w.toy!.w!)), [-1, 3, 2]) };
     },
   };
 }
@@ -189,21 +205,26 @@ describe('a policy that is not an MLP', () => {
     }
   });
 
-  it("is refused by the serving runtime as not supported yet, at open and at swap (the old policy keeps serving), and by o2o eval's loader", async () => {
+  it("a 'sequence' policy is served with its context (test/serve/sequence.test.ts); a 'chunked' one is refused as not supported yet, at open and at swap (the old policy keeps serving), and by o2o eval", async () => {
     const seq = exportPolicy({ policy: toySequencePolicy(), card });
-    expect(() => PolicyRuntime.open({ bytes: seq.bytes, source: 'toy.onnx' })).toThrow(ArtifactError);
-    expect(() => PolicyRuntime.open({ bytes: seq.bytes, source: 'toy.onnx' })).toThrow(
-      "toy.onnx: a 'sequence' policy (context 4, chunk 1, extra inputs: returns_to_go, timesteps) cannot be served yet: this runtime serves 'mlp' policies (observation in, action out); serving with per-robot context is not supported yet",
+    const served = PolicyRuntime.open({ bytes: seq.bytes, source: 'toy.onnx' });
+    expect(served.policyInterface.kind).toBe('sequence');
+    expect(served.act([0.1, 0.2, 0.3], { reward: 0, episodeStart: true }).length).toBe(2);
+    served.dispose();
+    const chunked = exportPolicy({ policy: toyChunkedPolicy(), card: { ...card, name: 'toy-chunks' } });
+    expect(() => PolicyRuntime.open({ bytes: chunked.bytes, source: 'chunks.onnx' })).toThrow(ArtifactError);
+    expect(() => PolicyRuntime.open({ bytes: chunked.bytes, source: 'chunks.onnx' })).toThrow(
+      "chunks.onnx: a 'chunked' policy (context 2, chunk 3, extra inputs: none) cannot be served yet: this runtime serves 'mlp' and 'sequence' policies",
     );
     const rt = PolicyRuntime.open({ bytes: exportRandom({ spec: { obsDim: 3 } }).bytes, source: 'mlp' });
-    const r = rt.swap({ bytes: seq.bytes, source: 'toy.onnx' });
+    const r = rt.swap({ bytes: chunked.bytes, source: 'chunks.onnx' });
     expect(r.ok).toBe(false);
-    expect(r.reason).toMatch(/a 'sequence' policy .* cannot be served yet/);
+    expect(r.reason).toMatch(/a 'chunked' policy .* cannot be served yet/);
     expect(rt.policyInterface.kind).toBe('mlp');
     rt.dispose();
-    const file = join(tempDir(), 'toy.onnx');
-    writeAtomic(file, seq.bytes);
-    await expect(evaluatePolicy({ policy: file, task: 'pendulum', episodes: 1 })).rejects.toThrow(/a 'sequence' policy \(context 4\) cannot be evaluated yet/);
+    const file = join(tempDir(), 'chunks.onnx');
+    writeAtomic(file, chunked.bytes);
+    await expect(evaluatePolicy({ policy: file, task: 'pendulum', episodes: 1 })).rejects.toThrow(/a 'chunked' policy .* cannot be served yet/);
   });
 
   it('a card whose interface this version does not know, or that is malformed, is refused naming the problem', () => {
