@@ -191,12 +191,7 @@ async function learn(a: Args, task: string, store: string, mqttUrl: string, data
  * What the online budget costs in training alone, from the offline updates' rate measured in this
  * process (null when too few ran here, e.g. a resumed pretraining).
  */
-function expectedTrainingTime(
-  first: { step: number; at: number } | null,
-  last: { step: number; at: number } | null,
-  transitions: number | undefined,
-  utd: number,
-): string | null {
+function expectedTrainingTime(first: { step: number; at: number } | null, last: { step: number; at: number } | null, transitions: number | undefined, utd: number): string | null {
   if (!first || !last || last.step - first.step < 20 || last.at <= first.at) return null;
   const rate = ((last.step - first.step) * 1000) / (last.at - first.at);
   if (transitions === undefined) return `training runs ~${rate.toFixed(1)} updates/s here (the offline rate)`;
