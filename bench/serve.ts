@@ -2,8 +2,8 @@
  * `npm run bench -- serve`: serving latency.
  *  1. In-process PolicyRuntime.act() beside the raw ORT run of the same session (2x256 MLP,
  *     17 → 6, batch 1), interleaved blocks so machine noise hits both alike; per-call p50/p99.
- *     The same for a sequence policy of Decision Transformer size (context 20: 60 tokens of 128,
- *     3 attention + MLP blocks; see dtSizedPolicy) — act() keeps the context (shift, rtg, timesteps,
+ *     The same for the Decision Transformer (src/algos/dt.ts at CORL's size: context 20, 60 tokens
+ *     of 128, 3 blocks; untrained weights) — act() keeps the context (shift, rtg, timesteps,
  *     mask) and feeds the executed action back, the raw run takes the same inputs as they stand.
  *     `O2O_BENCH_SERVE=act` runs only these (no MQTT, no 1 kHz loop).
  *  2. Observation → action round trip through a real mosquitto on loopback (and the embedded
@@ -11,8 +11,8 @@
  *  3. A 1 kHz control loop (busy-wait scheduler, act() every period) for O2O_BENCH_LOOP_S seconds
  *     (default 60): period-jitter percentiles.
  */
-import { type Graph, ParamLayout, type Tensor } from '../src/engine/index.js';
-import { actorLayout, type ActorSpec, mlpPolicy, type PolicyInterface, type ServingGraph } from '../src/nn/index.js';
+import { DT_DEFAULTS, createLearner } from '../src/algos/index.js';
+import { actorLayout, type ActorSpec, mlpPolicy } from '../src/nn/index.js';
 import { exportPolicy, PolicyRuntime, serveMqtt, type StepInfo } from '../src/serve/index.js';
 import { ActionDecoder, encodeObservation, MqttLink, robotTopics, startBroker } from '../src/transport/index.js';
 import { missingMosquitto, startMosquitto } from '../test/helpers/mosquitto.js';
@@ -31,94 +31,35 @@ function policyBytes(): Uint8Array {
   }).bytes;
 }
 
-/** Decision Transformer size (CORL dt.py: embedding 128, 3 layers, 1 head, context 20; hopper-like 17 → 6). */
-const DT = { K: 20, obs: 17, act: 6, d: 128, layers: 3, ff: 512 };
+/** The Decision Transformer at CORL dt.py's size (128 wide, 3 layers, 1 head, context 20), hopper-like 17 → 6, untrained. */
+const DT_TASK = { obsDim: 17, actDim: 6, maxAction: 1 };
 
-/**
- * A sequence policy of Decision Transformer size, built from the engine's ops: per step a return,
- * state and action token (linear embeddings + a timestep term) → 60 tokens of 128; 3 blocks of
- * causal single-head attention (padded keys masked) and a 128 → 512 → 128 MLP, residual; the action
- * from the last state token. No LayerNorm and no timestep lookup table (not in the engine yet), so
- * it is the DT's FLOPs and shapes, not the DT. Random weights.
- */
-function dtSizedPolicy(): ServingGraph {
-  const { K, obs, act, d, layers, ff } = DT;
+/** act() at batch 1 for the Decision Transformer, beside the raw ORT run of the same session on the same inputs. */
+async function sequenceLatency(rounds = 7, perBlock = 1000): Promise<{ raw50: number; raw99: number; act50: number; act99: number; over50: number; mflop: number }> {
+  const learner = await createLearner('dt', DT_TASK, { targetReturn: 3600 }, 0, { threads: 1 });
+  const policy = learner.policy();
+  learner.dispose();
+  // matrix-product FLOPs of one call: embeddings, per block QKV/out projections, scores, context, the 4× MLP; the head
+  const { embeddingDim: d, layers, contextLength: K } = DT_DEFAULTS;
   const T = 3 * K;
-  const lin = (name: string, i: number, o: number) => ({ name, shape: [i, o], init: { kind: 'torch-linear-weight' as const, fanIn: i } });
-  const specs = [lin('ws', obs, d), lin('wa', act, d), lin('wr', 1, d), lin('wt', 1, d), lin('wp', d, act)];
-  for (let l = 0; l < layers; l++) specs.push(lin(`q${l}`, d, d), lin(`k${l}`, d, d), lin(`v${l}`, d, d), lin(`o${l}`, d, d), lin(`f${l}`, d, ff), lin(`g${l}`, ff, d));
-  const layout = new ParamLayout('dt', specs);
-  const iface: PolicyInterface = {
-    kind: 'sequence',
-    contextLength: K,
-    chunkLength: 1,
-    extraInputs: [
-      { name: 'actions', role: 'actions', shape: [K, act], dtype: 'float32' },
-      { name: 'returns_to_go', role: 'returns-to-go', shape: [K], dtype: 'float32', default: 3600, scale: 0.001 },
-      { name: 'timesteps', role: 'timesteps', shape: [K], dtype: 'int64', max: 999 },
-      { name: 'mask', role: 'mask', shape: [K], dtype: 'float32' },
-    ],
-  };
-  const causal = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
-  return {
-    interface: iface,
-    obsDim: obs,
-    actDim: act,
-    maxAction: 1,
-    distribution: null,
-    weights: { dt: { layout, values: layout.init(0) } },
-    build(g: Graph, io: { observation: Tensor; extra: Record<string, Tensor> }, w: Record<string, Record<string, Tensor>>) {
-      const p = w.dt!;
-      const col = (x: Tensor) => g.reshape(x, [-1, K, 1]);
-      const time = g.matmul(col(g.mul(g.cast(io.extra.timesteps!, 'float32'), 1e-3)), p.wt!);
-      const r = g.add(g.matmul(col(io.extra.returns_to_go!), p.wr!), time);
-      const s = g.add(g.matmul(io.observation, p.ws!), time);
-      const a = g.add(g.matmul(io.extra.actions!, p.wa!), time);
-      let x = g.reshape(g.concat([r, s, a], 2), [-1, T, d]); // (R_1, s_1, a_1, R_2, ...)
-      const m = col(io.extra.mask!);
-      const keys = g.mul(g.sub(g.reshape(g.concat([m, m, m], 2), [-1, 1, T]), 1), 1e9); // 0 real, −1e9 padding
-      const bias = g.add(keys, g.constant(causal, [T, T]));
-      for (let l = 0; l < layers; l++) {
-        const q = g.matmul(x, p[`q${l}`]!);
-        const k = g.matmul(x, p[`k${l}`]!);
-        const v = g.matmul(x, p[`v${l}`]!);
-        const att = g.softmax(g.add(g.mul(g.matmul(q, g.transpose(k, [0, 2, 1])), 1 / Math.sqrt(d)), bias), -1);
-        x = g.add(x, g.matmul(g.matmul(att, v), p[`o${l}`]!));
-        x = g.add(x, g.matmul(g.relu(g.matmul(x, p[`f${l}`]!)), p[`g${l}`]!));
-      }
-      const last = g.reshape(g.slice(x, { 1: [T - 2, T - 1] }), [-1, d]); // the last state token
-      return { action: g.tanh(g.matmul(last, p.wp!)) };
-    },
-  };
-}
-
-/** FLOPs of one dtSizedPolicy call (2 per multiply-add). */
-function dtFlops(): number {
-  const { K, obs, act, d, layers, ff } = DT;
-  const T = 3 * K;
-  return 2 * (K * (obs + act + 2) * d + layers * (4 * T * d * d + 2 * T * T * d + 2 * T * d * ff) + d * act);
-}
-
-/** act() at batch 1 for the DT-sized sequence policy, beside the raw ORT run of the same session on the same inputs. */
-function sequenceLatency(rounds = 7, perBlock = 1000): { raw50: number; raw99: number; act50: number; act99: number; over50: number } {
+  const mflop = (2 * (K * (DT_TASK.obsDim + DT_TASK.actDim + 1) * d + layers * (4 * T * d * d + 2 * T * T * d + 2 * T * d * 4 * d) + d * DT_TASK.actDim)) / 1e6;
   const bytes = exportPolicy({
-    policy: dtSizedPolicy(),
-    card: { name: 'bench-dt', version: 'bench', task: 'hopper-like', algorithm: 'dt-sized', createdAt: '2026-12-01T00:00:00Z' },
+    policy,
+    card: { name: 'bench-dt', version: 'bench', task: 'hopper-like', algorithm: 'dt', createdAt: '2026-12-01T00:00:00Z' },
   }).bytes;
   const rt = PolicyRuntime.open({ bytes, source: 'bench-dt' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 } });
-  const obs = new Float32Array(DT.obs);
+  const obs = new Float32Array(DT_TASK.obsDim);
   const step: StepInfo = { reward: 1, episodeStart: true, now: 0, obsTime: 0 };
   // Episodes of 200 steps: most calls see a full window, some the padded start of an episode.
   const call = (i: number) => {
-    obs[i % DT.obs] = (i % 100) * 0.01;
+    obs[i % DT_TASK.obsDim] = (i % 100) * 0.01;
     step.episodeStart = i % 200 === 0;
     step.now = step.obsTime = performance.now();
     rt.act(obs, step);
   };
   const r = interleaved(rt, call, rounds, perBlock);
   rt.dispose();
-  return r;
+  return { ...r, mflop };
 }
 
 /** µs per call, p50 and p99, of raw ORT and `call`, in interleaved blocks; medians over rounds. */
@@ -272,9 +213,9 @@ export async function run(): Promise<void> {
       ],
     ),
   );
-  const q = sequenceLatency();
+  const q = await sequenceLatency();
   console.log(
-    `\nSequence policy of Decision Transformer size (context 20 → 60 tokens × 128, 3 blocks, ${(dtFlops() / 1e6).toFixed(1)} MFLOP per call), batch 1, µs per call, medians of 7 interleaved rounds of 1000 calls:\n`,
+    `\nDecision Transformer (src/algos/dt.ts at CORL's size: context 20 → 60 tokens × 128, 3 blocks, ${q.mflop.toFixed(1)} MFLOP of matrix products per call), batch 1, µs per call, medians of 7 interleaved rounds of 1000 calls:\n`,
   );
   console.log(
     table(
