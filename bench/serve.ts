@@ -97,44 +97,21 @@ function interleaved(rt: PolicyRuntime, call: (i: number) => void, rounds: numbe
   return { raw50: median(r50), raw99: median(r99), act50: median(a50), act99: median(a99), over50: median(over) };
 }
 
-/** µs per call, p50 and p99, of raw ORT and act(), in interleaved blocks; medians over rounds. */
+/** µs per call, p50 and p99, of raw ORT and act() for the 2x256 MLP, in interleaved blocks; medians over rounds. */
 function actLatency(rounds = 7, perBlock = 4000): { raw50: number; raw99: number; act50: number; act99: number; over50: number } {
   const rt = PolicyRuntime.open({ bytes: policyBytes(), source: 'bench' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 } });
-  const m = rt.model;
   const obs = new Float32Array(17);
-  const raw = new Float64Array(perBlock);
-  const act = new Float64Array(perBlock);
-  const r50: number[] = [];
-  const r99: number[] = [];
-  const a50: number[] = [];
-  const a99: number[] = [];
-  const over: number[] = [];
-  for (let i = 0; i < 2000; i++) {
-    rt.act(obs);
-    m.infer();
-  }
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < perBlock; i++) {
+  const r = interleaved(
+    rt,
+    (i) => {
       obs[i % 17] = (i % 100) * 0.01;
-      m.obs.set(obs);
-      const t0 = performance.now();
-      m.infer();
-      const t1 = performance.now();
-      rt.act(obs, t1);
-      const t2 = performance.now();
-      raw[i] = (t1 - t0) * 1000;
-      act[i] = (t2 - t1) * 1000;
-    }
-    raw.sort();
-    act.sort();
-    r50.push(percentile(raw, 0.5));
-    r99.push(percentile(raw, 0.99));
-    a50.push(percentile(act, 0.5));
-    a99.push(percentile(act, 0.99));
-    over.push(percentile(act, 0.5) - percentile(raw, 0.5));
-  }
+      rt.act(obs);
+    },
+    rounds,
+    perBlock,
+  );
   rt.dispose();
-  return { raw50: median(r50), raw99: median(r99), act50: median(a50), act99: median(a99), over50: median(over) };
+  return r;
 }
 
 /** Round trips (ms) obs → serveMqtt → action through the broker at `url`. */
