@@ -22,3 +22,4 @@ export {
 } from './registry.js';
 export { datasetKey, type Preprocessing, type RewardPreprocessing } from './preprocessing.js';
 export { DecisionTransformer, DT_DEFAULTS, dtForward, dtLayout, type DtConfig } from './dt.js';
+export { alphasCumprod, ddimSample, ddimSteps, emaDecay, squaredCosineBetas, type DdimStep } from './diffusion-schedule.js';
