@@ -16,3 +16,4 @@ export { importD4rl, exportD4rl, importMinari, exportMinari } from './formats/hd
 export { importRosbag2, parseRos2Mapping } from './formats/rosbag2.js';
 export { o2oRoot, o2oType, o2oFileDescriptorSet, PROTO_PATH } from './schema/proto.js';
 export * from './sequences.js';
+export * from './chunks.js';
