@@ -26,6 +26,11 @@ export interface BatchNeeds {
    * trainer yet).
    */
   sequenceLength: number;
+  /**
+   * Action chunks (Diffusion Policy): windows of `horizon` steps whose first `nObs` observations and
+   * all `horizon` actions make a sample (ChunkSampler; `nAction` = actions executed per chunk).
+   */
+  chunk?: { nObs: number; horizon: number; nAction: number };
 }
 
 /** Plain transitions, nothing derived. */

@@ -23,3 +23,4 @@ export {
 export { datasetKey, type Preprocessing, type RewardPreprocessing } from './preprocessing.js';
 export { DecisionTransformer, DT_DEFAULTS, dtForward, dtLayout, type DtConfig } from './dt.js';
 export { alphasCumprod, ddimSample, ddimSteps, emaDecay, squaredCosineBetas, type DdimStep } from './diffusion-schedule.js';
+export { DiffusionPolicy, DIFFUSION_DEFAULTS, diffusionLayout, noiseModel, timestepTable, type DiffusionConfig } from './diffusion.js';

@@ -1,4 +1,4 @@
-import type { Batch, SequenceBatch } from '../data/index.js';
+import type { Batch, ChunkBatch, SequenceBatch } from '../data/index.js';
 import { type AnyTypedArray, Graph, type ParamLayout, Session, type SessionOptions, StateStore, type Tensor, matmulFlops } from '../engine/index.js';
 import { type ActorSnapshot, type ActorSpec, type ServingGraph, actorLayout, mlpPolicy } from '../nn/index.js';
 import { Rng } from '../util/rng.js';
@@ -12,10 +12,10 @@ export interface TaskSpec {
 }
 
 /**
- * What one update consumes: independent transitions (every algorithm but the Decision
- * Transformer) or windows of consecutive steps (its descriptor's `batch().sequenceLength` > 1).
+ * What one update consumes: independent transitions, windows of consecutive steps (the Decision
+ * Transformer: `batch().sequenceLength` > 1) or action chunks (Diffusion Policy: `batch().chunk`).
  */
-export type TrainingBatch = Batch | SequenceBatch;
+export type TrainingBatch = Batch | SequenceBatch | ChunkBatch;
 
 export interface UpdateResult {
   metrics: Record<string, number>;
@@ -98,8 +98,10 @@ export interface StepGraph {
 }
 
 const isSequence = (b: TrainingBatch): b is SequenceBatch => 'length' in b;
-const transitions = (f: (b: Batch) => Float32Array | undefined) => (b: TrainingBatch) => (isSequence(b) ? undefined : f(b));
+const isChunk = (b: TrainingBatch): b is ChunkBatch => 'horizon' in b;
+const transitions = (f: (b: Batch) => Float32Array | undefined) => (b: TrainingBatch) => (isSequence(b) || isChunk(b) ? undefined : f(b));
 const sequences = (f: (b: SequenceBatch) => AnyTypedArray) => (b: TrainingBatch) => (isSequence(b) ? f(b) : undefined);
+const chunks = (f: (b: ChunkBatch) => AnyTypedArray) => (b: TrainingBatch) => (isChunk(b) ? f(b) : undefined);
 
 /** Batch inputs by graph name: transitions (obs, act, ...) and sequence windows (seq_*, [B, K, ...]). */
 const BATCH_FIELDS: Record<string, (b: TrainingBatch) => AnyTypedArray | undefined> = {
@@ -114,6 +116,8 @@ const BATCH_FIELDS: Record<string, (b: TrainingBatch) => AnyTypedArray | undefin
   seq_rtg: sequences((b) => b.returnsToGo),
   seq_timestep: sequences((b) => b.timesteps),
   seq_mask: sequences((b) => b.mask),
+  chunk_obs: chunks((b) => b.observations),
+  chunk_act: chunks((b) => b.actions),
 };
 
 const copyFeeds = (f: Record<string, AnyTypedArray>): Record<string, AnyTypedArray> => Object.fromEntries(Object.entries(f).map(([n, v]) => [n, v.slice()]));
@@ -198,6 +202,11 @@ export abstract class GraphLearner implements Learner {
     if (name === 'seq_act') return g.input(name, [B, K, this.task.actDim]);
     if (name === 'seq_timestep') return g.input(name, [B, K], 'int64');
     if (name === 'seq_rtg' || name === 'seq_mask') return g.input(name, [B, K]);
+    if (name === 'chunk_obs' || name === 'chunk_act') {
+      const c = (this.config as { nObs?: number; horizon?: number }) ?? {};
+      if (!c.nObs || !c.horizon) throw new LearnerError(`${this.algo}: chunk inputs need nObs and horizon in its config`);
+      return name === 'chunk_obs' ? g.input(name, [B, c.nObs, this.task.obsDim]) : g.input(name, [B, c.horizon, this.task.actDim]);
+    }
     return g.input(name, [B]);
   }
 

@@ -9,6 +9,7 @@ import { closest } from '../util/did-you-mean.js';
 import { BC_ALGO } from './bc.js';
 import { CALQL_ALGO } from './calql.js';
 import { CQL_ALGO } from './cql.js';
+import { DIFFUSION_ALGO } from './diffusion.js';
 import { DT_ALGO } from './dt.js';
 import type { AlgoDescriptor, BatchNeeds } from './descriptor.js';
 import { IQL_ALGO } from './iql.js';
@@ -18,7 +19,7 @@ import { SAC_ALGO } from './sac.js';
 import { TD3BC_ALGO } from './td3bc.js';
 
 /** Every algorithm, in the order the CLI lists them. */
-const DESCRIPTORS = [BC_ALGO, TD3BC_ALGO, IQL_ALGO, CQL_ALGO, CALQL_ALGO, DT_ALGO, SAC_ALGO] as const;
+const DESCRIPTORS = [BC_ALGO, TD3BC_ALGO, IQL_ALGO, CQL_ALGO, CALQL_ALGO, DT_ALGO, DIFFUSION_ALGO, SAC_ALGO] as const;
 
 export type AlgoName = (typeof DESCRIPTORS)[number]['name'];
 export const ALGOS: readonly AlgoName[] = DESCRIPTORS.map((d) => d.name);

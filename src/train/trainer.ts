@@ -16,8 +16,10 @@ import {
   DataError,
   type ObsStats,
   type RewardTransform,
+  ChunkSampler,
   SequenceSampler,
   UniformSampler,
+  allocChunkBatch,
   batchesLike,
   episodes,
   locomotionRewardTransform,
@@ -32,8 +34,8 @@ import type { SessionOptions } from '../engine/index.js';
 import { type CheckpointError, newestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { EvalResult } from './evaluate.js';
 
-/** Transitions (every algorithm but dt) or windows of steps (dt). */
-type Sampler = UniformSampler | SequenceSampler;
+/** Transitions, windows of steps (dt) or action chunks (diffusion). */
+type Sampler = UniformSampler | SequenceSampler | ChunkSampler;
 
 export interface TrainOptions {
   algo: string;
@@ -161,9 +163,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     data = withInfo(data, 'mc_return', monteCarloReturns(data, { gamma: column.gamma }));
     info.push('mc_return');
   }
-  const sampler: Sampler = rtg
-    ? new SequenceSampler(data, { batchSize: learner.batchSize, length: needs.sequenceLength, seed: seed + 7919, returnScale: rtg.scale })
-    : new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });
+  const sampler: Sampler = needs.chunk
+    ? new ChunkSampler(data, { batchSize: learner.batchSize, ...needs.chunk, seed: seed + 7919 })
+    : rtg
+      ? new SequenceSampler(data, { batchSize: learner.batchSize, length: needs.sequenceLength, seed: seed + 7919, returnScale: rtg.scale })
+      : new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });
 
   let lastCheckpoint: string | null = null;
   if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
@@ -204,7 +208,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // learner's one-update graph), so those points are exact and a resumed run (from any checkpoint)
   // splits its updates into the same runs as an uninterrupted one.
   const K = learner.updatesPerRun;
-  const batches: TrainingBatch[] = K === 1 ? [sampler.batch] : sampler instanceof SequenceSampler ? sampler.batchesLike(K) : batchesLike(sampler.batch, K);
+  const batches: TrainingBatch[] =
+    K === 1
+      ? [sampler.batch]
+      : sampler instanceof SequenceSampler
+        ? sampler.batchesLike(K)
+        : sampler instanceof ChunkSampler
+          ? Array.from({ length: K }, () => allocChunkBatch(sampler.batch.size, sampler.batch.nObs, sampler.batch.horizon, sampler.batch.obsDim, sampler.batch.actDim))
+          : batchesLike(sampler.batch, K);
   const next = (step: number, n: number): number => (n > 0 ? (Math.floor(step / n) + 1) * n : Infinity);
   const due = (step: number, n: number): boolean => n > 0 && step % n === 0;
   // With a signal, the loop yields to the event loop every ~50 ms so that an abort (e.g. from a

@@ -175,8 +175,8 @@ describe('CQL online phase (cqlAlphaOnline)', () => {
   });
 });
 
-// Algorithms trained on transitions; the Decision Transformer (sequence batches) has the same checks in dt.test.ts.
-const TRANSITION_ALGOS = ALGOS.filter((a) => batchNeeds(a).sequenceLength === 1);
+// Algorithms trained on transitions; the Decision Transformer and Diffusion Policy have their own tests.
+const TRANSITION_ALGOS = ALGOS.filter((a) => batchNeeds(a).sequenceLength === 1 && !batchNeeds(a).chunk);
 
 describe('updatesPerRun: several updates chained in one session.run', () => {
   for (const algo of TRANSITION_ALGOS) {
@@ -272,11 +272,11 @@ describe('each algorithm accepts only its own settings (its descriptor)', () => 
   });
 
   it('an unknown algorithm is refused with the known ones and the closest', async () => {
-    await expect(createLearner('iqll', task)).rejects.toThrow(/unknown algorithm 'iqll'; choose one of bc, td3bc, iql, cql, calql, dt, sac \(did you mean 'iql'\?\)/);
+    await expect(createLearner('iqll', task)).rejects.toThrow(/unknown algorithm 'iqll'; choose one of bc, td3bc, iql, cql, calql, dt, diffusion, sac \(did you mean 'iql'\?\)/);
   });
 
-  // the sequence model (dt) has its own tests: test/algos/dt.test.ts
-  for (const d of ALGO_DESCRIPTORS.filter((x) => x.batch(x.defaults).sequenceLength === 1)) {
+  // the sequence and chunk models have their own tests: test/algos/dt.test.ts, diffusion.test.ts
+  for (const d of ALGO_DESCRIPTORS.filter((x) => x.batch(x.defaults).sequenceLength === 1 && !x.batch(x.defaults).chunk)) {
     it(`${d.name}: the descriptor's settings, network sizes and batch needs are the learner's`, async () => {
       expect(ALGOS.filter((n) => n === d.name)).toHaveLength(1);
       const l = (await createLearner(d.name, task, { ...networkSettings(d.name, [8]), batchSize: 8, ...pickSettings(d.name, { nActions: 2 }) }, 0, { threads: 1 })) as GraphLearner;

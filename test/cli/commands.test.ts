@@ -77,7 +77,10 @@ describe('o2o command line', () => {
     const kind = await capture([...base, '--algo', 'iql', '--config', '{"expectile": "high"}']);
     expect([kind.code, kind.err]).toEqual([2, expect.stringContaining('iql: setting \'expectile\' must be a number (default 0.7), got "high"')]);
     const algo = await capture([...base, '--algo', 'td3-bc']);
-    expect([algo.code, algo.err]).toEqual([2, expect.stringContaining("unknown algorithm 'td3-bc'; choose one of bc, td3bc, iql, cql, calql, dt, sac (did you mean 'td3bc'?)")]);
+    expect([algo.code, algo.err]).toEqual([
+      2,
+      expect.stringContaining("unknown algorithm 'td3-bc'; choose one of bc, td3bc, iql, cql, calql, dt, diffusion, sac (did you mean 'td3bc'?)"),
+    ]);
   });
 
   it("'o2o train --help' lists the algorithms from their descriptors; with --algo, that algorithm's paper and settings with defaults", async () => {

@@ -1,0 +1,235 @@
+/**
+ * Diffusion Policy (Chi et al. 2023), the state-based variant with a conditional MLP: a DDPM over
+ * chunks of `horizon` actions, conditioned on the last `nObs` observations.
+ *   train    k ~ U{0..N−1}, ε ~ N(0, I), x_k = √ᾱ_k x_0 + √(1−ᾱ_k) ε  (x_0 = the chunk / maxAction)
+ *            L(θ) = E ‖ε_θ(x_k, k, o) − ε‖²  (mean over batch × horizon × |A|)
+ *   network  c = [o_{t−nObs+1..t}, MLP(sinusoid(k))];  h ← h + FiLM_c(Mish(W h + b))  per layer:
+ *            FiLM_c(z) = γ(c) ⊙ z + β(c) (Perez et al. 2018, as the paper's conditional blocks)
+ *   serve    DDIM (η = 0) in `inferenceSteps` steps unrolled in ONE graph, from a noise input the
+ *            server fills; the EMA of the weights is what is exported (diffusion_policy's EMAModel).
+ * Defaults follow diffusion_policy's low-dim configs: n_obs_steps 2, horizon 16, n_action_steps 8,
+ * 100 training steps with the squared-cosine schedule, AdamW lr 1e-4 (betas 0.95/0.999, weight decay
+ * 1e-6), batch 256, 500 warm-up steps then cosine decay, EMA power 0.75 up to 0.9999.
+ * Deviation: actions are scaled to [−1, 1] by the task's action bound, not per-dimension min/max.
+ */
+import { type AnyTypedArray, type Graph, ParamLayout, type ParamSpec, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
+import type { ServingGraph } from '../nn/index.js';
+import type { AlgoDescriptor } from './descriptor.js';
+import { alphasCumprod, ddimSteps, emaDecay, squaredCosineBetas } from './diffusion-schedule.js';
+import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
+
+export interface DiffusionConfig {
+  batchSize: number;
+  updatesPerRun: number;
+  /** Observations per call (n_obs_steps), actions per chunk (horizon), actions executed per chunk (n_action_steps). */
+  nObs: number;
+  horizon: number;
+  nAction: number;
+  /** Training diffusion steps N and DDIM steps at serving time. */
+  diffusionSteps: number;
+  inferenceSteps: number;
+  /** Width and number of the FiLM-conditioned residual layers; sinusoidal timestep embedding width. */
+  width: number;
+  layers: number;
+  timeEmbedding: number;
+  lr: number;
+  beta1: number;
+  weightDecay: number;
+  warmupSteps: number;
+  /** Length of the cosine decay after the warm-up (0: constant lr after it). */
+  maxSteps: number;
+  emaPower: number;
+  emaMax: number;
+}
+
+export const DIFFUSION_DEFAULTS: DiffusionConfig = {
+  batchSize: 256,
+  updatesPerRun: 1,
+  nObs: 2,
+  horizon: 16,
+  nAction: 8,
+  diffusionSteps: 100,
+  inferenceSteps: 10,
+  width: 256,
+  layers: 3,
+  timeEmbedding: 64,
+  lr: 1e-4,
+  beta1: 0.95,
+  weightDecay: 1e-6,
+  warmupSteps: 500,
+  maxSteps: 0,
+  emaPower: 0.75,
+  emaMax: 0.9999,
+};
+
+const mish = (g: Graph, x: Tensor) => g.mul(x, g.tanh(g.softplus(x)));
+
+/** Sinusoidal embedding of every diffusion step (diffusion_policy's SinusoidalPosEmb: [sin, cos] halves). */
+export function timestepTable(steps: number, dim: number): Float32Array {
+  const half = dim / 2;
+  const out = new Float32Array(steps * dim);
+  const scale = Math.log(10000) / (half - 1);
+  for (let t = 0; t < steps; t++)
+    for (let i = 0; i < half; i++) {
+      const a = t * Math.exp(-scale * i);
+      out[t * dim + i] = Math.sin(a);
+      out[t * dim + half + i] = Math.cos(a);
+    }
+  return out;
+}
+
+export function diffusionLayout(task: Pick<TaskSpec, 'obsDim' | 'actDim'>, c: Pick<DiffusionConfig, 'nObs' | 'horizon' | 'width' | 'layers' | 'timeEmbedding'>): ParamLayout {
+  const W = c.width;
+  const x = c.horizon * task.actDim;
+  const cond = c.nObs * task.obsDim + W;
+  const lin = (name: string, i: number, o: number): ParamSpec[] => [
+    { name: `${name}.weight`, shape: [i, o], init: { kind: 'torch-linear-weight', fanIn: i } },
+    { name: `${name}.bias`, shape: [o], init: { kind: 'torch-linear-bias', fanIn: i } },
+  ];
+  return new ParamLayout('net', [
+    ...lin('time.0', c.timeEmbedding, W),
+    ...lin('time.1', W, W),
+    ...lin('in', x, W),
+    ...Array.from({ length: c.layers }, (_, l) => [...lin(`layer.${l}`, W, W), ...lin(`film.${l}`, cond, 2 * W)]).flat(),
+    ...lin('out', W, x),
+  ]);
+}
+
+/** ε_θ(x_k, k, o): noisy chunks [B, horizon·|A|], their steps' embeddings [B, timeEmbedding], observations [B, nObs·obs] → [B, horizon·|A|]. */
+export function noiseModel(g: Graph, c: Pick<DiffusionConfig, 'width' | 'layers'>, v: Record<string, Tensor>, x: Tensor, temb: Tensor, obs: Tensor): Tensor {
+  const lin = (name: string, h: Tensor) => g.gemm(h, v[`${name}.weight`]!, {}, v[`${name}.bias`]!);
+  const cond = g.concat([obs, lin('time.1', mish(g, lin('time.0', temb)))], 1);
+  let h = lin('in', x);
+  for (let l = 0; l < c.layers; l++) {
+    const [gamma, beta] = g.split(lin(`film.${l}`, mish(g, cond)), [c.width, c.width], 1) as [Tensor, Tensor];
+    h = g.add(h, g.add(g.mul(gamma, mish(g, lin(`layer.${l}`, h))), beta));
+  }
+  return lin('out', mish(g, h));
+}
+
+export class DiffusionPolicy extends GraphLearner {
+  readonly algo = 'diffusion';
+  /** No MLP actor: the policy is the DDIM sampler over the EMA network (policy()). */
+  readonly actorSpec = null;
+  private readonly layout: ParamLayout;
+  private readonly alphaBars: Float64Array;
+  private readonly table: Float32Array;
+  private readonly feeds = { lr: new Float32Array(1), decay: new Float32Array(1) };
+
+  private constructor(
+    task: TaskSpec,
+    readonly cfg: DiffusionConfig,
+    seed: number,
+    opts?: SessionOptions,
+  ) {
+    super(task, cfg.batchSize, cfg, seed, opts);
+    const { nObs, horizon, nAction, diffusionSteps, inferenceSteps, timeEmbedding } = cfg;
+    if (!(Number.isInteger(nObs) && nObs >= 1 && Number.isInteger(horizon) && nObs - 1 + nAction <= horizon))
+      throw new LearnerError(`diffusion: need nObs ≥ 1 and nObs − 1 + nAction ≤ horizon, got ${nObs}, ${nAction}, ${horizon}`);
+    if (!(Number.isInteger(diffusionSteps) && diffusionSteps >= 2 && Number.isInteger(inferenceSteps) && inferenceSteps >= 1 && inferenceSteps <= diffusionSteps))
+      throw new LearnerError(`diffusion: need 1 ≤ inferenceSteps ≤ diffusionSteps, got ${inferenceSteps} and ${diffusionSteps}`);
+    if (!(timeEmbedding >= 4 && timeEmbedding % 2 === 0)) throw new LearnerError(`diffusion: timeEmbedding must be even and ≥ 4, got ${timeEmbedding}`);
+    this.layout = diffusionLayout(task, cfg);
+    this.alphaBars = alphasCumprod(squaredCosineBetas(diffusionSteps));
+    this.table = timestepTable(diffusionSteps, timeEmbedding);
+  }
+
+  static async create(task: TaskSpec, config: Partial<DiffusionConfig> = {}, seed = 0, opts?: SessionOptions): Promise<DiffusionPolicy> {
+    const l = new DiffusionPolicy(task, { ...DIFFUSION_DEFAULTS, ...config }, seed, opts);
+    await l.build(seed);
+    return l;
+  }
+
+  private async build(seed: number): Promise<void> {
+    const { cfg, task } = this;
+    const B = cfg.batchSize;
+    const X = cfg.horizon * task.actDim;
+    const N = cfg.diffusionSteps;
+    const g = this.updateGraph((g) => {
+      const net = params(g, this.layout, 'net');
+      const ema = g.input('ema', [this.layout.size]);
+      const obs = g.reshape(this.batchInput(g, 'chunk_obs'), [B, cfg.nObs * task.obsDim]);
+      const x0 = g.mul(g.reshape(this.batchInput(g, 'chunk_act'), [B, X]), 1 / task.maxAction);
+      // k ~ U{0..N−1} as a uniform draw (the learner's seeded noise), ε ~ N(0, I)
+      const u = this.noiseInput(g, 'k', [B], 'uniform');
+      const k = g.cast(g.minimum(g.mul(g.add(u, 1), N / 2), N - 1 + 0.5), 'int64');
+      const eps = this.noiseInput(g, 'eps', [B, X]);
+      const ab = g.reshape(g.gather(g.constant(Float32Array.from(this.alphaBars), [N]), k), [B, 1]);
+      const xk = g.add(g.mul(x0, g.sqrt(ab)), g.mul(eps, g.sqrt(g.sub(1, ab))));
+      const temb = g.gather(g.constant(this.table, [N, cfg.timeEmbedding]), k);
+      const loss = g.reduceMean(g.square(g.sub(noiseModel(g, cfg, net.views, xk, temb, obs), eps)));
+      g.output('loss', loss);
+      const step = adam(g, net.flat, grad(g, loss, [net.flat])[0]!, { lr: g.input('lr', []), beta1: cfg.beta1, weightDecay: cfg.weightDecay });
+      g.output('grad_norm', step.gradNorm);
+      // EMA of the weights after this update: ema ← d·ema + (1 − d)·θ
+      const d = g.input('ema_decay', []);
+      g.bind(ema, g.add(g.mul(ema, d), g.mul(step.params, g.sub(1, d))));
+    });
+    this.initGroup('net', this.layout, seed);
+    this.initTarget('ema', 'net');
+    await this.compile(g, 'step');
+  }
+
+  /** Linear warm-up, then cosine decay over maxSteps (diffusers' get_scheduler('cosine')). */
+  private scheduledLr(t: number): number {
+    const { lr, warmupSteps, maxSteps } = this.cfg;
+    if (t < warmupSteps) return (lr * t) / warmupSteps;
+    if (maxSteps <= warmupSteps) return lr;
+    const p = Math.min(1, (t - warmupSteps) / (maxSteps - warmupSteps));
+    return lr * 0.5 * (1 + Math.cos(Math.PI * p));
+  }
+
+  protected override extraFeeds(offset: number): Record<string, AnyTypedArray> {
+    const t = this.t + offset;
+    this.feeds.lr[0] = this.scheduledLr(t);
+    this.feeds.decay[0] = emaDecay(t + 1, this.cfg.emaPower, this.cfg.emaMax);
+    return { lr: this.feeds.lr, ema_decay: this.feeds.decay };
+  }
+
+  /** The served policy: the last nObs observations and a standard-normal chunk in, the DDIM-denoised chunk out (EMA weights). */
+  override policy(inferenceSteps = this.cfg.inferenceSteps): ServingGraph {
+    const { cfg, task } = this;
+    const H = cfg.horizon;
+    const X = H * task.actDim;
+    const steps = ddimSteps(this.alphaBars, inferenceSteps);
+    const table = this.table;
+    return {
+      interface: {
+        kind: 'chunked',
+        contextLength: cfg.nObs,
+        chunkLength: H,
+        extraInputs: [{ name: 'noise', role: 'noise', shape: [H, task.actDim], dtype: 'float32' }],
+      },
+      obsDim: task.obsDim,
+      actDim: task.actDim,
+      maxAction: task.maxAction,
+      distribution: null,
+      weights: { net: { layout: this.layout, values: Float32Array.from(this.store.value('ema') as Float32Array) } },
+      build(g, { observation, extra }, weights) {
+        const obs = g.reshape(observation, [-1, cfg.nObs * task.obsDim]);
+        // a [batch, 1] zero column: broadcasts each step's [1, E] embedding over the symbolic batch
+        const batchZero = g.mul(g.slice(obs, { 1: [0, 1] }), 0);
+        let x = g.reshape(extra.noise!, [-1, X]);
+        for (const s of steps) {
+          const temb = g.add(batchZero, g.constant(table.slice(s.t * cfg.timeEmbedding, (s.t + 1) * cfg.timeEmbedding), [1, cfg.timeEmbedding]));
+          const e = noiseModel(g, cfg, weights.net!, x, temb, obs);
+          const x0 = g.clip(g.mul(g.sub(x, g.mul(e, Math.sqrt(1 - s.alphaBar))), 1 / Math.sqrt(s.alphaBar)), -1, 1);
+          x = g.add(g.mul(x0, Math.sqrt(s.alphaBarPrev)), g.mul(e, Math.sqrt(1 - s.alphaBarPrev)));
+        }
+        return { action: g.reshape(g.mul(x, task.maxAction), [-1, H, task.actDim]) };
+      },
+    };
+  }
+}
+
+export const DIFFUSION_ALGO: AlgoDescriptor<DiffusionConfig, 'diffusion'> = {
+  name: 'diffusion',
+  title: 'Diffusion Policy (state-based, conditional MLP with FiLM)',
+  paper: 'Chi, Feng, Du, Xu, Cousineau, Burchfiel, Song, 2023, "Diffusion Policy: Visuomotor Policy Learning via Action Diffusion", RSS',
+  defaultsFrom: 'real-stanford/diffusion_policy low-dim configs (n_obs_steps 2, horizon 16, n_action_steps 8, DDPM 100 steps squaredcos_cap_v2, AdamW 1e-4, EMA 0.75)',
+  defaults: DIFFUSION_DEFAULTS,
+  batch: (c) => ({ columns: [], sequenceLength: 1, chunk: { nObs: c.nObs, horizon: c.horizon, nAction: c.nAction } }),
+  // diffusion_policy normalizes observations (and actions, to [−1, 1]); rewards are not used.
+  preprocessing: () => ({ normalizeObservations: true, reward: 'none', source: 'diffusion_policy LinearNormalizer: observations normalized; rewards unused' }),
+  create: (task, config, seed, opts) => DiffusionPolicy.create(task, config, seed, opts),
+};

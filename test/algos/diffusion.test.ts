@@ -1,0 +1,95 @@
+/**
+ * Diffusion Policy (src/algos/diffusion.ts): it trains (the noise-prediction loss falls), the EMA
+ * follows the weights with diffusion_policy's decay, and the exported DDIM sampler — k denoising
+ * steps unrolled in one graph — equals the float64 DDIM sampler run on the same noise model.
+ */
+import { describe, expect, it } from 'vitest';
+import { type DiffusionConfig, type DiffusionPolicy, createLearner, diffusionLayout, noiseModel, timestepTable } from '../../src/algos/index.js';
+import { alphasCumprod, ddimSample, ddimSteps, emaDecay, squaredCosineBetas } from '../../src/algos/diffusion-schedule.js';
+import { allocChunkBatch } from '../../src/data/index.js';
+import { Graph, Session } from '../../src/engine/index.js';
+import { servingGraph } from '../../src/nn/index.js';
+import { Rng } from '../../src/util/rng.js';
+
+const task = { obsDim: 3, actDim: 2, maxAction: 2 };
+const small: Partial<DiffusionConfig> = {
+  batchSize: 32,
+  nObs: 2,
+  horizon: 4,
+  nAction: 2,
+  width: 32,
+  layers: 2,
+  timeEmbedding: 8,
+  diffusionSteps: 20,
+  inferenceSteps: 5,
+  warmupSteps: 0,
+  lr: 1e-3,
+};
+
+/** Bimodal chunks: given the observation's sign, the chunk is a constant +1.5 or −1.5 per step. */
+function batch(rng: Rng) {
+  const b = allocChunkBatch(32, 2, 4, 3, 2);
+  for (let i = 0; i < 32; i++) {
+    const side = rng.uniform() < 0.5 ? 1 : -1;
+    for (let k = 0; k < 6; k++) b.observations[i * 6 + k] = rng.normal() * 0.1 + (k % 3 === 0 ? side : 0);
+    b.actions.fill(1.5 * side, i * 8, i * 8 + 8);
+  }
+  return b;
+}
+
+describe('Diffusion Policy', () => {
+  it('learns to predict the noise (loss falls), and the EMA follows the weights with the diffusion_policy decay', async () => {
+    const l = (await createLearner('diffusion', task, small, 0, { threads: 1 })) as DiffusionPolicy;
+    const rng = new Rng(1);
+    const losses: number[] = [];
+    for (let s = 0; s < 300; s++) losses.push(l.update(batch(rng)).metrics.loss!);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(losses.slice(-50))).toBeLessThan(0.6 * mean(losses.slice(0, 20)));
+    // EMA after 300 updates: decay(300) ≈ 0.986: close to, not equal to, the weights
+    const net = l.store.value('net') as Float32Array;
+    const ema = l.store.value('ema') as Float32Array;
+    let diff = 0;
+    let norm = 0;
+    for (let i = 0; i < net.length; i++) {
+      diff += (net[i]! - ema[i]!) ** 2;
+      norm += net[i]! ** 2;
+    }
+    expect(Math.sqrt(diff / norm)).toBeGreaterThan(1e-5);
+    expect(Math.sqrt(diff / norm)).toBeLessThan(0.2);
+    expect(emaDecay(300)).toBeCloseTo(1 - 300 ** -0.75, 12);
+    l.dispose();
+  });
+
+  it('the exported sampler (DDIM unrolled in one graph, EMA weights) equals the float64 DDIM sampler on the same noise model', async () => {
+    const l = (await createLearner('diffusion', task, small, 3, { threads: 1 })) as DiffusionPolicy;
+    const rng = new Rng(2);
+    for (let s = 0; s < 20; s++) l.update(batch(rng));
+    const policy = l.policy();
+    expect(policy.interface).toMatchObject({ kind: 'chunked', contextLength: 2, chunkLength: 4 });
+    const served = await Session.create(servingGraph(policy), { threads: 1, name: 'served' });
+    // the noise model alone, on the exported (EMA) weights, as an ε function for the reference
+    const cfg = { ...(small as DiffusionConfig) };
+    const layout = diffusionLayout(task, cfg);
+    const named = layout.unravel(policy.weights.net!.values);
+    const g = new Graph();
+    const views = Object.fromEntries(layout.specs.map((s) => [s.name, g.constant(Float32Array.from(named[s.name]!), s.shape)]));
+    const xIn = g.input('x', [1, 8]);
+    const tIn = g.input('temb', [1, 8]);
+    const oIn = g.input('obs', [1, 6]);
+    g.output('eps', noiseModel(g, cfg, views, xIn, tIn, oIn));
+    const epsSession = await Session.create(g, { threads: 1, name: 'eps' });
+    const table = timestepTable(20, 8);
+    const obs = Float32Array.of(0.9, 0.1, -0.2, 1.1, 0, 0.05);
+    const noise = Float32Array.from({ length: 8 }, () => rng.normal());
+    const steps = ddimSteps(alphasCumprod(squaredCosineBetas(20)), 5);
+    expect(steps.map((s) => s.t)).toEqual([16, 12, 8, 4, 0]);
+    const eps = (x: Float64Array, t: number) => epsSession.run({ x: Float32Array.from(x), temb: table.slice(t * 8, t * 8 + 8), obs }).eps as Float32Array;
+    const want = ddimSample(Float64Array.from(noise), steps, eps).map((v) => v * task.maxAction);
+    const got = served.run({ obs: obs, noise }).action as Float32Array;
+    expect(got.length).toBe(8);
+    for (let i = 0; i < 8; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+    served.dispose();
+    epsSession.dispose();
+    l.dispose();
+  });
+});
