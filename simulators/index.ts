@@ -4,6 +4,13 @@ export * from './vector.js';
 export * from './randomization.js';
 export { RandomizedEnv } from './randomized.js';
 export { PendulumEnv, makePendulum, type PendulumOptions } from './classic/pendulum.js';
+export {
+  ReachAroundEnv,
+  scriptedReachAroundPolicy,
+  straightReachPolicy,
+  type EpisodicController,
+  type ReachAroundOptions,
+} from './classic/reach_around.js';
 export { LocomotionEnv, LOCOMOTION_IDS, type LocomotionId, type LocomotionParams, type LocomotionOptions } from './mujoco/locomotion.js';
 export {
   ReacherArmEnv,

@@ -7,6 +7,7 @@
  * Creation is async (the MuJoCo WASM module loads once per process); step() is sync.
  */
 import { PendulumEnv } from './classic/pendulum.js';
+import { ReachAroundEnv } from './classic/reach_around.js';
 import type { Env, RandomizableEnv } from './env.js';
 import { LocomotionEnv, type LocomotionParams } from './mujoco/locomotion.js';
 import { ReacherArmEnv } from './mujoco/reacher_arm.js';
@@ -15,7 +16,7 @@ import { RandomizedEnv } from './randomized.js';
 import { resolveProfile, type ProfileInput, type RandomizationProfile } from './randomization.js';
 import { VectorEnv } from './vector.js';
 
-export const ENV_IDS = ['pendulum', 'hopper', 'halfcheetah', 'walker2d', 'reacher-arm'] as const;
+export const ENV_IDS = ['pendulum', 'hopper', 'halfcheetah', 'walker2d', 'reacher-arm', 'reach-around'] as const;
 export type EnvId = (typeof ENV_IDS)[number];
 
 export interface MakeEnvOptions {
@@ -37,6 +38,8 @@ async function makeBase(id: string, o: MakeEnvOptions): Promise<RandomizableEnv>
   switch (id as EnvId) {
     case 'pendulum':
       return new PendulumEnv({ maxEpisodeSteps: o.maxEpisodeSteps, seed: o.seed });
+    case 'reach-around':
+      return new ReachAroundEnv({ maxEpisodeSteps: o.maxEpisodeSteps, seed: o.seed });
     case 'hopper':
     case 'halfcheetah':
     case 'walker2d':

@@ -71,8 +71,12 @@ export async function evalCommand(a: Args): Promise<void> {
   for (const p of s.profiles) {
     const gap = p.gapToNominal ? `  gap to nominal ${f(p.gapToNominal.normalized)} [${f(p.gapToNominal.normalizedCI.lo)}, ${f(p.gapToNominal.normalizedCI.hi)}]` : '';
     const real = p.gapToReal ? `  gap to real ${f(p.gapToReal.normalized)} [${f(p.gapToReal.normalizedCI.lo)}, ${f(p.gapToReal.normalizedCI.hi)}]` : '';
+    const success =
+      p.successRate !== null
+        ? `  success ${(100 * p.successRate).toFixed(0)} %${p.successCI ? ` [${(100 * p.successCI.lo).toFixed(0)}, ${(100 * p.successCI.hi).toFixed(0)}]` : ''}`
+        : '';
     console.log(
-      `${p.name.padEnd(10)} return ${f(p.mean)} ± ${f(p.std)}  normalized ${f(p.normalizedMean)} (${pct}% CI ${f(p.normalizedCI.lo)}..${f(p.normalizedCI.hi)})${gap}${real}`,
+      `${p.name.padEnd(10)} return ${f(p.mean)} ± ${f(p.std)}${success}  normalized ${f(p.normalizedMean)} (${pct}% CI ${f(p.normalizedCI.lo)}..${f(p.normalizedCI.hi)})${gap}${real}`,
     );
   }
   if (s.real)

@@ -118,7 +118,17 @@ export async function trainCommand(a: Args): Promise<void> {
     process.exitCode = 3;
   }
   const last = res.evals.at(-1);
-  if (last) console.log(JSON.stringify({ algo, dataset: id, steps: res.steps, return: last.result.mean, normalized: last.result.normalized }));
+  if (last)
+    console.log(
+      JSON.stringify({
+        algo,
+        dataset: id,
+        steps: res.steps,
+        return: last.result.mean,
+        normalized: last.result.normalized,
+        ...(last.result.successRate !== undefined ? { successRate: last.result.successRate } : {}),
+      }),
+    );
   const out = optStr(a, 'out');
   if (out) {
     const r = exportPolicy({

@@ -26,6 +26,7 @@ import {
   mean,
   std,
   welchTTest,
+  wilsonInterval,
   type HistogramBin,
   type Interval,
   type WelchResult,
@@ -92,6 +93,10 @@ export interface ProfileResult extends SampleSummary {
   profile: RandomizationProfile;
   /** Episodes that ended before the time limit (terminated: the robot fell). */
   terminated: number;
+  /** Fraction of episodes whose last step reported `info.success` (goal reached); null for tasks that report no success. */
+  successRate: number | null;
+  /** Wilson score interval of the success rate at the summary's level (null with successRate). */
+  successCI: Interval | null;
   /** nominal − this profile (null for nominal itself, or when nominal was not evaluated). */
   gapToNominal: Gap | null;
   /** this profile − real runs (null without real runs). */
@@ -198,20 +203,20 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
     warnings.push(...checkPolicyFits(loaded.info, spec));
     const realRuns = o.real ? await readRealRuns(o.real, spec) : null;
     if (realRuns) warnings.push(...realRuns.warnings);
-    const raw: { profile: RandomizationProfile; returns: number[]; lengths: number[]; terminated: number }[] = [];
+    const raw: { profile: RandomizationProfile; returns: number[]; lengths: number[]; terminated: number; successes: boolean[] | null }[] = [];
     for (const profile of profiles) {
       const env = await makeEnv(o.task, { randomization: profile, seed });
       try {
         const returns: number[] = [];
         const lengths: number[] = [];
         let terminated = 0;
-        rollout(env, loaded.policy, episodes, seed, (ep, ret, len) => {
+        const r = rollout(env, loaded.policy, episodes, seed, (ep, ret, len) => {
           returns.push(ret);
           lengths.push(len);
           if (len < spec.maxEpisodeSteps) terminated++;
           o.onProgress?.({ profile: profile.name, episode: ep + 1, episodes });
         });
-        raw.push({ profile, returns, lengths, terminated });
+        raw.push({ profile, returns, lengths, terminated, successes: r.successes });
       } finally {
         env.close();
       }
@@ -235,6 +240,8 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
       name: r.profile.name,
       profile: r.profile,
       terminated: r.terminated,
+      successRate: r.successes ? r.successes.filter(Boolean).length / r.successes.length : null,
+      successCI: r.successes ? wilsonInterval(r.successes.filter(Boolean).length, r.successes.length, level) : null,
       ...sums[i]!,
       gapToNominal: nominalIdx >= 0 && i !== nominalIdx ? gap(sums[nominalIdx]!, sums[i]!, boot(100 + i)) : null,
       gapToReal: real ? gap(sums[i]!, real, boot(200 + i)) : null,

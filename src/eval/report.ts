@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../serve/index.js';
 import { renderCharts, type ReportCharts } from './charts.js';
-import type { EvalSummary, Gap, SampleSummary } from './evaluate-policy.js';
+import type { EvalSummary, Gap, ProfileResult, SampleSummary } from './evaluate-policy.js';
 
 export interface ReportFiles {
   dir: string;
@@ -28,23 +28,34 @@ function gapCell(g: Gap | null): string {
   return `<td>${f1(g.normalized)}</td><td>${ci(g.normalizedCI)}</td><td>${w}</td>`;
 }
 
-function row(name: string, s: SampleSummary, terminated: number | null, extra: string): string {
-  return `<tr><th scope="row">${escapeHtml(name)}</th><td>${s.returns.length}</td><td>${terminated ?? '–'}</td><td>${f1(s.mean)} ± ${f1(s.std)}</td><td>${ci(s.ci)}</td><td><b>${f1(s.normalizedMean)}</b></td><td>${ci(s.normalizedCI)}</td><td>${f1(s.meanLength)}</td>${extra}</tr>`;
+const pct1 = (x: number): string => (Number.isFinite(x) ? (100 * x).toFixed(0) : '–');
+
+/** The success-rate cell: "99 % [95, 100]" (Wilson interval), '–' where the episodes report none. */
+function successCell(p: Pick<ProfileResult, 'successRate' | 'successCI'> | null): string {
+  if (!p || p.successRate === null) return '<td>–</td>';
+  return `<td>${pct1(p.successRate)} %${p.successCI ? ` [${pct1(p.successCI.lo)}, ${pct1(p.successCI.hi)}]` : ''}</td>`;
+}
+
+function row(name: string, s: SampleSummary, terminated: number | null, success: string, extra: string): string {
+  return `<tr><th scope="row">${escapeHtml(name)}</th><td>${s.returns.length}</td><td>${terminated ?? '–'}</td><td>${f1(s.mean)} ± ${f1(s.std)}</td><td>${ci(s.ci)}</td>${success}<td><b>${f1(s.normalizedMean)}</b></td><td>${ci(s.normalizedCI)}</td><td>${f1(s.meanLength)}</td>${extra}</tr>`;
 }
 
 function resultsTable(s: EvalSummary): string {
   const pct = Math.round(s.ci.level * 100);
   const real = s.real !== null;
+  // Tasks with a goal (their env reports info.success) get a success-rate column beside the return.
+  const success = s.profiles.some((p) => p.successRate !== null && p.successRate !== undefined);
   const head =
-    `<tr><th>profile</th><th>episodes</th><th>ended early</th><th>return mean ± sd</th><th>${pct}% CI</th><th>normalized</th><th>${pct}% CI</th><th>mean length</th>` +
+    `<tr><th>profile</th><th>episodes</th><th>ended early</th><th>return mean ± sd</th><th>${pct}% CI</th>${success ? `<th>success (${pct}% CI)</th>` : ''}<th>normalized</th><th>${pct}% CI</th><th>mean length</th>` +
     `<th>gap to nominal</th><th>${pct}% CI</th><th>Welch p</th>${real ? `<th>gap to real</th><th>${pct}% CI</th><th>Welch p</th>` : ''}</tr>`;
-  const rows = s.profiles.map((p) => row(p.name, p, p.terminated, gapCell(p.gapToNominal) + (real ? gapCell(p.gapToReal) : '')));
+  const rows = s.profiles.map((p) => row(p.name, p, p.terminated, success ? successCell(p) : '', gapCell(p.gapToNominal) + (real ? gapCell(p.gapToReal) : '')));
   if (s.real)
     rows.push(
       row(
         'real (logged)',
         s.real,
         s.real.terminated,
+        success ? successCell(null) : '',
         `<td colspan="${real ? 6 : 3}" class="note">${s.real.incomplete ? `${s.real.incomplete} unfinished episode(s) left out` : ''}</td>`,
       ).replace('<tr>', '<tr class="real">'),
     );

@@ -22,12 +22,22 @@ export interface RolloutResult {
   lengths: number[];
   /** Episodes that ended by `terminated` (not by the time limit). */
   terminated: number;
+  /** Per episode: whether its last step reported `info.success` (tasks with a goal); null when the env never reports success. */
+  successes: boolean[] | null;
 }
 
 /** Runs `episodes` episodes with reset seeds seed, seed+1, ...; the policy sees raw observations. */
-export function rollout(env: Env, policy: RolloutPolicy, episodes: number, seed: number, onEpisode?: (episode: number, ret: number, length: number) => void): RolloutResult {
+export function rollout(
+  env: Env,
+  policy: RolloutPolicy,
+  episodes: number,
+  seed: number,
+  onEpisode?: (episode: number, ret: number, length: number, success: boolean | undefined) => void,
+): RolloutResult {
   const returns: number[] = [];
   const lengths: number[] = [];
+  const successes: boolean[] = [];
+  let reportsSuccess = false;
   let terminated = 0;
   const step: StepInfo = { reward: 0, episodeStart: true };
   for (let ep = 0; ep < episodes; ep++) {
@@ -37,6 +47,7 @@ export function rollout(env: Env, policy: RolloutPolicy, episodes: number, seed:
     step.reward = 0;
     let total = 0;
     let len = 0;
+    let success: boolean | undefined;
     for (;;) {
       const r = env.step(policy.act(obs, step));
       step.episodeStart = false;
@@ -45,13 +56,18 @@ export function rollout(env: Env, policy: RolloutPolicy, episodes: number, seed:
       len++;
       obs = r.obs;
       if (r.terminated) terminated++;
-      if (r.terminated || r.truncated) break;
+      if (r.terminated || r.truncated) {
+        success = r.info.success;
+        break;
+      }
     }
+    if (success !== undefined) reportsSuccess = true;
     returns.push(total);
     lengths.push(len);
-    onEpisode?.(ep, total, len);
+    successes.push(success === true);
+    onEpisode?.(ep, total, len, success);
   }
-  return { returns, lengths, terminated };
+  return { returns, lengths, terminated, successes: reportsSuccess ? successes : null };
 }
 
 /** A bare mlp PolicyModel as a RolloutPolicy (observation in, action out; no context to keep). */

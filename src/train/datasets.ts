@@ -1,20 +1,24 @@
 /**
  * Datasets by name: a native store folder, a D4RL HDF5 file, or a recipe '<task>-<kind>' built
  * deterministically the way D4RL builds its datasets (random / medium / expert / medium-replay /
- * medium-expert). Tasks with a scripted controller (pendulum swing-up, reacher-arm IK+PD) use it
- * as their expert; 'medium' and 'medium-replay' degrade it with seeded action noise.
+ * medium-expert). Tasks with a scripted controller (pendulum swing-up, reacher-arm IK+PD,
+ * reach-around's two-sided demonstrator) use it as their expert; 'medium' and 'medium-replay'
+ * degrade it with seeded action noise. 'demos' (tasks with a demonstrator: reach-around) is a
+ * fixed number of whole demonstrator episodes with a little action noise — multimodal when the
+ * demonstrator picks a mode per episode.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { type Dataset, DatasetBuilder, importD4rl, openStore } from '../data/index.js';
 import { Session } from '../engine/index.js';
-import { type Env, makeEnv, scriptedArmPolicy } from '../../simulators/index.js';
+import { type Env, makeEnv, scriptedArmPolicy, scriptedReachAroundPolicy } from '../../simulators/index.js';
 import { Rng } from '../util/rng.js';
 
-export const RECIPE_KINDS = ['random', 'medium', 'expert', 'medium-replay', 'medium-expert'] as const;
+export const RECIPE_KINDS = ['random', 'medium', 'expert', 'medium-replay', 'medium-expert', 'demos'] as const;
 
-type Controller = (obs: ArrayLike<number>) => ArrayLike<number>;
+/** A controller; one with `reset` is told each episode's seed before its first step (it may pick a mode). */
+type Controller = ((obs: ArrayLike<number>) => ArrayLike<number>) & { reset?: (episodeSeed: number) => void };
 
 /** Energy-pumping swing-up with a PD catch near the top (Pendulum-v1 return ≈ −180). */
 export function pendulumSwingUp(o: ArrayLike<number>): number[] {
@@ -29,6 +33,12 @@ export function pendulumSwingUp(o: ArrayLike<number>): number[] {
 const SCRIPTED: Partial<Record<string, () => Controller>> = {
   pendulum: () => pendulumSwingUp,
   'reacher-arm': () => scriptedArmPolicy(),
+  'reach-around': () => scriptedReachAroundPolicy(),
+};
+
+/** Tasks with a 'demos' recipe: episodes and the action-noise std (fraction of the half-range). */
+const DEMOS: Record<string, { episodes: number; noise: number }> = {
+  'reach-around': { episodes: 300, noise: 0.1 }, // left/right ½ each; ≈ 99 % successful
 };
 
 /** Shipped behaviour policies: policies/<task>-medium.onnx, <task>-expert.onnx (+ <task>-medium-replay/);
@@ -51,6 +61,7 @@ async function shippedController(task: string, level: 'medium' | 'expert'): Prom
 const SIZES: Record<string, { transitions: number; mediumNoise: number }> = {
   pendulum: { transitions: 20_000, mediumNoise: 1.2 }, // 'medium' returns ≈ −700 (normalized ≈ 50)
   'reacher-arm': { transitions: 20_000, mediumNoise: 0.6 },
+  'reach-around': { transitions: 20_000, mediumNoise: 0.6 },
 };
 /** Tasks whose behaviour policies are shipped ONNX files (D4RL-style: noise 0.1 around the policy). */
 const SHIPPED_SIZE = { transitions: 200_000, mediumNoise: 0.1 };
@@ -62,6 +73,8 @@ interface CollectOptions {
   noise: (episode: number) => number;
   /** Probability that a whole episode acts uniformly at random. */
   randomEpisodes?: number;
+  /** Stop after this many whole episodes instead (`transitions` is then only the capacity). */
+  episodes?: number;
   id: string;
 }
 
@@ -74,10 +87,12 @@ function collect(env: Env, controller: Controller | null, o: CollectOptions): Da
     meta: { envId: env.spec.id, behaviorPolicy: o.id, refScores: { random: env.spec.refScores.random, expert: env.spec.refScores.expert } },
   });
   const a = new Float32Array(actDim);
-  for (let ep = 0; b.size < o.transitions; ep++) {
+  const more = (ep: number): boolean => (o.episodes === undefined ? b.size < o.transitions : ep < o.episodes);
+  for (let ep = 0; more(ep); ep++) {
     const random = controller === null || rng.uniform() < (o.randomEpisodes ?? 0);
     const sigma = o.noise(ep);
     let obs = env.reset(o.seed * 100_003 + ep);
+    controller?.reset?.(env.resetInfo().episodeSeed);
     for (;;) {
       const base = random ? null : controller!(obs);
       for (let k = 0; k < actDim; k++) {
@@ -104,6 +119,7 @@ export async function generateRecipe(name: string, seed = 0, opts: { transitions
   const kind = RECIPE_KINDS.find((k) => name.endsWith(`-${k}`) && !(k === 'expert' && name.endsWith('-medium-expert')));
   const task = kind ? name.slice(0, -(kind.length + 1)) : '';
   if (!kind || !task) throw new DatasetSpecError(`'${name}' is not a recipe; use <task>-<${RECIPE_KINDS.join('|')}>`);
+  if (kind === 'demos' && !DEMOS[task]) throw new DatasetSpecError(`'${name}': task '${task}' has no demonstrator; '-demos' recipes exist for ${Object.keys(DEMOS).join(', ')}`);
   const scripted = SCRIPTED[task];
   let medium: Controller | null = scripted ? scripted() : await shippedController(task, 'medium');
   let expert: Controller | null = scripted ? scripted() : await shippedController(task, 'expert');
@@ -130,6 +146,10 @@ export async function generateRecipe(name: string, seed = 0, opts: { transitions
         return collect(env, null, { transitions: size.transitions, seed, noise: () => 0, id });
       case 'expert':
         return collect(env, expert, { transitions: size.transitions, seed, noise: () => 0.05, id });
+      case 'demos': {
+        const d = DEMOS[task]!;
+        return collect(env, expert, { transitions: d.episodes * env.spec.maxEpisodeSteps, episodes: d.episodes, seed, noise: () => d.noise, id });
+      }
       case 'medium':
         return collect(env, medium, { transitions: size.transitions, seed, noise: () => size.mediumNoise, randomEpisodes: randomEps, id });
       case 'medium-replay': {

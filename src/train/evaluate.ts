@@ -12,6 +12,14 @@ export interface EvalResult {
   std: number;
   /** D4RL normalized score: 100 · (R − R_random) / (R_expert − R_random). */
   normalized: number;
+  /** Fraction of episodes whose last step reported `info.success`; absent for tasks that report no success. */
+  successRate?: number;
+}
+
+/** The success rate of episodes' final `info.success` flags, or nothing when the env reports none. */
+function successRateOf(finals: readonly (boolean | undefined)[]): { successRate?: number } {
+  if (!finals.some((s) => s !== undefined)) return {};
+  return { successRate: finals.filter((s) => s === true).length / finals.length };
 }
 
 export type PolicyFn = (obs: Float32Array) => ArrayLike<number>;
@@ -20,6 +28,7 @@ export type PolicyFn = (obs: Float32Array) => ArrayLike<number>;
 export function evaluate(env: Env, policy: PolicyFn, episodes: number, seed: number): EvalResult {
   const returns: number[] = [];
   const lengths: number[] = [];
+  const finals: (boolean | undefined)[] = [];
   for (let ep = 0; ep < episodes; ep++) {
     let obs = env.reset(seed + ep);
     let total = 0;
@@ -29,14 +38,17 @@ export function evaluate(env: Env, policy: PolicyFn, episodes: number, seed: num
       total += r.reward;
       len++;
       obs = r.obs;
-      if (r.terminated || r.truncated) break;
+      if (r.terminated || r.truncated) {
+        finals.push(r.info.success);
+        break;
+      }
     }
     returns.push(total);
     lengths.push(len);
   }
   const mean = returns.reduce((a, b) => a + b, 0) / episodes;
   const std = Math.sqrt(returns.reduce((a, b) => a + (b - mean) ** 2, 0) / episodes);
-  return { returns, lengths, mean, std, normalized: normalizedScore(env, mean) };
+  return { returns, lengths, mean, std, normalized: normalizedScore(env, mean), ...successRateOf(finals) };
 }
 
 export function normalizedScore(env: Env, ret: number): number {
@@ -68,7 +80,8 @@ export async function evaluateLearner(env: Env, view: TrainedPolicyView, episode
       const r = rollout(env, rt, episodes, seed);
       const mean = r.returns.reduce((a, b) => a + b, 0) / episodes;
       const std = Math.sqrt(r.returns.reduce((a, b) => a + (b - mean) ** 2, 0) / episodes);
-      return { returns: r.returns, lengths: r.lengths, mean, std, normalized: normalizedScore(env, mean) };
+      const success = r.successes ? { successRate: r.successes.filter(Boolean).length / r.successes.length } : {};
+      return { returns: r.returns, lengths: r.lengths, mean, std, normalized: normalizedScore(env, mean), ...success };
     } finally {
       rt.dispose();
     }

@@ -253,7 +253,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       evals.push({ step, result: ev });
     }
     if (o.logPath && (Math.floor(step / 100) > Math.floor(from / 100) || ev || step === o.steps))
-      log({ step, time: Date.now(), ...r.metrics, ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized } : {}) });
+      log({
+        step,
+        time: Date.now(),
+        ...r.metrics,
+        ...(ev ? { eval_return: ev.mean, eval_normalized: ev.normalized, ...(ev.successRate !== undefined ? { eval_success: ev.successRate } : {}) } : {}),
+      });
     if (due(step, every)) save();
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }

@@ -202,3 +202,25 @@ describe('bad input', () => {
     await expect(evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', episodes: 0 })).rejects.toThrow(/episodes must be an integer >= 1, got 0/);
   });
 });
+
+describe('success rate beside the return (tasks whose env reports info.success)', () => {
+  it('reach-around reports a success rate with its Wilson interval, in the summary and the report; pendulum reports none', async () => {
+    const file = writeRandomPolicy(join(tempDir(), 'reach.onnx'), { task: 'reach-around', obsDim: 7, actDim: 2, maxAction: 1 });
+    const s = await evaluatePolicy({ policy: file, task: 'reach-around', profiles: ['nominal', 'mild'], episodes: 4, seed: 0 });
+    for (const p of s.profiles) {
+      expect(p.successRate).not.toBeNull();
+      expect(p.successRate!).toBeGreaterThanOrEqual(0);
+      expect(p.successRate!).toBeLessThanOrEqual(1);
+      expect(p.successCI!.lo).toBeLessThanOrEqual(p.successRate!);
+      expect(p.successCI!.hi).toBeGreaterThanOrEqual(p.successRate!);
+    }
+    const files = await writeReport(s, join(tempDir(), 'report'));
+    const html = readFileSync(files.html, 'utf8');
+    expect(html).toMatch(/<th>success \(95% CI\)<\/th>/);
+    expect(html).toMatch(/<td>\d+ % \[\d+, \d+\]<\/td>/);
+    const pend = await evaluatePolicy({ policy: PENDULUM_POLICY, task: 'pendulum', profiles: ['nominal'], episodes: 1, seed: 0 });
+    expect(pend.profiles[0]!.successRate).toBeNull();
+    const pendFiles = await writeReport(pend, join(tempDir(), 'report-p'));
+    expect(readFileSync(pendFiles.html, 'utf8')).not.toMatch(/<th>success/);
+  });
+});

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { binEdges, bootstrapDiffCI, bootstrapMeanCI, histogram, mean, std, studentTwoSidedP, welchTTest } from '../../src/eval/index.js';
+import { binEdges, bootstrapDiffCI, bootstrapMeanCI, histogram, mean, normalQuantile, std, studentTwoSidedP, welchTTest, wilsonInterval } from '../../src/eval/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 describe('eval stats', () => {
+  it('normalQuantile and the Wilson interval match scipy / statsmodels', () => {
+    expect(normalQuantile(0.975)).toBeCloseTo(1.959963984540054, 8); // scipy.stats.norm.ppf
+    expect(normalQuantile(0.005)).toBeCloseTo(-2.5758293035489, 8);
+    expect(normalQuantile(0.3)).toBeCloseTo(-0.5244005127080407, 8);
+    // statsmodels proportion_confint(9, 10, method='wilson') = (0.5958499, 0.9821238)
+    const w = wilsonInterval(9, 10, 0.95);
+    expect(w.lo).toBeCloseTo(0.5958499, 5);
+    expect(w.hi).toBeCloseTo(0.9821238, 5);
+    expect(wilsonInterval(0, 50, 0.95).lo).toBe(0);
+    expect(wilsonInterval(50, 50, 0.95).hi).toBe(1);
+  });
+
   it("Welch's t-test matches scipy.stats.ttest_ind(equal_var=False)", () => {
     // Reference values: scipy 1.x, computed once and pasted here.
     const a = [1.1, 2.3, 2.9, 4.2, 5.0, 3.3];
