@@ -5,8 +5,8 @@
  * process holding a 1M-transition dataset. Each algorithm is also timed with updatesPerRun = K
  * (O2O_BENCH_UNROLL, default 4: K updates chained per session.run) in the same rounds.
  */
-import { DT_DEFAULTS, createLearner, type Learner, networkSettings } from '../src/algos/index.js';
-import { SequenceSampler, UniformSampler, batchesLike } from '../src/data/index.js';
+import { DIFFUSION_DEFAULTS, DT_DEFAULTS, createLearner, type Learner, type TrainingBatch, networkSettings } from '../src/algos/index.js';
+import { ChunkSampler, SequenceSampler, UniformSampler, batchesLike } from '../src/data/index.js';
 import { prepareEngine, prepareGemm } from './engine.js';
 import { machine, table, timeInterleaved } from './stats.js';
 import { syntheticDataset } from './synthetic.js';
@@ -73,21 +73,29 @@ export async function run(): Promise<void> {
   const dtRows: (string | number)[][] = [];
   const seq = new SequenceSampler(ds, { batchSize: DT_DEFAULTS.batchSize, length: DT_DEFAULTS.contextLength, seed: 2, returnScale: DT_DEFAULTS.rewardScale });
   const noDropout = { attentionDropout: 0, residualDropout: 0, embeddingDropout: 0 };
-  const dts: [string, Learner][] = [
-    ['dt (CORL size, dropout 0.1)', await createLearner('dt', task, { targetReturn: 0 }, 0, { threads: 2 })],
-    ['dt (CORL size, no dropout)', await createLearner('dt', task, { targetReturn: 0, ...noDropout }, 0, { threads: 2 })],
+  const chunks = new ChunkSampler(ds, {
+    batchSize: DIFFUSION_DEFAULTS.batchSize,
+    nObs: DIFFUSION_DEFAULTS.nObs,
+    horizon: DIFFUSION_DEFAULTS.horizon,
+    nAction: DIFFUSION_DEFAULTS.nAction,
+    seed: 3,
+  });
+  const dts: [string, Learner, () => TrainingBatch, number][] = [
+    ['dt (CORL size, dropout 0.1)', await createLearner('dt', task, { targetReturn: 0 }, 0, { threads: 2 }), () => seq.sample(), 3],
+    ['dt (CORL size, no dropout)', await createLearner('dt', task, { targetReturn: 0, ...noDropout }, 0, { threads: 2 }), () => seq.sample(), 3],
+    ['diffusion (MLP 3×256 with FiLM, batch 256 chunks of 16)', await createLearner('diffusion', task, {}, 0, { threads: 2 }), () => chunks.sample(), 20],
   ];
   const [engMs, gemmMs, ...dtMs] = timeInterleaved(
     [
       eng.step,
       gemm.run,
       ...dts.map(
-        ([, l]) =>
+        ([, l, b]) =>
           () =>
-            l.update(seq.sample()),
+            l.update(b()),
       ),
     ],
-    [5, 4, ...dts.map(() => 3)],
+    [5, 4, ...dts.map(([, , , n]) => n)],
     7,
   );
   for (const [i, [name, l]] of dts.entries()) {
@@ -127,7 +135,7 @@ export async function run(): Promise<void> {
     ),
   );
   console.log(
-    `\nDecision Transformer — ${DT_DEFAULTS.embeddingDim} wide, ${DT_DEFAULTS.layers} layers, context ${DT_DEFAULTS.contextLength}, batch ${DT_DEFAULTS.batchSize} windows, 2 intra-op threads`,
+    `\nDecision Transformer (${DT_DEFAULTS.embeddingDim} wide, ${DT_DEFAULTS.layers} layers, context ${DT_DEFAULTS.contextLength}, batch ${DT_DEFAULTS.batchSize} windows) and Diffusion Policy (diffusion_policy's low-dim sizes), 2 intra-op threads`,
   );
   console.log(
     table(
