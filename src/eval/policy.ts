@@ -10,7 +10,17 @@
 import { existsSync } from 'node:fs';
 import type { EnvSpec } from '../../simulators/index.js';
 import type { PolicyKind } from '../nn/index.js';
-import { type ModelOptions, type PolicyCard, type PolicyDescription, PolicyModel, PolicyRuntime, readArtifactFile, readMetadata, sha256Hex } from '../serve/index.js';
+import {
+  type ChunkingOptions,
+  type ModelOptions,
+  type PolicyCard,
+  type PolicyDescription,
+  PolicyModel,
+  PolicyRuntime,
+  readArtifactFile,
+  readMetadata,
+  sha256Hex,
+} from '../serve/index.js';
 import { EvaluationError } from './errors.js';
 import { modelPolicy, type RolloutPolicy } from './rollout.js';
 
@@ -31,6 +41,8 @@ export interface PolicyInfo {
   kind: PolicyKind;
   /** A sequence policy's target return (the card's, or the one asked for); null without one. */
   targetReturn: number | null;
+  /** A chunked policy's queue: actions per plan, temporal ensembling's m (null: off); null for other kinds. */
+  chunk: { actionHorizon: number; chunkLength: number; temporalEnsembling: number | null } | null;
 }
 
 export interface LoadedPolicy {
@@ -48,6 +60,8 @@ export interface EvalPolicyOptions extends ModelOptions {
   targetReturn?: number;
   /** How to call a foreign file that takes a context (instead of `<file>.card.json`). */
   description?: PolicyDescription | null;
+  /** A chunked policy's action horizon or temporal ensembling (and its noise seed). */
+  chunking?: ChunkingOptions;
 }
 
 function runtimeInfo(rt: PolicyRuntime, source: string, sha256: string | null, task: string | null): PolicyInfo {
@@ -63,12 +77,13 @@ function runtimeInfo(rt: PolicyRuntime, source: string, sha256: string | null, t
     outputName: rt.model.outputName,
     kind: rt.policyInterface.kind,
     targetReturn: st.targetReturn,
+    chunk: st.chunk ? { actionHorizon: st.chunk.actionHorizon, chunkLength: st.chunk.chunkLength, temporalEnsembling: st.chunk.temporalEnsembling } : null,
   };
 }
 
 /** Loads `policy` (a path, an open runtime or a loaded mlp model) and describes it. */
 export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opts: EvalPolicyOptions = {}): LoadedPolicy {
-  const { targetReturn, description, ...modelOpts } = opts;
+  const { targetReturn, description, chunking, ...modelOpts } = opts;
   const noTarget = (rt: PolicyRuntime, where: string) =>
     new EvaluationError(`${where}: --target-return is for policies conditioned on a return (a returns-to-go input); this is a '${rt.policyInterface.kind}' policy without one`);
   if (policy instanceof PolicyRuntime) {
@@ -96,13 +111,14 @@ export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opt
         outputName: m.outputName,
         kind: 'mlp',
         targetReturn: null,
+        chunk: null,
       },
     };
   }
   if (!existsSync(policy)) throw new EvaluationError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
   const input = readArtifactFile(policy);
   if (description) input.description = description;
-  const rt = PolicyRuntime.open(input, { trust: { allowUnverified: true }, model: modelOpts, targetReturn });
+  const rt = PolicyRuntime.open(input, { trust: { allowUnverified: true }, model: modelOpts, targetReturn, chunking });
   const card = rt.card;
   if (targetReturn !== undefined && rt.status().targetReturn === null) {
     rt.dispose();
