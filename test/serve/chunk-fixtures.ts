@@ -32,16 +32,12 @@ export function chunkInterface(actionHorizon: number | null = 3, noise = true): 
   };
 }
 
-function build(g: Graph, obs: Tensor, noise: Tensor | null, scale = 1): Tensor {
+function build(g: Graph, obs: Tensor, noise: Tensor | null, scale = 1, act = ACT): Tensor {
   const c = (v: number[], shape: number[]) => g.constant(Float32Array.from(v), shape);
   const pooled = g.reduceSum(g.mul(obs, c(U, [K, 1])), [1], true); // [B, 1, OBS]
-  let h = g.add(
-    g.matmul(pooled, c(W.flat(), [OBS, ACT])),
-    c(
-      Array.from({ length: H * ACT }, (_, k) => Math.floor(k / ACT) * C * scale),
-      [H, ACT],
-    ),
-  ); // [B, H, ACT]
+  const w = W.flatMap((r) => r.slice(0, act));
+  const rows = Array.from({ length: H * act }, (_, k) => Math.floor(k / act) * C * scale);
+  let h = g.add(g.matmul(pooled, c(w, [OBS, act])), c(rows, [H, act])); // [B, H, act]
   if (noise) h = g.add(h, g.mul(noise, S));
   return g.tanh(h);
 }
@@ -64,6 +60,28 @@ export function exportChunk(opts: { iface?: PolicyInterface; version?: string; s
     policy: chunkPolicy(opts.iface, opts.scale),
     card: { name: 'toy-chunk', version: opts.version ?? 'chunk-v1', task: 'fixture', algorithm: 'toy', createdAt: '2026-12-01T00:00:00Z' },
   });
+}
+
+/** The toy in pendulum's spaces (obs 3, one torque in ±2 = 2·tanh(…)), noise [H, 1]: it can drive the simulator. */
+export function pendulumChunk(): ExportResult {
+  const iface: PolicyInterface = {
+    kind: 'chunked',
+    contextLength: K,
+    chunkLength: H,
+    actionHorizon: 4,
+    extraInputs: [{ name: 'noise', role: 'noise', shape: [H, 1], dtype: 'float32' }],
+  };
+  const layout = new ParamLayout('toy', [{ name: 'unused', shape: [1], init: { kind: 'constant', value: 0 } }]);
+  const policy: ServingGraph = {
+    interface: iface,
+    obsDim: OBS,
+    actDim: 1,
+    maxAction: 2,
+    distribution: null,
+    weights: { toy: { layout, values: layout.init(0) } },
+    build: (g, io) => ({ action: g.mul(build(g, io.observation, io.extra.noise!, 1, 1), 2) }),
+  };
+  return exportPolicy({ policy, card: { name: 'toy-chunk-pendulum', version: 'p1', task: 'pendulum', algorithm: 'toy', createdAt: '2026-12-01T00:00:00Z' } });
 }
 
 /** The chunk in float64: history = the K observations fed (oldest first), noise [H·ACT] or null. */

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyRuntime, type RuntimeOptions, type StepInfo } from '../../src/serve/index.js';
 import { ACT, chunkInterface, exportChunk, foreignChunkBytes, foreignChunkDescription, H, K, noiseDraws, refChunk } from './chunk-fixtures.js';
-import { exportRandom } from './fixtures.js';
+import { exportRandom, extraBytesPerCall } from './fixtures.js';
 
 const open = (opts: RuntimeOptions = {}, iface = chunkInterface(), version?: string, scale?: number) =>
   PolicyRuntime.open({ bytes: exportChunk({ iface, version, scale }).bytes, source: 'chunk.onnx' }, opts);
@@ -211,5 +211,28 @@ describe('PolicyRuntime serves a chunked policy from a per-robot action queue', 
     for (let t = 0; t < 9; t++) expect(near(rt.act(obsAt(t), { episodeStart: t === 0 }), ref.step(obsAt(t))), `step ${t}`).toBe(true);
     expect(rt.status().chunk).toMatchObject({ actionHorizon: 4, replans: 3 });
     rt.dispose();
+  });
+
+  it('act() allocates nothing: between plans a queue pop plus the filter, a plan no more than the raw ORT run (receding horizon and ensembling)', () => {
+    for (const chunking of [{ actionHorizon: H }, { temporalEnsembling: 0.01 }]) {
+      const rt = open({ chunking, safety: { maxDelta: 0.05, staleAfterMs: 1000 } });
+      const m = rt.model;
+      const every = chunking.actionHorizon ?? 1;
+      let k = 0;
+      const obs = new Float32Array(3);
+      const info: StepInfo = { episodeStart: false, now: 0, obsTime: 0 };
+      const extra = extraBytesPerCall(
+        () => {
+          if (k++ % every === 0) m.infer();
+        },
+        (i) => {
+          obs[0] = i * 1e-4;
+          info.episodeStart = i % (10 * every) === 0;
+          rt.act(obs, info);
+        },
+      );
+      expect(extra, JSON.stringify(chunking)).toBeLessThan(100);
+      rt.dispose();
+    }
   });
 });
