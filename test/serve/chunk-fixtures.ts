@@ -55,10 +55,11 @@ export function chunkPolicy(iface = chunkInterface(), scale = 1): ServingGraph {
   };
 }
 
-export function exportChunk(opts: { iface?: PolicyInterface; version?: string; scale?: number } = {}): ExportResult {
+export function exportChunk(opts: { iface?: PolicyInterface; version?: string; scale?: number; out?: string } = {}): ExportResult {
   return exportPolicy({
     policy: chunkPolicy(opts.iface, opts.scale),
     card: { name: 'toy-chunk', version: opts.version ?? 'chunk-v1', task: 'fixture', algorithm: 'toy', createdAt: '2026-12-01T00:00:00Z' },
+    out: opts.out,
   });
 }
 
