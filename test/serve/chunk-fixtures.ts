@@ -11,7 +11,7 @@ import { Rng } from '../../src/util/rng.js';
 
 export const K = 2;
 export const H = 6;
-export const OBS = 3;
+const OBS = 3;
 export const ACT = 2;
 const U = [0.25, 1];
 const W = [
@@ -42,7 +42,7 @@ function build(g: Graph, obs: Tensor, noise: Tensor | null, scale = 1, act = ACT
   return g.tanh(h);
 }
 
-export function chunkPolicy(iface = chunkInterface(), scale = 1): ServingGraph {
+function chunkPolicy(iface = chunkInterface(), scale = 1): ServingGraph {
   const layout = new ParamLayout('toy', [{ name: 'unused', shape: [1], init: { kind: 'constant', value: 0 } }]);
   return {
     interface: iface,

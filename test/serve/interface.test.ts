@@ -19,18 +19,7 @@ import { allocBatch } from '../../src/data/index.js';
 import { evaluatePolicy } from '../../src/eval/index.js';
 import { type Graph, ParamLayout, type Tensor } from '../../src/engine/index.js';
 import { MLP_INTERFACE, type PolicyInterface, type ServingGraph } from '../../src/nn/index.js';
-import {
-  ArtifactError,
-  exportPolicy,
-  outlineOnnx,
-  PolicyModel,
-  PolicyRuntime,
-  policyInterfaceOf,
-  readCard,
-  resealArtifact,
-  verifyArtifact,
-  writeAtomic,
-} from '../../src/serve/index.js';
+import { exportPolicy, outlineOnnx, PolicyModel, PolicyRuntime, policyInterfaceOf, readCard, resealArtifact, verifyArtifact, writeAtomic } from '../../src/serve/index.js';
 import { missingPythonModule, requireOrSkip, runPython } from '../helpers/python.js';
 import { exportRandom, tempDir } from './fixtures.js';
 
