@@ -99,11 +99,11 @@ export function noiseDraws(seed: number): () => number[] {
   return () => Array.from({ length: H * ACT }, () => Math.fround(rng.normal()));
 }
 
-/** A foreign chunked export (LeRobot/ACT style): input 'obs' [B, K, OBS], output 'actions' [H, ACT] (no batch), no noise. */
-export function foreignChunkBytes(): Uint8Array {
+/** A foreign chunked export (LeRobot/ACT style): input 'obs' [1, K, OBS], output 'actions' [H, act] (no batch), no noise; act 1 fits pendulum. */
+export function foreignChunkBytes(act = ACT): Uint8Array {
   const g = new Graph();
   const o = g.input('obs', [1, K, OBS]);
-  g.output('actions', g.reshape(build(g, o, null), [H, ACT]));
+  g.output('actions', g.reshape(build(g, o, null, 1, act), [H, act]));
   return serialize(g, { name: 'act-like' });
 }
 
