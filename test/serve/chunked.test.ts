@@ -173,6 +173,22 @@ describe('PolicyRuntime serves a chunked policy from a per-robot action queue', 
     rt.dispose();
   });
 
+  it('steps: n (observations the control timer did not see) advance the queue by n; past the plan, the step plans', () => {
+    const rt = open({ chunking: { actionHorizon: 4, seed: 6 } });
+    const ref = new Reference(4, noiseDraws(6));
+    const info: StepInfo = { episodeStart: true };
+    expect(near(rt.act(obsAt(0), info), ref.step(obsAt(0)))).toBe(true);
+    info.episodeStart = false;
+    info.steps = 2; // step 2: row 2 of the plan
+    const row2 = ref.plan[2]!;
+    expect(near(rt.act(obsAt(2), info), row2)).toBe(true);
+    expect(rt.status()).toMatchObject({ episodeStep: 2, chunk: { queued: 1, replans: 1 } });
+    info.steps = 3; // step 5: past the plan's 4 rows: a new plan
+    rt.act(obsAt(5), info);
+    expect(rt.status()).toMatchObject({ episodeStep: 5, chunk: { queued: 3, replans: 2 } });
+    rt.dispose();
+  });
+
   it('a hot swap takes effect at the next plan: the old policy’s queued actions finish first', () => {
     const rt = open({ chunking: { seed: 9 } }, chunkInterface(), 'chunk-v1');
     const draw = noiseDraws(9);
