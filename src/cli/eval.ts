@@ -84,7 +84,13 @@ export async function evalCommand(a: Args): Promise<void> {
     console.log(
       `${'real'.padEnd(10)} return ${f(s.real.mean)} ± ${f(s.real.std)}  normalized ${f(s.real.normalizedMean)} (${pct}% CI ${f(s.real.normalizedCI.lo)}..${f(s.real.normalizedCI.hi)}), ${s.real.returns.length} episodes`,
     );
-  if (s.policy.kind !== 'mlp') console.log(`policy: '${s.policy.kind}'${s.policy.targetReturn !== null ? `, target return ${s.policy.targetReturn}` : ''}`);
+  const c = s.policy.chunk;
+  const chunk = c
+    ? c.temporalEnsembling !== null
+      ? `, chunk ${c.chunkLength}, temporal ensembling m = ${c.temporalEnsembling}`
+      : `, chunk ${c.chunkLength}, ${c.actionHorizon} actions per plan`
+    : '';
+  if (s.policy.kind !== 'mlp') console.log(`policy: '${s.policy.kind}'${s.policy.targetReturn !== null ? `, target return ${s.policy.targetReturn}` : ''}${chunk}`);
   for (const w of s.warnings) console.error(`warning: ${w}`);
   console.log(`wrote ${files.html} and ${files.json}`);
 }

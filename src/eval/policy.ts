@@ -2,7 +2,7 @@
  * The policy under evaluation: an ONNX file (our artifact with its card, an 'o2o train --out'
  * export, or a foreign d3rlpy/torch export — with `<file>.card.json` or a description when it
  * takes a context), an already open PolicyRuntime, or a loaded mlp PolicyModel. Files are opened
- * as a PolicyRuntime (mlp or sequence policies: rollout.ts feeds a sequence policy its rewards and
+ * as a PolicyRuntime (mlp, sequence or chunked policies: rollout.ts feeds them rewards and
  * episode starts). Evaluation is an offline analysis, so no signature is required (a file's own
  * o2o.sha256 is still checked); the file's sha256 goes into the report so a reader knows exactly
  * which bytes were measured.
@@ -37,7 +37,7 @@ export interface PolicyInfo {
   actDim: number;
   inputName: string;
   outputName: string;
-  /** How it is called: 'mlp', or 'sequence' (rolled out with its context). */
+  /** How it is called: 'mlp', 'sequence' (rolled out with its context) or 'chunked' (with its action queue). */
   kind: PolicyKind;
   /** A sequence policy's target return (the card's, or the one asked for); null without one. */
   targetReturn: number | null;

@@ -207,7 +207,7 @@ export class PolicyRuntime {
   /**
    * A learner's policy as it would be served (a trainer's evaluation): its serving graph sealed in
    * memory exactly as `o2o export` seals it (normalization and weights baked in), then opened —
-   * mlp or sequence alike, ready for `rollout()` (src/eval).
+   * mlp, sequence or chunked alike, ready for `rollout()` (src/eval).
    */
   static fromServingGraph(policy: ServingGraph, opts: RuntimeOptions & { obsMean?: Float32Array; obsStd?: Float32Array; name?: string } = {}): PolicyRuntime {
     const { obsMean, obsStd, name = 'learner-policy', ...runtime } = opts;

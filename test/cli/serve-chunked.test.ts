@@ -90,6 +90,7 @@ describe('o2o serve / o2o eval with a foreign chunked policy', () => {
     const out = join(dir, 'report');
     const r = await capture(['eval', '--policy', file, '--task', 'pendulum', '--profiles', 'nominal', '--episodes', '1', '--temporal-ensembling', '0.01', '--out', out]);
     expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/policy: 'chunked', chunk 6, temporal ensembling m = 0\.01/);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { policy: { kind: string; chunk: unknown } };
     expect(summary.policy).toMatchObject({ kind: 'chunked', chunk: { actionHorizon: 1, chunkLength: 6, temporalEnsembling: 0.01 } });
     const both = await capture(['eval', '--policy', file, '--task', 'pendulum', '--action-horizon', '2', '--temporal-ensembling', '0.01']);
