@@ -5,14 +5,19 @@
  *     The same for the Decision Transformer (src/algos/dt.ts at CORL's size: context 20, 60 tokens
  *     of 128, 3 blocks; untrained weights) — act() keeps the context (shift, rtg, timesteps,
  *     mask) and feeds the executed action back, the raw run takes the same inputs as they stand.
- *     `O2O_BENCH_SERVE=act` runs only these (no MQTT, no 1 kHz loop).
+ *     A chunked policy (Diffusion-Policy-shaped stand-in: 2 observations of 17 and a 16 × 6 noise
+ *     in, a 16 × 6 chunk out through a 2x512 MLP; action horizon 8): act() between plans (a queue
+ *     pop plus the safety filter) and act() that plans (history, noise draw, ORT, filter).
+ *     `O2O_BENCH_SERVE=act` runs only these (no MQTT, no 1 kHz loop); `=chunk` only the chunked one.
  *  2. Observation → action round trip through a real mosquitto on loopback (and the embedded
  *     aedes broker) with serveMqtt and an MQTT client standing in for the robot.
  *  3. A 1 kHz control loop (busy-wait scheduler, act() every period) for O2O_BENCH_LOOP_S seconds
  *     (default 60): period-jitter percentiles.
  */
 import { DT_DEFAULTS, createLearner } from '../src/algos/index.js';
-import { actorLayout, type ActorSpec, mlpPolicy } from '../src/nn/index.js';
+import { type Graph, ParamLayout } from '../src/engine/index.js';
+import { actorLayout, type ActorSpec, mlpPolicy, type ServingGraph } from '../src/nn/index.js';
+import { Rng } from '../src/util/rng.js';
 import { exportPolicy, PolicyRuntime, serveMqtt, type StepInfo } from '../src/serve/index.js';
 import { ActionDecoder, encodeObservation, MqttLink, robotTopics, startBroker } from '../src/transport/index.js';
 import { missingMosquitto, startMosquitto } from '../test/helpers/mosquitto.js';
@@ -60,6 +65,131 @@ async function sequenceLatency(rounds = 7, perBlock = 1000): Promise<{ raw50: nu
   const r = interleaved(rt, call, rounds, perBlock);
   rt.dispose();
   return { ...r, mflop };
+}
+
+/** A Diffusion-Policy-shaped chunked policy: [1, 2, 17] observations and [1, 16, 6] noise → 2x512 MLP → [1, 16, 6] chunk. */
+const CHUNK = { K: 2, H: 16, obs: 17, act: 6, hidden: 512, horizon: 8 };
+function chunkPolicy(): ServingGraph {
+  const { K, H, obs, act, hidden } = CHUNK;
+  const rng = new Rng(0);
+  const w = (n: number, fanIn: number) => Float32Array.from({ length: n }, () => rng.normal() / Math.sqrt(fanIn));
+  const layout = new ParamLayout('stand-in', [{ name: 'unused', shape: [1], init: { kind: 'constant', value: 0 } }]);
+  const inDim = K * obs + H * act;
+  return {
+    interface: {
+      kind: 'chunked',
+      contextLength: K,
+      chunkLength: H,
+      actionHorizon: CHUNK.horizon,
+      extraInputs: [{ name: 'noise', role: 'noise', shape: [H, act], dtype: 'float32' }],
+    },
+    obsDim: obs,
+    actDim: act,
+    maxAction: 1,
+    distribution: null,
+    weights: { 'stand-in': { layout, values: layout.init(0) } },
+    build(g: Graph, io) {
+      const x = g.concat([g.reshape(io.observation, [-1, K * obs]), g.reshape(io.extra.noise!, [-1, H * act])], 1);
+      const h1 = g.relu(g.matmul(x, g.constant(w(inDim * hidden, inDim), [inDim, hidden])));
+      const h2 = g.relu(g.matmul(h1, g.constant(w(hidden * hidden, hidden), [hidden, hidden])));
+      return { action: g.reshape(g.tanh(g.matmul(h2, g.constant(w(hidden * H * act, hidden), [hidden, H * act]))), [-1, H, act]) };
+    },
+  };
+}
+
+/** act() for the chunked stand-in, µs: between plans (pops) and planning calls, p50/p99; the raw ORT run; the mean per executed action. Medians over rounds. */
+function chunkBytes(): Uint8Array {
+  return exportPolicy({
+    policy: chunkPolicy(),
+    card: { name: 'bench-chunk', version: 'bench', task: 'hopper-like', algorithm: 'stand-in', createdAt: '2026-12-01T00:00:00Z' },
+  }).bytes;
+}
+
+function chunkLatency(rounds = 7, perBlock = 4000) {
+  const rt = PolicyRuntime.open({ bytes: chunkBytes(), source: 'bench-chunk' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 }, chunking: { seed: 1 } });
+  const m = rt.model;
+  const obs = new Float32Array(CHUNK.obs);
+  const step: StepInfo = { episodeStart: true, now: 0, obsTime: 0 };
+  const pops = new Float64Array(perBlock);
+  const plans = new Float64Array(perBlock);
+  const raw = new Float64Array(perBlock / CHUNK.horizon);
+  const out = { pop50: [] as number[], pop99: [] as number[], plan50: [] as number[], plan99: [] as number[], raw50: [] as number[], perAction: [] as number[] };
+  for (let r = -1; r < rounds; r++) {
+    let np = 0;
+    let nq = 0;
+    let nr = 0;
+    let total = 0;
+    for (let i = 0; i < perBlock; i++) {
+      obs[i % CHUNK.obs] = (i % 100) * 0.01;
+      step.episodeStart = i % 200 === 0; // episodes of 200 steps: a plan every 8
+      step.now = step.obsTime = performance.now();
+      const t0 = performance.now();
+      rt.act(obs, step);
+      const dt = (performance.now() - t0) * 1000;
+      total += dt;
+      if ((i % 200) % CHUNK.horizon === 0) {
+        plans[nq++] = dt;
+        const t1 = performance.now();
+        m.infer();
+        raw[nr++] = (performance.now() - t1) * 1000;
+      } else pops[np++] = dt;
+    }
+    if (r < 0) continue; // warm-up
+    const p = pops.subarray(0, np).sort();
+    const q = plans.subarray(0, nq).sort();
+    const w = raw.subarray(0, nr).sort();
+    out.pop50.push(percentile(p, 0.5));
+    out.pop99.push(percentile(p, 0.99));
+    out.plan50.push(percentile(q, 0.5));
+    out.plan99.push(percentile(q, 0.99));
+    out.raw50.push(percentile(w, 0.5));
+    out.perAction.push(total / perBlock);
+  }
+  rt.dispose();
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, median(v)])) as Record<keyof typeof out, number>;
+}
+
+/** Temporal ensembling (m = 0.01): a plan every step and the average over up to 16 chunks, beside the raw ORT run. */
+function ensembleLatency(rounds = 7, perBlock = 1000) {
+  const rt = PolicyRuntime.open({ bytes: chunkBytes(), source: 'bench-chunk' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 }, chunking: { seed: 1, temporalEnsembling: 0.01 } });
+  const obs = new Float32Array(CHUNK.obs);
+  const step: StepInfo = { episodeStart: true, now: 0, obsTime: 0 };
+  const r = interleaved(
+    rt,
+    (i) => {
+      obs[i % CHUNK.obs] = (i % 100) * 0.01;
+      step.episodeStart = i % 200 === 0;
+      step.now = step.obsTime = performance.now();
+      rt.act(obs, step);
+    },
+    rounds,
+    perBlock,
+  );
+  rt.dispose();
+  return r;
+}
+
+function printChunk(): void {
+  const c = chunkLatency();
+  const e = ensembleLatency();
+  console.log(
+    `
+Chunked policy (a Diffusion-Policy-shaped stand-in: 2 × 17 observations + 16 × 6 noise → 2x512 MLP → 16 × 6 chunk; action horizon 8), batch 1, µs per call, medians of 7 rounds of 4000 calls:
+`,
+  );
+  console.log(
+    table(
+      ['path', 'p50 µs', 'p99 µs'],
+      [
+        ['act() between plans (queue pop + safety filter)', c.pop50.toFixed(2), c.pop99.toFixed(2)],
+        ['act() that plans (history, noise draw, ORT, filter)', c.plan50.toFixed(1), c.plan99.toFixed(1)],
+        ['raw ORT run (same session, same inputs)', c.raw50.toFixed(1), ''],
+        ['act() amortized per executed action (mean)', c.perAction.toFixed(2), ''],
+        ['temporal ensembling m = 0.01: act() (a plan every step + the weighted mean of ≤ 16 chunks)', e.act50.toFixed(1), e.act99.toFixed(1)],
+        ['… raw ORT run beside it (interleaved)', e.raw50.toFixed(1), e.raw99.toFixed(1)],
+      ],
+    ),
+  );
 }
 
 /** µs per call, p50 and p99, of raw ORT and `call`, in interleaved blocks; medians over rounds. */
@@ -176,6 +306,7 @@ function controlLoop(seconds: number): { p50: number; p99: number; p999: number;
 }
 
 export async function run(): Promise<void> {
+  if (process.env.O2O_BENCH_SERVE === 'chunk') return printChunk();
   const loopSeconds = Number(process.env.O2O_BENCH_LOOP_S ?? 60);
   const trips = Number(process.env.O2O_BENCH_TRIPS ?? 5000);
   const l = actLatency();
@@ -204,6 +335,7 @@ export async function run(): Promise<void> {
       ],
     ),
   );
+  printChunk();
   if (process.env.O2O_BENCH_SERVE === 'act') return;
 
   const rows: (string | number)[][] = [];

@@ -88,6 +88,13 @@ export interface PolicyNodeParams {
    * context starts again) ('' = off). done_topic / truncated_topic end episodes too.
    */
   reset_topic: string;
+  /**
+   * Chunked policies (Diffusion Policy, ACT): actions of each chunk executed before the policy plans
+   * again; 0 (the default) = the card's.
+   */
+  action_horizon: number;
+  /** Chunked policies: ACT's temporal ensembling (a plan every step, weights exp(−m·i)) with this m (ACT: 0.01); negative (the default) = off. */
+  temporal_ensembling: number;
 }
 
 export const DEFAULT_PARAMS: PolicyNodeParams = {
@@ -133,6 +140,8 @@ export const DEFAULT_PARAMS: PolicyNodeParams = {
   explore_seed: 0,
   target_return: Number.NaN,
   reset_topic: '',
+  action_horizon: 0,
+  temporal_ensembling: -1,
 };
 
 const TYPES: readonly string[] = ['sensor_msgs/msg/JointState', 'std_msgs/msg/Float32MultiArray', 'geometry_msgs/msg/Twist'];
@@ -146,7 +155,7 @@ export function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
   const v = DEFAULT_PARAMS[name];
   if (typeof v === 'boolean') return 1;
   if (typeof v === 'string') return 4;
-  if (typeof v === 'number') return name === 'qos_depth' || name === 'explore_seed' || name === 'spool_batch_rows' ? 2 : 3;
+  if (typeof v === 'number') return name === 'qos_depth' || name === 'explore_seed' || name === 'spool_batch_rows' || name === 'action_horizon' ? 2 : 3;
   return name === 'trusted_keys' || name === 'observation_fields' || name === 'observation_joints' || name === 'action_joints' ? 9 : 8;
 }
 
@@ -188,6 +197,10 @@ export function checkParams(raw: Record<string, unknown>, where: string): Policy
   if (q.max_delta < 0 || q.stale_after_ms < 0) throw new ParamError(`${where}: max_delta and stale_after_ms must be >= 0 (0 turns them off)`);
   if (!(q.explore_temperature >= 0 && q.explore_noise_std >= 0))
     throw new ParamError(`${where}: explore_temperature and explore_noise_std must be >= 0 (1 and 0.1 are the usual values)`);
+  if (!(Number.isInteger(q.action_horizon) && q.action_horizon >= 0))
+    throw new ParamError(`${where}: action_horizon must be an integer >= 0 (0: the card's), got ${q.action_horizon}`);
+  if (q.action_horizon > 0 && q.temporal_ensembling >= 0)
+    throw new ParamError(`${where}: action_horizon and temporal_ensembling exclude each other (temporal ensembling plans at every step); set one`);
   if (q.fleet_mqtt_url) {
     if (!/^(mqtts?|wss?|tcp):\/\//.test(q.fleet_mqtt_url))
       throw new ParamError(`${where}: fleet_mqtt_url must be an mqtt://host:port URL (or mqtts://, ws://, wss://), got '${q.fleet_mqtt_url}'`);

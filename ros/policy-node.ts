@@ -13,12 +13,18 @@
  * return-to-go stays at the target. On the control timer, a tick without a new observation
  * re-evaluates the current step instead of adding one.
  *
+ * A chunked policy (Diffusion Policy, ACT) plans a chunk of actions and executes action_horizon of
+ * them (default: the card's), one per step, before it plans again, or plans every step with
+ * temporal_ensembling; the same episode boundaries empty its queue and observation history. Its
+ * noise generator is seeded from robot_id (else the node's name). A hot swap reaches it at its next
+ * plan. On the control timer, a tick without a new observation re-sends the current action.
+ *
  * It talks to ROS only through RosModule (rcl-api.ts): rclnodejs in production (ros/main.ts),
  * the in-process implementation in tests.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { ExecutionProvider } from '../src/engine/index.js';
-import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, type SafeActionMode, type StepInfo } from '../src/serve/index.js';
+import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, robotSeed, type SafeActionMode, type StepInfo } from '../src/serve/index.js';
 import { EpisodeFeed } from './episode-feed.js';
 import { FleetLink } from './fleet-link.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
@@ -186,6 +192,11 @@ export class PolicyNode {
       },
       exploration: p.explore ? { temperature: p.explore_temperature, noiseStd: p.explore_noise_std, seed: p.explore_seed } : null,
       targetReturn: Number.isNaN(p.target_return) ? undefined : p.target_return,
+      chunking: {
+        ...(p.action_horizon > 0 ? { actionHorizon: p.action_horizon } : {}),
+        ...(p.temporal_ensembling >= 0 ? { temporalEnsembling: p.temporal_ensembling } : {}),
+        seed: robotSeed(0, p.robot_id || this.nodeName),
+      },
       onEvent: (e) => {
         if (e.type === 'swap') this.log.info(`o2o_policy: now serving policy ${e.version} (sha256 ${e.sha256.slice(0, 12)}…)`);
         if (e.type === 'swap-refused') this.log.error(`o2o_policy: refused new policy: ${e.reason}; still serving ${e.keptVersion}`);
@@ -542,6 +553,15 @@ export class PolicyNode {
                   kv('episode_step', st.episodeStep),
                   kv('return_to_go', st.returnToGo ?? 'none'),
                   kv('target_return', st.targetReturn ?? 'none'),
+                ]
+              : []),
+            ...(st.chunk
+              ? [
+                  kv('action_horizon', st.chunk.actionHorizon),
+                  kv('chunk_length', st.chunk.chunkLength),
+                  kv('actions_queued', st.chunk.queued),
+                  kv('replans', st.chunk.replans),
+                  kv('temporal_ensembling', st.chunk.temporalEnsembling ?? 'off'),
                 ]
               : []),
             ...(this.fleet

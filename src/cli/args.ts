@@ -1,5 +1,6 @@
 import { type AlgoConfig, LearnerError, algoDescriptor, checkSettings } from '../algos/index.js';
 import { ArtifactError, checkDescription, type PolicyDescription, readDescriptionFile } from '../serve/artifact.js';
+import type { ChunkingOptions } from '../serve/chunks.js';
 import { urlCredentials } from '../transport/client.js';
 import { closest } from '../util/did-you-mean.js';
 
@@ -221,6 +222,22 @@ export function mqttAuth(a: Args, url: string, env: NodeJS.ProcessEnv = process.
   const username = optStr(a, 'username') ?? fromUrl.username ?? (env.O2O_MQTT_USERNAME || undefined);
   const password = optStr(a, 'password') ?? fromUrl.password ?? (env.O2O_MQTT_PASSWORD || undefined);
   return { url: fromUrl.url, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
+/**
+ * --action-horizon N and --temporal-ensembling M: how a chunked policy (Diffusion Policy, ACT) is
+ * served — N of each chunk's actions executed per plan (default: the card's), or a plan every step
+ * with ACT's temporal ensembling, weights exp(−M·i) (ACT uses M = 0.01).
+ */
+export function chunkingFlags(a: Args): ChunkingOptions | undefined {
+  const actionHorizon = optNum(a, 'action-horizon');
+  const temporalEnsembling = optNum(a, 'temporal-ensembling');
+  if (actionHorizon === undefined && temporalEnsembling === undefined) return undefined;
+  if (actionHorizon !== undefined && temporalEnsembling !== undefined)
+    throw new UsageError('--action-horizon and --temporal-ensembling exclude each other: temporal ensembling plans at every step');
+  if (temporalEnsembling !== undefined && !(temporalEnsembling >= 0)) throw new UsageError(`--temporal-ensembling ${temporalEnsembling}: give m ≥ 0 (ACT uses 0.01)`);
+  if (actionHorizon !== undefined && !(actionHorizon >= 1)) throw new UsageError(`--action-horizon ${actionHorizon}: give an integer ≥ 1 (at most the chunk length)`);
+  return { actionHorizon, temporalEnsembling };
 }
 
 /**

@@ -1,18 +1,20 @@
 /** `o2o eval`: sim-to-real evaluation of a policy with an HTML + JSON report (logic in src/eval). */
 import { loadProfiles, type RandomizationProfile } from '../../simulators/index.js';
 import { evaluatePolicy, writeReport } from '../eval/index.js';
-import { type Args, type CommandSpec, descriptionFlag, UsageError, num, optNum, optStr, str } from './args.js';
+import { type Args, type CommandSpec, chunkingFlags, descriptionFlag, UsageError, num, optNum, optStr, str } from './args.js';
 import { ProgressBar } from './progress.js';
 
 export const EVAL_USAGE = `o2o eval --policy <file.onnx> --task <env id> [--profiles nominal,mild,harsh] [--episodes 20]
   [--seed 0] [--profile-file profiles.yaml] [--real <dataset dir>] [--curve metrics.jsonl]
   [--out eval-report] [--resamples 2000] [--level 0.95] [--bins 20] [--threads 1]
-  [--target-return R] [--interface <json | file>]
+  [--target-return R] [--interface <json | file>] [--action-horizon N | --temporal-ensembling M]
   Rolls the policy out under each randomization profile (same reset seeds for all), compares with
   logged real runs, and writes <out>/report.html (inline SVG charts) and <out>/summary.json.
   A sequence policy (Decision Transformer) gets the rewards and episode starts with its context;
   --target-return replaces its card's target return. --interface describes a foreign ONNX that takes
-  a context (or put the description in <file.onnx>.card.json).`;
+  a context or returns a chunk of actions (or put the description in <file.onnx>.card.json). A chunked
+  policy (Diffusion Policy, ACT) executes --action-horizon actions per plan (default: its card's), or plans
+  every step with ACT's temporal ensembling, weights exp(-M·i) (ACT: M = 0.01).`;
 
 export const EVAL_SPEC: CommandSpec = {
   name: 'o2o eval',
@@ -32,6 +34,8 @@ export const EVAL_SPEC: CommandSpec = {
     threads: 'int',
     'target-return': 'number',
     interface: 'string',
+    'action-horizon': 'int',
+    'temporal-ensembling': 'number',
   },
 };
 
@@ -62,6 +66,7 @@ export async function evalCommand(a: Args): Promise<void> {
     model: { threads: num(a, 'threads', 1) },
     targetReturn: optNum(a, 'target-return'),
     description: descriptionFlag(a),
+    chunking: chunkingFlags(a),
     onProgress: (p) => bar.update(++done, p.profile),
   });
   bar.done();
@@ -83,7 +88,13 @@ export async function evalCommand(a: Args): Promise<void> {
     console.log(
       `${'real'.padEnd(10)} return ${f(s.real.mean)} ± ${f(s.real.std)}  normalized ${f(s.real.normalizedMean)} (${pct}% CI ${f(s.real.normalizedCI.lo)}..${f(s.real.normalizedCI.hi)}), ${s.real.returns.length} episodes`,
     );
-  if (s.policy.kind !== 'mlp') console.log(`policy: '${s.policy.kind}'${s.policy.targetReturn !== null ? `, target return ${s.policy.targetReturn}` : ''}`);
+  const c = s.policy.chunk;
+  const chunk = c
+    ? c.temporalEnsembling !== null
+      ? `, chunk ${c.chunkLength}, temporal ensembling m = ${c.temporalEnsembling}`
+      : `, chunk ${c.chunkLength}, ${c.actionHorizon} actions per plan`
+    : '';
+  if (s.policy.kind !== 'mlp') console.log(`policy: '${s.policy.kind}'${s.policy.targetReturn !== null ? `, target return ${s.policy.targetReturn}` : ''}${chunk}`);
   for (const w of s.warnings) console.error(`warning: ${w}`);
   console.log(`wrote ${files.html} and ${files.json}`);
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { exportPolicyFile, runSimRobot, type SafeActionMode, serveMqtt, writeSigningKey } from '../serve/index.js';
 import { redactUrl, startBroker } from '../transport/index.js';
-import { type Args, type CommandSpec, descriptionFlag, MQTT_AUTH_FLAGS, UsageError, bool, list, mqttAuth, num, numbers, optNum, optStr, str } from './args.js';
+import { type Args, type CommandSpec, chunkingFlags, descriptionFlag, MQTT_AUTH_FLAGS, UsageError, bool, list, mqttAuth, num, numbers, optNum, optStr, str } from './args.js';
 import { onStopSignal } from './learn.js';
 
 export const SERVE_USAGE = `o2o serve --mqtt <mqtt://host:port | embedded> --policy <file.onnx> (--trusted-key key.pub ... | --allow-unverified)
@@ -13,7 +13,10 @@ export const SERVE_USAGE = `o2o serve --mqtt <mqtt://host:port | embedded> --pol
   [--ep cpu|cuda|webgpu] [--safe-action zero|hold] [--max-delta X] [--stale-ms N] [--no-watch]
   [--max-robots 64] [--robot-idle-ms 10000]
   [--explore [--explore-temperature 1] [--explore-noise 0.1] [--explore-seed 0]]   (sample actions: online data collection)
-  [--target-return R | robot=R,...] [--interface <json | file>]
+  [--target-return R | robot=R,...] [--interface <json | file>] [--action-horizon N | --temporal-ensembling M] [--chunk-seed 0]
+  --action-horizon: a chunked policy (Diffusion Policy, ACT) executes N actions of each chunk, then plans again
+  (default: its card's); --temporal-ensembling M plans every step and averages the overlapping chunks with
+  weights exp(-M·i) (ACT: 0.01); --chunk-seed: each robot's noise generator is seeded from it and its id.
   --target-return: a sequence policy's (Decision Transformer) target return instead of its card's, for every
   robot (R) or one (robot=R). --interface describes a foreign ONNX that takes a context (states, actions,
   returns_to_go, timesteps, attention_mask), as JSON or a JSON file; or put it in <file.onnx>.card.json.
@@ -46,6 +49,9 @@ export const SERVE_SPEC: CommandSpec = {
     'explore-seed': 'int',
     'target-return': 'list',
     interface: 'string',
+    'action-horizon': 'int',
+    'temporal-ensembling': 'number',
+    'chunk-seed': 'int',
     ros: 'bool',
     ...MQTT_AUTH_FLAGS,
   },
@@ -170,6 +176,7 @@ export async function serveCommand(a: Args): Promise<void> {
   const exploring = bool(a, 'explore');
   const targets = targetReturnFlag(a);
   const description = descriptionFlag(a);
+  const chunking = { ...chunkingFlags(a), seed: num(a, 'chunk-seed', 0) };
   const stop = onStopSignal();
   let embedded: Awaited<ReturnType<typeof startBroker>> | null = null;
   let server: Awaited<ReturnType<typeof serveMqtt>> | null = null;
@@ -202,6 +209,7 @@ export async function serveCommand(a: Args): Promise<void> {
       targetReturn: targets.all,
       targetReturns: targets.perRobot,
       description,
+      chunking,
       log: (l) => console.log(l),
     });
     console.log(`o2o serve: serving ${server.version} on ${redactUrl(server.url)} (Ctrl-C stops it)`);

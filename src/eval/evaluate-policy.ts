@@ -9,7 +9,7 @@
  */
 import { cpus } from 'node:os';
 import { makeEnv, resolveProfile, type RandomizationProfile, type RefScores } from '../../simulators/index.js';
-import type { ModelOptions, PolicyDescription, PolicyModel, PolicyRuntime } from '../serve/index.js';
+import type { ChunkingOptions, ModelOptions, PolicyDescription, PolicyModel, PolicyRuntime } from '../serve/index.js';
 import { readCurve, type LearningCurve } from './curve.js';
 import { EvaluationError } from './errors.js';
 import { checkPolicyFits, loadEvalPolicy, type PolicyInfo } from './policy.js';
@@ -39,6 +39,8 @@ export interface EvaluatePolicyOptions {
   targetReturn?: number;
   /** How to call a foreign file that takes a context (instead of `<file>.card.json` beside it). */
   description?: PolicyDescription;
+  /** A chunked policy's action horizon or temporal ensembling (default: its card's horizon). */
+  chunking?: ChunkingOptions;
   /** Env id: pendulum, hopper, halfcheetah, walker2d, reacher-arm. */
   task: string;
   /** Profile names (built-in or in `customProfiles`) or profile objects; default nominal, mild, harsh. */
@@ -195,7 +197,7 @@ export async function evaluatePolicy(o: EvaluatePolicyOptions): Promise<EvalSumm
     throw new EvaluationError(`task '${o.task}': reference scores expert ${ref.expert} <= random ${ref.random}; normalized scores are undefined (see simulators/refscores.ts)`);
   // Inputs that can fail cheaply are read before the rollouts.
   const curve = o.curve ? readCurve(o.curve) : null;
-  const loaded = loadEvalPolicy(o.policy, { ...o.model, targetReturn: o.targetReturn, description: o.description });
+  const loaded = loadEvalPolicy(o.policy, { ...o.model, targetReturn: o.targetReturn, description: o.description, chunking: o.chunking });
   const warnings: string[] = [];
   if (/placeholder/i.test(ref.note))
     warnings.push(`task '${spec.id}': its reference scores are marked as a placeholder (its note says PLACEHOLDER); normalized scores are provisional — compare raw returns too`);

@@ -2,7 +2,7 @@
  * The policy under evaluation: an ONNX file (our artifact with its card, an 'o2o train --out'
  * export, or a foreign d3rlpy/torch export — with `<file>.card.json` or a description when it
  * takes a context), an already open PolicyRuntime, or a loaded mlp PolicyModel. Files are opened
- * as a PolicyRuntime (mlp or sequence policies: rollout.ts feeds a sequence policy its rewards and
+ * as a PolicyRuntime (mlp, sequence or chunked policies: rollout.ts feeds them rewards and
  * episode starts). Evaluation is an offline analysis, so no signature is required (a file's own
  * o2o.sha256 is still checked); the file's sha256 goes into the report so a reader knows exactly
  * which bytes were measured.
@@ -10,7 +10,17 @@
 import { existsSync } from 'node:fs';
 import type { EnvSpec } from '../../simulators/index.js';
 import type { PolicyKind } from '../nn/index.js';
-import { type ModelOptions, type PolicyCard, type PolicyDescription, PolicyModel, PolicyRuntime, readArtifactFile, readMetadata, sha256Hex } from '../serve/index.js';
+import {
+  type ChunkingOptions,
+  type ModelOptions,
+  type PolicyCard,
+  type PolicyDescription,
+  PolicyModel,
+  PolicyRuntime,
+  readArtifactFile,
+  readMetadata,
+  sha256Hex,
+} from '../serve/index.js';
 import { EvaluationError } from './errors.js';
 import { modelPolicy, type RolloutPolicy } from './rollout.js';
 
@@ -27,10 +37,12 @@ export interface PolicyInfo {
   actDim: number;
   inputName: string;
   outputName: string;
-  /** How it is called: 'mlp', or 'sequence' (rolled out with its context). */
+  /** How it is called: 'mlp', 'sequence' (rolled out with its context) or 'chunked' (with its action queue). */
   kind: PolicyKind;
   /** A sequence policy's target return (the card's, or the one asked for); null without one. */
   targetReturn: number | null;
+  /** A chunked policy's queue: actions per plan, temporal ensembling's m (null: off); null for other kinds. */
+  chunk: { actionHorizon: number; chunkLength: number; temporalEnsembling: number | null } | null;
 }
 
 export interface LoadedPolicy {
@@ -48,6 +60,8 @@ export interface EvalPolicyOptions extends ModelOptions {
   targetReturn?: number;
   /** How to call a foreign file that takes a context (instead of `<file>.card.json`). */
   description?: PolicyDescription | null;
+  /** A chunked policy's action horizon or temporal ensembling (and its noise seed). */
+  chunking?: ChunkingOptions;
 }
 
 function runtimeInfo(rt: PolicyRuntime, source: string, sha256: string | null, task: string | null): PolicyInfo {
@@ -63,12 +77,13 @@ function runtimeInfo(rt: PolicyRuntime, source: string, sha256: string | null, t
     outputName: rt.model.outputName,
     kind: rt.policyInterface.kind,
     targetReturn: st.targetReturn,
+    chunk: st.chunk ? { actionHorizon: st.chunk.actionHorizon, chunkLength: st.chunk.chunkLength, temporalEnsembling: st.chunk.temporalEnsembling } : null,
   };
 }
 
 /** Loads `policy` (a path, an open runtime or a loaded mlp model) and describes it. */
 export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opts: EvalPolicyOptions = {}): LoadedPolicy {
-  const { targetReturn, description, ...modelOpts } = opts;
+  const { targetReturn, description, chunking, ...modelOpts } = opts;
   const noTarget = (rt: PolicyRuntime, where: string) =>
     new EvaluationError(`${where}: --target-return is for policies conditioned on a return (a returns-to-go input); this is a '${rt.policyInterface.kind}' policy without one`);
   if (policy instanceof PolicyRuntime) {
@@ -96,13 +111,14 @@ export function loadEvalPolicy(policy: string | PolicyModel | PolicyRuntime, opt
         outputName: m.outputName,
         kind: 'mlp',
         targetReturn: null,
+        chunk: null,
       },
     };
   }
   if (!existsSync(policy)) throw new EvaluationError(`${policy}: no such policy file; check the path (train one with 'o2o train --out', export it with 'o2o export')`);
   const input = readArtifactFile(policy);
   if (description) input.description = description;
-  const rt = PolicyRuntime.open(input, { trust: { allowUnverified: true }, model: modelOpts, targetReturn });
+  const rt = PolicyRuntime.open(input, { trust: { allowUnverified: true }, model: modelOpts, targetReturn, chunking });
   const card = rt.card;
   if (targetReturn !== undefined && rt.status().targetReturn === null) {
     rt.dispose();

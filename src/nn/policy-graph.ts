@@ -55,6 +55,11 @@ export interface PolicyInterface {
   chunkLength: number;
   /** Inputs besides the observation(s), in the graph's input order. */
   extraInputs: PolicyExtraInput[];
+  /**
+   * Chunked policies: how many of a chunk's actions a server executes before it plans again
+   * (receding horizon; Diffusion Policy's action horizon, e.g. 8 of 16). Default: chunkLength.
+   */
+  actionHorizon?: number;
 }
 
 /** Observation in, action out. */

@@ -99,6 +99,10 @@ export function interfaceProblem(i: PolicyInterface): string | null {
   if (i.kind === 'mlp' && (i.contextLength !== 1 || i.chunkLength !== 1 || i.extraInputs.length > 0))
     return `an 'mlp' policy has context 1, chunk 1 and no extra inputs (got ${i.contextLength}, ${i.chunkLength}, ${i.extraInputs.length})`;
   if (i.kind === 'sequence' && i.chunkLength !== 1) return `a 'sequence' policy returns one action per call (chunkLength 1, got ${i.chunkLength})`;
+  if (i.actionHorizon !== undefined && (i.kind !== 'chunked' || !posInt(i.actionHorizon) || i.actionHorizon > i.chunkLength))
+    return `actionHorizon ${String(i.actionHorizon)}: only a 'chunked' policy has one, an integer from 1 to chunkLength (${i.chunkLength})`;
+  if (i.kind === 'chunked' && Array.isArray(i.extraInputs) && (i.extraInputs.length > 1 || i.extraInputs.some((x) => x?.role !== 'noise')))
+    return `a 'chunked' policy takes its observations and at most one extra input, of role 'noise' (got ${i.extraInputs.map((x) => x?.role).join(', ')})`;
   const seen = new Set<string>();
   for (const x of i.extraInputs) {
     const ok =

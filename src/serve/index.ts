@@ -3,6 +3,7 @@ export * from './artifact.js';
 export { outlineOnnx, type OnnxOutline } from './onnx-meta.js';
 export { PolicyModel, type ModelOptions } from './model.js';
 export { SafetyFilter, SafetyConfigError, type SafetyConfig, type SafeActionMode, type FaultCounts, type FaultKind } from './safety.js';
+export type { ChunkingOptions } from './chunks.js';
 export { ActionSampler, ExplorationConfigError, robotSeed, type ExplorationConfig } from './exploration.js';
 export { PolicyRuntime, type RuntimeOptions, type RuntimeEvent, type RuntimeStatus, type StepInfo, type SwapResult } from './runtime.js';
 export { exportPolicy, sealForeignPolicy, makeCard, writeAtomic, type CardInput, type ExportOptions, type ExportResult } from './export.js';

@@ -8,6 +8,11 @@
  * the interface's extra inputs (actions, returns-to-go, timesteps, mask), each preallocated at
  * batch 1 (`inputs`); its action output is [batch, actDim] or [batch, K, actDim] (then the last
  * position is the action: a PyTorch Decision Transformer's action_preds).
+ *
+ * A 'chunked' policy (Diffusion Policy, ACT) takes [batch, K, obsDim] observations and optionally a
+ * 'noise' input [batch, H, actDim]; its output is [batch, H, actDim] or [H, actDim] (a foreign
+ * export without the batch): infer() writes the whole chunk into `chunk` and its first action into
+ * `action`.
  */
 import type { PolicyExtraInput, PolicyInterface } from '../nn/index.js';
 import { type ExecutionProvider, type NativeSession, openSession, ort } from '../engine/ort-binding.js';
@@ -95,6 +100,10 @@ export class PolicyModel {
   readonly contextLength: number;
   /** Sequence policies: the context inputs besides the observation, by role (empty for mlp). */
   readonly inputs: ReadonlyMap<PolicyExtraInput['role'], ContextInput>;
+  /** Chunked policies: actions per call (1 otherwise). */
+  readonly chunkLength: number;
+  /** Chunked policies: the live [H, actDim] chunk written by infer() (empty otherwise). */
+  readonly chunk: Float32Array;
   /** [1, K, actDim] output (a PyTorch DT's action_preds): infer() copies its last position into `action`. */
   private readonly perStep: Float32Array | null = null;
 
@@ -105,27 +114,39 @@ export class PolicyModel {
     opts: ModelOptions,
   ) {
     const iface = opts.interface;
-    const seq = iface?.kind === 'sequence';
+    const chunked = iface?.kind === 'chunked';
+    const seq = iface?.kind === 'sequence' || chunked;
     const extraNames = new Set(seq ? iface.extraInputs.map((x) => x.name) : []);
     const input = seq ? this.observationInput(native.inputMetadata, extraNames, opts.inputName) : pick(native.inputMetadata, opts.inputName, 'input', source);
     const output = pick(native.outputMetadata, opts.outputName, 'output', source);
     const K = seq ? iface.contextLength : 1;
     this.contextLength = K;
     this.obsDim = seq ? this.contextDim(input, K, 'input') : featureDim(input, 'input', source);
-    this.actDim = seq && output.shape.length === 3 ? this.contextDim(output, K, 'output') : featureDim(output, 'output', source);
+    const H = chunked ? iface.chunkLength : K;
+    this.chunkLength = chunked ? H : 1;
+    this.actDim = chunked ? this.chunkDim(output, H) : seq && output.shape.length === 3 ? this.contextDim(output, K, 'output') : featureDim(output, 'output', source);
     this.inputName = input.name;
     this.outputName = output.name;
     this.obs = new Float32Array(K * this.obsDim);
     this.action = new Float32Array(this.actDim);
     const inShape = seq ? [1, K, this.obsDim] : input.shape.length === 1 ? [this.obsDim] : [1, this.obsDim];
-    const outShape = output.shape.length === 3 ? [1, K, this.actDim] : output.shape.length === 1 ? [this.actDim] : [1, this.actDim];
-    if (output.shape.length === 3) this.perStep = new Float32Array(K * this.actDim);
+    const outShape = chunked
+      ? output.shape.length === 3
+        ? [1, H, this.actDim]
+        : [H, this.actDim]
+      : output.shape.length === 3
+        ? [1, K, this.actDim]
+        : output.shape.length === 1
+          ? [this.actDim]
+          : [1, this.actDim];
+    if (output.shape.length === 3 && !chunked) this.perStep = new Float32Array(K * this.actDim);
+    this.chunk = new Float32Array(chunked ? H * this.actDim : 0);
     this.feeds = { [input.name]: new ort.Tensor('float32', this.obs, inShape) };
-    this.fetches = { [output.name]: new ort.Tensor('float32', this.perStep ?? this.action, outShape) };
+    this.fetches = { [output.name]: new ort.Tensor('float32', chunked ? this.chunk : (this.perStep ?? this.action), outShape) };
     const inputs = new Map<PolicyExtraInput['role'], ContextInput>();
     if (seq) {
       for (const x of iface.extraInputs) {
-        const data = this.contextInput(native.inputMetadata, x, K);
+        const data = chunked ? this.noiseInput(native.inputMetadata, x, H) : this.contextInput(native.inputMetadata, x, K);
         this.feeds[x.name] = new ort.Tensor(x.dtype, data, [1, ...x.shape]);
         inputs.set(x.role, { spec: x, data });
       }
@@ -184,6 +205,33 @@ export class PolicyModel {
     return d;
   }
 
+  /** A chunked policy's action dimension, from its [batch, H, actDim] or [H, actDim] output. */
+  private chunkDim(m: Meta, H: number): number {
+    const s = m.shape;
+    const [h, d] = s.length === 3 ? [s[1]!, s[2]] : s.length === 2 ? [s[0]!, s[1]] : [0, undefined];
+    const batchOk = s.length === 2 || s[0]! <= 0 || s[0] === 1;
+    if (m.type !== ORT_FLOAT || !batchOk || !(h <= 0 || h === H) || d === undefined || !(d > 0))
+      throw new ArtifactError(
+        `${this.source}: output '${m.name}' has type ${m.type} shape [${s.join(',')}]; a chunked policy with chunk ${H} needs float32 [batch, ${H}, n] or [${H}, n] with n fixed`,
+      );
+    return d;
+  }
+
+  /** A chunked policy's noise input [H, actDim] (float32), after checking it against the graph. */
+  private noiseInput(list: readonly Meta[], x: PolicyExtraInput, H: number): Float32Array {
+    const m = list.find((y) => y.name === x.name)!;
+    const src = this.source;
+    if (x.role !== 'noise' || x.dtype !== 'float32' || !sameDims(x.shape, [H, this.actDim]))
+      throw new ArtifactError(
+        `${src}: a chunked policy's extra input is its float32 noise [${H}, ${this.actDim}] (role 'noise'); the interface gives '${x.name}' ${x.role} ${x.dtype} [${x.shape.join(',')}]`,
+      );
+    if (!sameDims(m.shape.slice(1), x.shape) || !(m.shape[0]! <= 0 || m.shape[0] === 1) || m.type !== ORT_FLOAT)
+      throw new ArtifactError(
+        `${src}: input '${x.name}' has type ${m.type} shape [${m.shape.join(',')}], the interface says float32 [batch, ${x.shape.join(', ')}]; fix the interface`,
+      );
+    return new Float32Array(H * this.actDim);
+  }
+
   /** The preallocated buffer of one context input, after checking it against the graph. */
   private contextInput(list: readonly Meta[], x: PolicyExtraInput, K: number): Float32Array | BigInt64Array {
     const m = list.find((y) => y.name === x.name)!;
@@ -231,6 +279,7 @@ export class PolicyModel {
   infer(): void {
     this.native.run(this.feeds, this.fetches, this.runOptions);
     if (this.perStep) this.lastPosition(this.perStep);
+    else if (this.chunk.length) for (let i = 0; i < this.actDim; i++) this.action[i] = this.chunk[i]!;
   }
 
   private lastPosition(all: Float32Array): void {

@@ -25,7 +25,16 @@
  *
  * The target return is the card's (the returns-to-go input's default) unless RuntimeOptions.
  * targetReturn or setTargetReturn() overrides it. mlp policies ignore rewards and episode starts.
- * A 'chunked' policy is refused, at open and at swap, as not supported yet.
+ *
+ * 'chunked' policies (Diffusion Policy, ACT: K observations in, a chunk of H future actions out)
+ * keep the robot's action queue (chunks.ts): a plan runs the policy and queues its first
+ * `actionHorizon` actions (RuntimeOptions.chunking, else the interface's, else H); the steps in
+ * between pop the queue (no inference); then it plans again. With temporalEnsembling (ACT) it plans
+ * at every step and averages the overlapping predictions. Every action leaves through the safety
+ * filter, whose state (the rate limit's previous action) runs on across chunk boundaries. Episode
+ * starts and reset() empty the queue and the observation history. A hot swap to another chunked
+ * policy takes effect at the next plan: the old policy's queued actions finish first; a swap to or
+ * from another kind takes effect at the next act() (the queue is dropped).
  */
 import type { PolicyInterface, ServingGraph } from '../nn/index.js';
 import {
@@ -38,6 +47,8 @@ import {
   verifyArtifact,
   type VerifiedArtifact,
 } from './artifact.js';
+import { Rng } from '../util/rng.js';
+import { type ChunkingOptions, ChunkQueue } from './chunks.js';
 import { ContextWindow } from './context.js';
 import { exportPolicy } from './export.js';
 import { ActionSampler, type ExplorationConfig } from './exploration.js';
@@ -57,6 +68,8 @@ export interface RuntimeOptions {
    * the card's default. Ignored by policies without one.
    */
   targetReturn?: number;
+  /** Chunked policies: the action horizon, temporal ensembling and the noise seed (see chunks.ts). */
+  chunking?: ChunkingOptions;
 }
 
 /**
@@ -120,6 +133,8 @@ export interface RuntimeStatus {
   returnToGo: number | null;
   /** Sequence policies with returns-to-go: the target the next episode starts from; else null. */
   targetReturn: number | null;
+  /** Chunked policies: the queue (actions executed per plan, actions still queued, plans made, ensembling's m or null); else null. */
+  chunk: { actionHorizon: number; chunkLength: number; queued: number; replans: number; temporalEnsembling: number | null } | null;
 }
 
 interface Loaded {
@@ -130,6 +145,8 @@ interface Loaded {
   iface: PolicyInterface;
   /** Sequence policies: the robot's context (in the model's input buffers). */
   window: ContextWindow | null;
+  /** Chunked policies: the robot's action queue and observation history. */
+  queue: ChunkQueue | null;
 }
 
 /** Same interface: a hot swap between the two keeps the robot's context. */
@@ -156,16 +173,20 @@ export class PolicyRuntime {
   private sampler: ActionSampler | null = null;
   private resetPending = false;
   private targetOverride: number | null;
+  /** Chunked policies: the raw (pre-filter) action of the current step. */
+  private readonly raw: Float32Array;
 
   private constructor(
     first: Loaded,
     private readonly opts: RuntimeOptions,
+    private readonly rng: Rng,
   ) {
     this.current = first;
     this.targetOverride = opts.targetReturn ?? null;
     this.obsDim = first.model.obsDim;
     this.actDim = first.model.actDim;
     this.action = new Float32Array(this.actDim);
+    this.raw = new Float32Array(this.actDim);
     this.lastGoodObs = new Float32Array(this.obsDim);
     const card = first.artifact.card;
     this.filter = new SafetyFilter(this.actDim, { low: card?.action.low, high: card?.action.high, ...opts.safety });
@@ -179,13 +200,14 @@ export class PolicyRuntime {
 
   /** Verifies and loads the first policy; throws (ArtifactError) when it cannot serve. */
   static open(input: ArtifactInput, opts: RuntimeOptions = {}): PolicyRuntime {
-    return new PolicyRuntime(PolicyRuntime.prepare(input, opts, null), opts);
+    const rng = new Rng(opts.chunking?.seed ?? 0);
+    return new PolicyRuntime(PolicyRuntime.prepare(input, opts, null, rng), opts, rng);
   }
 
   /**
    * A learner's policy as it would be served (a trainer's evaluation): its serving graph sealed in
    * memory exactly as `o2o export` seals it (normalization and weights baked in), then opened —
-   * mlp or sequence alike, ready for `rollout()` (src/eval).
+   * mlp, sequence or chunked alike, ready for `rollout()` (src/eval).
    */
   static fromServingGraph(policy: ServingGraph, opts: RuntimeOptions & { obsMean?: Float32Array; obsStd?: Float32Array; name?: string } = {}): PolicyRuntime {
     const { obsMean, obsStd, name = 'learner-policy', ...runtime } = opts;
@@ -199,16 +221,12 @@ export class PolicyRuntime {
     input: ArtifactInput,
     opts: RuntimeOptions,
     probe: { obs: Float32Array; obsDim: number; actDim: number } | null,
+    rng: Rng,
     targetReturn: number | null = opts.targetReturn ?? null,
   ): Loaded {
     const artifact = verifyArtifact(input, opts.trust);
     const card = artifact.card;
     const iface = artifactInterface(artifact);
-    if (iface.kind === 'chunked') {
-      throw new ArtifactError(
-        `${artifact.source}: a 'chunked' policy (context ${iface.contextLength}, chunk ${iface.chunkLength}, extra inputs: ${iface.extraInputs.map((x) => x.name).join(', ') || 'none'}) cannot be served yet: this runtime serves 'mlp' and 'sequence' policies`,
-      );
-    }
     const rtgInput = iface.extraInputs.find((x) => x.role === 'returns-to-go');
     const target = rtgInput ? (targetReturn ?? rtgInput.default ?? null) : null;
     if (rtgInput && target === null)
@@ -224,6 +242,7 @@ export class PolicyRuntime {
       ...opts.model,
     });
     let window: ContextWindow | null = null;
+    let queue: ChunkQueue | null = null;
     try {
       if (card && (card.observation.dim !== model.obsDim || card.action.dim !== model.actDim)) {
         throw new Error(
@@ -241,11 +260,20 @@ export class PolicyRuntime {
         window = new ContextWindow(model, target);
         window.begin(0, true);
         window.put(probe ? probe.obs : new Float32Array(model.obsDim));
+      } else if (iface.kind === 'chunked') {
+        // The test run: the first step of an episode, with zero noise (the robot's generator is not drawn from).
+        queue = new ChunkQueue(model, rng, opts.chunking ?? {}, iface.actionHorizon);
+        queue.begin(true);
+        queue.put(probe ? probe.obs : new Float32Array(model.obsDim));
       } else if (probe) model.obs.set(probe.obs);
       else model.obs.fill(0);
       if (model.hasDistribution) model.inferDistribution();
       else model.infer();
       window?.clear();
+      queue?.clear();
+      for (let i = 0; i < model.chunk.length; i++)
+        if (!Number.isFinite(model.chunk[i]!))
+          throw new Error(`${artifact.source}: test inference gave chunk[${i}] = ${model.chunk[i]}; the policy's weights are broken — re-export it`);
       for (let i = 0; i < model.actDim; i++) {
         if (!Number.isFinite(model.action[i]!))
           throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
@@ -259,7 +287,7 @@ export class PolicyRuntime {
       model.dispose();
       throw e;
     }
-    return { artifact, model, distribution: model.hasDistribution ? distribution : null, iface, window };
+    return { artifact, model, distribution: model.hasDistribution ? distribution : null, iface, window, queue };
   }
 
   get card(): PolicyCard | null {
@@ -276,7 +304,7 @@ export class PolicyRuntime {
    * step 0, the target return). mlp policies keep no context: nothing changes for them.
    */
   reset(): void {
-    if (this.current.window) this.resetPending = true;
+    if (this.current.window || this.current.queue) this.resetPending = true;
   }
 
   /**
@@ -320,6 +348,8 @@ export class PolicyRuntime {
     }
     const w = this.current.window;
     if (w) return this.actInContext(w, obs, now, t, step);
+    const q = this.current.queue;
+    if (q) return this.actFromQueue(q, obs, now, t, step);
     const f = this.filter;
     this.steps++;
     this.observed(t);
@@ -383,6 +413,40 @@ export class PolicyRuntime {
   }
 
   /**
+   * act() for a chunked policy: the observation enters the history; a plan runs the policy when the
+   * queue is empty (or at every step with temporal ensembling); the step's action leaves through the filter.
+   */
+  private actFromQueue(q: ChunkQueue, obs: ArrayLike<number>, now: number, obsTime: number, step: StepInfo | null): Float32Array {
+    const f = this.filter;
+    this.steps++;
+    this.observed(obsTime);
+    // The step advances the queue even when its observation is refused below (its action is dropped).
+    if (this.resetPending || step?.episodeStart || q.step < 0) q.begin(true);
+    else if (!step?.repeat) q.begin(false, step?.steps ?? 1);
+    this.resetPending = false;
+    if (obs.length !== this.obsDim) return this.fault('obsLength');
+    for (let i = 0; i < this.obsDim; i++) if (!Number.isFinite(obs[i]!)) return this.fault('nonFiniteObs');
+    if (now - obsTime > f.staleAfterMs) return this.fault('stale');
+    q.put(obs);
+    if (q.needsPlan) {
+      q.drawNoise();
+      try {
+        this.current.model.infer();
+      } catch {
+        return this.fault('inference');
+      }
+      q.planned();
+    }
+    const a = this.raw;
+    q.current(a);
+    if (this.sampler) this.sampler.sample(a, null, a, a, f.low, f.high);
+    if (!f.filter(a, this.action)) return this.fault('nonFiniteAction');
+    for (let i = 0; i < this.obsDim; i++) this.lastGoodObs[i] = obs[i]!;
+    this.haveGoodObs = true;
+    return this.action;
+  }
+
+  /**
    * Tells the watchdog that an observation stamped `obsTime` (ms, act()'s clock) arrived. act()
    * does this itself; a transport that decouples arrival from act() — a control timer acting on
    * the latest observation, as the ROS 2 node does — calls it on arrival, so the watchdog stops
@@ -434,6 +498,7 @@ export class PolicyRuntime {
         input,
         this.opts,
         { obs: this.haveGoodObs ? this.lastGoodObs : new Float32Array(this.obsDim), obsDim: this.obsDim, actDim: this.actDim },
+        this.rng,
         this.targetOverride,
       );
     } catch (e) {
@@ -445,6 +510,8 @@ export class PolicyRuntime {
     }
     // The robot's episode goes on under a policy with the same interface; any other swap starts the context again.
     if (next.window && old.window && sameInterface(next.iface, old.iface)) next.window.continueFrom(old.window);
+    // A chunked policy takes over at its next plan: the old one's queued actions finish first.
+    if (next.queue && old.queue) next.queue.continueFrom(old.queue);
     this.current = next;
     this.swaps++;
     this.lastSwapError = null;
@@ -464,6 +531,7 @@ export class PolicyRuntime {
   status(): RuntimeStatus {
     const a = this.current.artifact;
     const w = this.current.window;
+    const q = this.current.queue;
     return {
       version: a.version,
       sha256: a.sha256,
@@ -479,9 +547,10 @@ export class PolicyRuntime {
       refusedSwaps: this.refused,
       lastSwapError: this.lastSwapError,
       exploration: this.sampler ? (this.current.distribution?.kind ?? 'noise') : 'off',
-      episodeStep: w ? w.step : null,
+      episodeStep: w ? w.step : q ? q.step : null,
       returnToGo: w && w.target !== null && w.step >= 0 ? w.returnToGo : null,
       targetReturn: w?.target ?? null,
+      chunk: q ? { actionHorizon: q.horizon, chunkLength: q.chunkLength, queued: q.queued, replans: q.replans, temporalEnsembling: q.ensembling } : null,
     };
   }
 

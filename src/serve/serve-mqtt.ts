@@ -26,6 +26,11 @@
  * observation itself, so they stay in order with it (a separate reset topic would not: MQTT orders
  * messages per topic only). Each robot's target return is targetReturns[robot], else
  * targetReturn, else the card's.
+ *
+ * A chunked policy (Diffusion Policy, ACT) keeps each robot's action queue and observation history
+ * in its runtime (chunks.ts), started again on the same episode boundaries; each robot's noise
+ * generator is seeded from `chunking.seed` and its id (robotSeed). A hot swap reaches each robot at
+ * its next plan: the actions the old policy queued for it finish first.
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import { o2oType } from '../data/schema/proto.js';
@@ -197,7 +202,12 @@ export async function serveMqtt(opts: ServeMqttOptions): Promise<MqttServer> {
       release(oldest, `silent for ${((now - oldestAt) / 1000).toFixed(1)} s, making room for '${robot}'`);
     }
     refused.delete(robot);
-    const rt = PolicyRuntime.open(current, { ...opts, targetReturn: opts.targetReturns?.[robot] ?? opts.targetReturn });
+    const rt = PolicyRuntime.open(current, {
+      ...opts,
+      targetReturn: opts.targetReturns?.[robot] ?? opts.targetReturn,
+      // Each robot draws its own chunked policy's noise (deterministic per fleet seed and robot id).
+      chunking: { ...opts.chunking, seed: robotSeed(opts.chunking?.seed ?? 0, robot) },
+    });
     // Each robot draws its own exploration noise.
     if (opts.exploration) rt.setExploration({ ...opts.exploration, seed: robotSeed(opts.exploration.seed ?? 0, robot) });
     r = { rt, topic: robotTopics(fleet, robot).action, lastSeen: now, step: { reward: 0, episodeStart: true }, episode: -1, sequence: -1, ended: false };

@@ -2,11 +2,12 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nextObservationsOf, openStore } from '../../src/data/index.js';
-import { generateSigningKey } from '../../src/serve/index.js';
+import { generateSigningKey, PolicyRuntime, robotSeed } from '../../src/serve/index.js';
 import { InProcessParameter, InProcessQoS, InProcessRos } from '../../ros/in-process.js';
 import { ManagedPolicyNode } from '../../ros/managed.js';
 import { PolicyNode } from '../../ros/policy-node.js';
 import type { DiagnosticArrayMsg, Float32MultiArrayMsg, JointStateMsg, TwistMsg } from '../../ros/rcl-api.js';
+import { exportChunk } from '../serve/chunk-fixtures.js';
 import { exportRandom, randomActor, referenceAction, tempDir } from '../serve/fixtures.js';
 import { ACT, ContractModel, exportToy, relErr, TARGET } from '../serve/sequence-fixtures.js';
 
@@ -429,5 +430,68 @@ describe('ROS 2 policy node with a sequence policy (in-process ROS)', () => {
     expect(n.runtime.status()).toMatchObject({ episodeStep: 0, returnToGo: TARGET }); // a new context for the new interface
     expect(set('target_return', 3, 'x').successful).toBe(false);
     await n.close();
+  });
+});
+
+describe('ROS 2 policy node with a chunked policy (in-process ROS)', () => {
+  const CHUNK = `
+/**:
+  ros__parameters:
+    model_path: $DIR/dp.onnx
+    allow_unverified: true
+    watch_model: false
+    control_rate_hz: 100.0
+    act_on_observation: true
+    reset_topic: /o2o/reset
+`;
+  const obsAt = (i: number): number[] => [0.1 * i, -0.2 + 0.05 * i, 1 + (i % 3)];
+  async function chunkSetup(extra: string) {
+    const dir = tempDir('o2o-ros-chunk-');
+    const { bytes } = exportChunk({ out: join(dir, 'dp.onnx') });
+    const paramsFile = join(dir, 'policy.yaml');
+    writeFileSync(paramsFile, (CHUNK + extra).replaceAll('$DIR', dir));
+    const ros = new InProcessRos();
+    const n = await PolicyNode.start(ros, { paramsFile, now: () => 1000 });
+    const act = (i: number) => {
+      ros.publish('/o2o/observation', F32, { layout: { dim: [], data_offset: 0 }, data: obsAt(i) });
+      return ros.messages<Float32MultiArrayMsg>('/o2o/action').at(-1)!.data;
+    };
+    return { dir, ros, n, act, bytes };
+  }
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).every((v, i) => Math.abs(v - b[i]!) < 1e-6);
+
+  it('action_horizon: the node plans every N observations from a queue seeded by its name; reset_topic empties it; diagnostics say the queue', async () => {
+    const s = await chunkSetup('    action_horizon: 2\n');
+    const local = PolicyRuntime.open({ bytes: s.bytes, source: 'dp.onnx' }, { chunking: { actionHorizon: 2, seed: robotSeed(0, 'o2o_policy') } });
+    for (let i = 0; i < 5; i++) expect(close(s.act(i), local.act(obsAt(i), { episodeStart: i === 0 })), `step ${i}`).toBe(true);
+    expect(s.n.runtime.status().chunk).toMatchObject({ actionHorizon: 2, replans: 3, queued: 1 });
+    s.ros.publish('/o2o/reset', 'std_msgs/msg/Empty', {});
+    expect(close(s.act(10), local.act(obsAt(10), { episodeStart: true }))).toBe(true);
+    expect(s.n.runtime.status()).toMatchObject({ episodeStep: 0, chunk: { replans: 4, queued: 1 } });
+    s.ros.fire(1_000_000_000n);
+    const kv = Object.fromEntries(s.ros.messages<DiagnosticArrayMsg>('/diagnostics')[0]!.status[0]!.values.map((v) => [v.key, v.value]));
+    expect(kv).toMatchObject({ policy_kind: 'chunked', episode_step: '0', action_horizon: '2', chunk_length: '6', actions_queued: '1', replans: '4', temporal_ensembling: 'off' });
+    // A hot swap over policy_update_topic: the queued action finishes, the new policy plans next.
+    const v2 = join(s.dir, 'dp2.onnx');
+    exportChunk({ version: 'chunk-v2', scale: -2, out: v2 });
+    s.ros.publish('/o2o/policy_update', 'std_msgs/msg/String', { data: v2 });
+    expect(s.n.runtime.version).toBe('chunk-v2');
+    expect(close(s.act(11), local.act(obsAt(11), {}))).toBe(true); // the old plan's second action
+    // The new policy plans at step 12 (same history and noise stream; its chunk's row 0 is the old one's, row 1 differs).
+    expect(close(s.act(12), local.act(obsAt(12), {}))).toBe(true);
+    expect(s.n.runtime.status().chunk).toMatchObject({ replans: 1, queued: 1 });
+    expect(close(s.act(13), local.act(obsAt(13), {}))).toBe(false);
+    local.dispose();
+    await s.n.close();
+  });
+
+  it('temporal_ensembling: a plan every observation, as the runtime averages them; the two settings exclude each other', async () => {
+    const s = await chunkSetup('    temporal_ensembling: 0.01\n');
+    const local = PolicyRuntime.open({ bytes: s.bytes, source: 'dp.onnx' }, { chunking: { temporalEnsembling: 0.01, seed: robotSeed(0, 'o2o_policy') } });
+    for (let i = 0; i < 8; i++) expect(close(s.act(i), local.act(obsAt(i), { episodeStart: i === 0 })), `step ${i}`).toBe(true);
+    expect(s.n.runtime.status().chunk).toMatchObject({ actionHorizon: 1, replans: 8, temporalEnsembling: 0.01 });
+    local.dispose();
+    await s.n.close();
+    await expect(chunkSetup('    temporal_ensembling: 0.01\n    action_horizon: 2\n')).rejects.toThrow(/action_horizon and temporal_ensembling exclude each other/);
   });
 });

@@ -19,18 +19,7 @@ import { allocBatch } from '../../src/data/index.js';
 import { evaluatePolicy } from '../../src/eval/index.js';
 import { type Graph, ParamLayout, type Tensor } from '../../src/engine/index.js';
 import { MLP_INTERFACE, type PolicyInterface, type ServingGraph } from '../../src/nn/index.js';
-import {
-  ArtifactError,
-  exportPolicy,
-  outlineOnnx,
-  PolicyModel,
-  PolicyRuntime,
-  policyInterfaceOf,
-  readCard,
-  resealArtifact,
-  verifyArtifact,
-  writeAtomic,
-} from '../../src/serve/index.js';
+import { exportPolicy, outlineOnnx, PolicyModel, PolicyRuntime, policyInterfaceOf, readCard, resealArtifact, verifyArtifact, writeAtomic } from '../../src/serve/index.js';
 import { missingPythonModule, requireOrSkip, runPython } from '../helpers/python.js';
 import { exportRandom, tempDir } from './fixtures.js';
 
@@ -165,18 +154,18 @@ function toySequencePolicy(): ServingGraph {
   };
 }
 
-/** A toy chunked policy (Diffusion Policy's / ACT's interface): 2 observations in, 3 actions out. */
+/** A toy chunked policy (Diffusion Policy's / ACT's interface), in pendulum's spaces: 2 observations in, 3 actions out. */
 function toyChunkedPolicy(): ServingGraph {
-  const layout = new ParamLayout('toy', [{ name: 'w', shape: [3, 6], init: { kind: 'constant', value: 0.1 } }]);
+  const layout = new ParamLayout('toy', [{ name: 'w', shape: [3, 3], init: { kind: 'constant', value: 0.1 } }]);
   return {
     interface: { kind: 'chunked', contextLength: 2, chunkLength: 3, extraInputs: [] },
     obsDim: 3,
-    actDim: 2,
+    actDim: 1,
     maxAction: 1,
     distribution: null,
     weights: { toy: { layout, values: layout.init(0) } },
     build(g: Graph, io: { observation: Tensor }, w: Record<string, Record<string, Tensor>>) {
-      return { action: g.reshape(g.tanh(g.matmul(g.reduceMean(io.observation, [1]), w.toy!.w!)), [-1, 3, 2]) };
+      return { action: g.reshape(g.tanh(g.matmul(g.reduceMean(io.observation, [1]), w.toy!.w!)), [-1, 3, 1]) };
     },
   };
 }
@@ -205,26 +194,27 @@ describe('a policy that is not an MLP', () => {
     }
   });
 
-  it("a 'sequence' policy is served with its context (test/serve/sequence.test.ts); a 'chunked' one is refused as not supported yet, at open and at swap (the old policy keeps serving), and by o2o eval", async () => {
+  it("a 'sequence' policy is served with its context (test/serve/sequence.test.ts), a 'chunked' one from its action queue (test/serve/chunked.test.ts): at open, at swap, and by o2o eval", async () => {
     const seq = exportPolicy({ policy: toySequencePolicy(), card });
     const served = PolicyRuntime.open({ bytes: seq.bytes, source: 'toy.onnx' });
     expect(served.policyInterface.kind).toBe('sequence');
     expect(served.act([0.1, 0.2, 0.3], { reward: 0, episodeStart: true }).length).toBe(2);
     served.dispose();
     const chunked = exportPolicy({ policy: toyChunkedPolicy(), card: { ...card, name: 'toy-chunks' } });
-    expect(() => PolicyRuntime.open({ bytes: chunked.bytes, source: 'chunks.onnx' })).toThrow(ArtifactError);
-    expect(() => PolicyRuntime.open({ bytes: chunked.bytes, source: 'chunks.onnx' })).toThrow(
-      "chunks.onnx: a 'chunked' policy (context 2, chunk 3, extra inputs: none) cannot be served yet: this runtime serves 'mlp' and 'sequence' policies",
-    );
-    const rt = PolicyRuntime.open({ bytes: exportRandom({ spec: { obsDim: 3 } }).bytes, source: 'mlp' });
-    const r = rt.swap({ bytes: chunked.bytes, source: 'chunks.onnx' });
-    expect(r.ok).toBe(false);
-    expect(r.reason).toMatch(/a 'chunked' policy .* cannot be served yet/);
-    expect(rt.policyInterface.kind).toBe('mlp');
+    const open = PolicyRuntime.open({ bytes: chunked.bytes, source: 'chunks.onnx' });
+    expect(open.policyInterface.kind).toBe('chunked');
+    expect(open.act([0.1, 0.2, 0.3], { episodeStart: true }).length).toBe(1);
+    open.dispose();
+    const rt = PolicyRuntime.open({ bytes: exportRandom({ spec: { obsDim: 3, actDim: 1 } }).bytes, source: 'mlp' });
+    expect(rt.swap({ bytes: chunked.bytes, source: 'chunks.onnx' }).ok).toBe(true);
+    expect(rt.policyInterface.kind).toBe('chunked');
     rt.dispose();
     const file = join(tempDir(), 'chunks.onnx');
     writeAtomic(file, chunked.bytes);
-    await expect(evaluatePolicy({ policy: file, task: 'pendulum', episodes: 1 })).rejects.toThrow(/a 'chunked' policy .* cannot be served yet/);
+    const report = await evaluatePolicy({ policy: file, task: 'pendulum', episodes: 1 });
+    expect(report.policy.kind).toBe('chunked');
+    expect(report.policy.chunk).toEqual({ actionHorizon: 3, chunkLength: 3, temporalEnsembling: null });
+    expect(Number.isFinite(report.profiles[0]!.mean)).toBe(true);
   });
 
   it('a card whose interface this version does not know, or that is malformed, is refused naming the problem', () => {
@@ -238,5 +228,9 @@ describe('a policy that is not an MLP', () => {
     expect(() => readCard(bad({ ...toySequencePolicy().interface, extraInputs: [{ name: 'x', role: 'mystery', shape: [1], dtype: 'float32' }] }))).toThrow(
       /extra input .* is not \{ name, role/,
     );
+    const chunks = toyChunkedPolicy().interface;
+    expect(() => readCard(bad({ ...chunks, actionHorizon: 4 }))).toThrow(/actionHorizon 4: only a 'chunked' policy has one, an integer from 1 to chunkLength \(3\)/);
+    expect(() => readCard(bad({ ...toySequencePolicy().interface, actionHorizon: 1 }))).toThrow(/actionHorizon 1: only a 'chunked' policy/);
+    expect(() => readCard(bad({ ...chunks, extraInputs: [{ name: 'm', role: 'mask', shape: [2], dtype: 'float32' }] }))).toThrow(/at most one extra input, of role 'noise'/);
   });
 });
