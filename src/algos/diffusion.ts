@@ -194,10 +194,13 @@ export class DiffusionPolicy extends GraphLearner {
     const steps = ddimSteps(this.alphaBars, inferenceSteps);
     const table = this.table;
     return {
+      // The denoised horizon starts nObs − 1 steps back (at the oldest observation); the chunk served
+      // starts at the current step: horizon − nObs + 1 actions, of which nAction are executed.
       interface: {
         kind: 'chunked',
         contextLength: cfg.nObs,
-        chunkLength: H,
+        chunkLength: H - cfg.nObs + 1,
+        actionHorizon: cfg.nAction,
         extraInputs: [{ name: 'noise', role: 'noise', shape: [H, task.actDim], dtype: 'float32' }],
       },
       obsDim: task.obsDim,
@@ -216,7 +219,8 @@ export class DiffusionPolicy extends GraphLearner {
           const x0 = g.clip(g.mul(g.sub(x, g.mul(e, Math.sqrt(1 - s.alphaBar))), 1 / Math.sqrt(s.alphaBar)), -1, 1);
           x = g.add(g.mul(x0, Math.sqrt(s.alphaBarPrev)), g.mul(e, Math.sqrt(1 - s.alphaBarPrev)));
         }
-        return { action: g.reshape(g.mul(x, task.maxAction), [-1, H, task.actDim]) };
+        const chunk = g.reshape(g.mul(x, task.maxAction), [-1, H, task.actDim]);
+        return { action: cfg.nObs > 1 ? g.slice(chunk, { 1: [cfg.nObs - 1, H] }) : chunk };
       },
     };
   }

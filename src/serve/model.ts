@@ -217,19 +217,23 @@ export class PolicyModel {
     return d;
   }
 
-  /** A chunked policy's noise input [H, actDim] (float32), after checking it against the graph. */
+  /**
+   * A chunked policy's noise input [R, actDim] (float32), after checking it against the graph. R is
+   * usually the chunk's H; a diffusion policy whose denoised horizon starts before the current step
+   * (Diffusion Policy: nObs − 1 steps earlier) draws noise for its whole horizon, R ≥ H.
+   */
   private noiseInput(list: readonly Meta[], x: PolicyExtraInput, H: number): Float32Array {
     const m = list.find((y) => y.name === x.name)!;
     const src = this.source;
-    if (x.role !== 'noise' || x.dtype !== 'float32' || !sameDims(x.shape, [H, this.actDim]))
+    if (x.role !== 'noise' || x.dtype !== 'float32' || x.shape.length !== 2 || x.shape[1] !== this.actDim || !(x.shape[0]! >= H))
       throw new ArtifactError(
-        `${src}: a chunked policy's extra input is its float32 noise [${H}, ${this.actDim}] (role 'noise'); the interface gives '${x.name}' ${x.role} ${x.dtype} [${x.shape.join(',')}]`,
+        `${src}: a chunked policy's extra input is its float32 noise [R ≥ ${H}, ${this.actDim}] (role 'noise'); the interface gives '${x.name}' ${x.role} ${x.dtype} [${x.shape.join(',')}]`,
       );
     if (!sameDims(m.shape.slice(1), x.shape) || !(m.shape[0]! <= 0 || m.shape[0] === 1) || m.type !== ORT_FLOAT)
       throw new ArtifactError(
         `${src}: input '${x.name}' has type ${m.type} shape [${m.shape.join(',')}], the interface says float32 [batch, ${x.shape.join(', ')}]; fix the interface`,
       );
-    return new Float32Array(H * this.actDim);
+    return new Float32Array(x.shape[0]! * this.actDim);
   }
 
   /** The preallocated buffer of one context input, after checking it against the graph. */

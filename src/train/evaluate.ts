@@ -69,12 +69,14 @@ export async function policySession(view: TrainedPolicyView): Promise<Session> {
 
 /**
  * Evaluates a learner's current greedy policy in `env`. A sequence policy (Decision Transformer)
- * runs as a server runs it — a PolicyRuntime on its exported graph, through the one rollout loop
- * (src/eval) that feeds it rewards and episode starts — conditioned on its card's target return.
+ * or a chunked one (Diffusion Policy) runs as a server runs it — a PolicyRuntime on its exported
+ * graph, through the one rollout loop (src/eval) that feeds it rewards and episode starts: the DT
+ * conditioned on its card's target return, the chunked policy replanning every action horizon
+ * (noise from a fixed seed).
  */
 export async function evaluateLearner(env: Env, view: TrainedPolicyView, episodes: number, seed: number): Promise<EvalResult> {
   const policy = view.learner.policy();
-  if (policy.interface.kind === 'sequence') {
+  if (policy.interface.kind !== 'mlp') {
     const rt = PolicyRuntime.fromServingGraph(policy, { obsMean: view.obsStats?.mean, obsStd: view.obsStats?.std, name: `${view.learner.algo}-policy` });
     try {
       const r = rollout(env, rt, episodes, seed);

@@ -65,7 +65,7 @@ describe('Diffusion Policy', () => {
     const rng = new Rng(2);
     for (let s = 0; s < 20; s++) l.update(batch(rng));
     const policy = l.policy();
-    expect(policy.interface).toMatchObject({ kind: 'chunked', contextLength: 2, chunkLength: 4 });
+    expect(policy.interface).toMatchObject({ kind: 'chunked', contextLength: 2, chunkLength: 3, actionHorizon: 2 });
     const served = await Session.create(servingGraph(policy), { threads: 1, name: 'served' });
     // the noise model alone, on the exported (EMA) weights, as an ε function for the reference
     const cfg = { ...(small as DiffusionConfig) };
@@ -84,10 +84,13 @@ describe('Diffusion Policy', () => {
     const steps = ddimSteps(alphasCumprod(squaredCosineBetas(20)), 5);
     expect(steps.map((s) => s.t)).toEqual([16, 12, 8, 4, 0]);
     const eps = (x: Float64Array, t: number) => epsSession.run({ x: Float32Array.from(x), temb: table.slice(t * 8, t * 8 + 8), obs }).eps as Float32Array;
-    const want = ddimSample(Float64Array.from(noise), steps, eps).map((v) => v * task.maxAction);
+    // the served chunk starts at the current step: the denoised horizon without its first nObs − 1 = 1 step
+    const want = ddimSample(Float64Array.from(noise), steps, eps)
+      .map((v) => v * task.maxAction)
+      .slice(2);
     const got = served.run({ obs: obs, noise }).action as Float32Array;
-    expect(got.length).toBe(8);
-    for (let i = 0; i < 8; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+    expect(got.length).toBe(6);
+    for (let i = 0; i < 6; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
     served.dispose();
     epsSession.dispose();
     l.dispose();
