@@ -5,8 +5,8 @@
  *     The same for the Decision Transformer (src/algos/dt.ts at CORL's size: context 20, 60 tokens
  *     of 128, 3 blocks; untrained weights) — act() keeps the context (shift, rtg, timesteps,
  *     mask) and feeds the executed action back, the raw run takes the same inputs as they stand.
- *     A chunked policy (Diffusion-Policy-shaped stand-in: 2 observations of 17 and a 16 × 6 noise
- *     in, a 16 × 6 chunk out through a 2x512 MLP; action horizon 8): act() between plans (a queue
+ *     A chunked policy (the Diffusion Policy, untrained: 2 observations of 17 and a 16 × 6 noise
+ *     in, 10 DDIM steps of its FiLM MLP, a 15 × 6 chunk out; action horizon 8): act() between plans (a queue
  *     pop plus the safety filter) and act() that plans (history, noise draw, ORT, filter).
  *     `O2O_BENCH_SERVE=act` runs only these (no MQTT, no 1 kHz loop); `=chunk` only the chunked one.
  *  2. Observation → action round trip through a real mosquitto on loopback (and the embedded
@@ -14,10 +14,8 @@
  *  3. A 1 kHz control loop (busy-wait scheduler, act() every period) for O2O_BENCH_LOOP_S seconds
  *     (default 60): period-jitter percentiles.
  */
-import { DT_DEFAULTS, createLearner } from '../src/algos/index.js';
-import { type Graph, ParamLayout } from '../src/engine/index.js';
-import { actorLayout, type ActorSpec, mlpPolicy, type ServingGraph } from '../src/nn/index.js';
-import { Rng } from '../src/util/rng.js';
+import { DIFFUSION_DEFAULTS, DT_DEFAULTS, createLearner } from '../src/algos/index.js';
+import { actorLayout, type ActorSpec, mlpPolicy } from '../src/nn/index.js';
 import { exportPolicy, PolicyRuntime, serveMqtt, type StepInfo } from '../src/serve/index.js';
 import { ActionDecoder, encodeObservation, MqttLink, robotTopics, startBroker } from '../src/transport/index.js';
 import { missingMosquitto, startMosquitto } from '../test/helpers/mosquitto.js';
@@ -67,46 +65,20 @@ async function sequenceLatency(rounds = 7, perBlock = 1000): Promise<{ raw50: nu
   return { ...r, mflop };
 }
 
-/** A Diffusion-Policy-shaped chunked policy: [1, 2, 17] observations and [1, 16, 6] noise → 2x512 MLP → [1, 16, 6] chunk. */
-const CHUNK = { K: 2, H: 16, obs: 17, act: 6, hidden: 512, horizon: 8 };
-function chunkPolicy(): ServingGraph {
-  const { K, H, obs, act, hidden } = CHUNK;
-  const rng = new Rng(0);
-  const w = (n: number, fanIn: number) => Float32Array.from({ length: n }, () => rng.normal() / Math.sqrt(fanIn));
-  const layout = new ParamLayout('stand-in', [{ name: 'unused', shape: [1], init: { kind: 'constant', value: 0 } }]);
-  const inDim = K * obs + H * act;
-  return {
-    interface: {
-      kind: 'chunked',
-      contextLength: K,
-      chunkLength: H,
-      actionHorizon: CHUNK.horizon,
-      extraInputs: [{ name: 'noise', role: 'noise', shape: [H, act], dtype: 'float32' }],
-    },
-    obsDim: obs,
-    actDim: act,
-    maxAction: 1,
-    distribution: null,
-    weights: { 'stand-in': { layout, values: layout.init(0) } },
-    build(g: Graph, io) {
-      const x = g.concat([g.reshape(io.observation, [-1, K * obs]), g.reshape(io.extra.noise!, [-1, H * act])], 1);
-      const h1 = g.relu(g.matmul(x, g.constant(w(inDim * hidden, inDim), [inDim, hidden])));
-      const h2 = g.relu(g.matmul(h1, g.constant(w(hidden * hidden, hidden), [hidden, hidden])));
-      return { action: g.reshape(g.tanh(g.matmul(h2, g.constant(w(hidden * H * act, hidden), [hidden, H * act]))), [-1, H, act]) };
-    },
-  };
-}
-
-/** act() for the chunked stand-in, µs: between plans (pops) and planning calls, p50/p99; the raw ORT run; the mean per executed action. Medians over rounds. */
-function chunkBytes(): Uint8Array {
+/** Diffusion Policy (src/algos/diffusion.ts) at diffusion_policy's low-dim sizes, untrained: 2 observations of 17, 16 × 6 noise, 10 DDIM steps unrolled; 8 actions per plan. */
+const CHUNK = { obs: 17, act: 6, horizon: DIFFUSION_DEFAULTS.nAction };
+async function chunkBytes(): Promise<Uint8Array> {
+  const learner = await createLearner('diffusion', { obsDim: CHUNK.obs, actDim: CHUNK.act, maxAction: 1 }, {}, 0, { threads: 1 });
+  const policy = learner.policy();
+  learner.dispose();
   return exportPolicy({
-    policy: chunkPolicy(),
-    card: { name: 'bench-chunk', version: 'bench', task: 'hopper-like', algorithm: 'stand-in', createdAt: '2026-12-01T00:00:00Z' },
+    policy,
+    card: { name: 'bench-chunk', version: 'bench', task: 'hopper-like', algorithm: 'diffusion', createdAt: '2026-12-01T00:00:00Z' },
   }).bytes;
 }
 
-function chunkLatency(rounds = 7, perBlock = 4000) {
-  const rt = PolicyRuntime.open({ bytes: chunkBytes(), source: 'bench-chunk' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 }, chunking: { seed: 1 } });
+async function chunkLatency(rounds = 7, perBlock = 4000) {
+  const rt = PolicyRuntime.open({ bytes: await chunkBytes(), source: 'bench-chunk' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 }, chunking: { seed: 1 } });
   const m = rt.model;
   const obs = new Float32Array(CHUNK.obs);
   const step: StepInfo = { episodeStart: true, now: 0, obsTime: 0 };
@@ -150,8 +122,11 @@ function chunkLatency(rounds = 7, perBlock = 4000) {
 }
 
 /** Temporal ensembling (m = 0.01): a plan every step and the average over up to 16 chunks, beside the raw ORT run. */
-function ensembleLatency(rounds = 7, perBlock = 1000) {
-  const rt = PolicyRuntime.open({ bytes: chunkBytes(), source: 'bench-chunk' }, { safety: { maxDelta: 0.5, staleAfterMs: 1000 }, chunking: { seed: 1, temporalEnsembling: 0.01 } });
+async function ensembleLatency(rounds = 7, perBlock = 1000) {
+  const rt = PolicyRuntime.open(
+    { bytes: await chunkBytes(), source: 'bench-chunk' },
+    { safety: { maxDelta: 0.5, staleAfterMs: 1000 }, chunking: { seed: 1, temporalEnsembling: 0.01 } },
+  );
   const obs = new Float32Array(CHUNK.obs);
   const step: StepInfo = { episodeStart: true, now: 0, obsTime: 0 };
   const r = interleaved(
@@ -169,12 +144,12 @@ function ensembleLatency(rounds = 7, perBlock = 1000) {
   return r;
 }
 
-function printChunk(): void {
-  const c = chunkLatency();
-  const e = ensembleLatency();
+async function printChunk(): Promise<void> {
+  const c = await chunkLatency();
+  const e = await ensembleLatency();
   console.log(
     `
-Chunked policy (a Diffusion-Policy-shaped stand-in: 2 × 17 observations + 16 × 6 noise → 2x512 MLP → 16 × 6 chunk; action horizon 8), batch 1, µs per call, medians of 7 rounds of 4000 calls:
+Chunked policy: Diffusion Policy (untrained, diffusion_policy's low-dim sizes: 2 × 17 observations + 16 × 6 noise → 10 DDIM steps of a 3×256 FiLM MLP → 15 × 6 chunk; action horizon 8), batch 1, µs per call, medians of 7 rounds of 4000 calls:
 `,
   );
   console.log(
@@ -306,7 +281,7 @@ function controlLoop(seconds: number): { p50: number; p99: number; p999: number;
 }
 
 export async function run(): Promise<void> {
-  if (process.env.O2O_BENCH_SERVE === 'chunk') return printChunk();
+  if (process.env.O2O_BENCH_SERVE === 'chunk') return await printChunk();
   const loopSeconds = Number(process.env.O2O_BENCH_LOOP_S ?? 60);
   const trips = Number(process.env.O2O_BENCH_TRIPS ?? 5000);
   const l = actLatency();
@@ -335,7 +310,7 @@ export async function run(): Promise<void> {
       ],
     ),
   );
-  printChunk();
+  await printChunk();
   if (process.env.O2O_BENCH_SERVE === 'act') return;
 
   const rows: (string | number)[][] = [];
