@@ -61,7 +61,7 @@ describe('o2o command line', () => {
     expect(bad.err).toMatch(/--steps must be an integer, got 'ten'/);
     const recipe = await capture(['dataset', 'generate', 'pendulum-mediocre', '--dir', '/tmp/none']);
     expect(recipe.code).toBe(1);
-    expect(recipe.err).toMatch(/'pendulum-mediocre' is not a recipe; use <task>-<random\|medium\|expert\|medium-replay\|medium-expert>/);
+    expect(recipe.err).toMatch(/'pendulum-mediocre' is not a recipe; use <task>-<random\|medium\|expert\|medium-replay\|medium-expert\|demos>/);
   });
 
   it("'o2o train --config' takes only the chosen algorithm's settings, refused before any work (exit 2)", async () => {
