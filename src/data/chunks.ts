@@ -10,6 +10,7 @@
 import { episodes, type Dataset } from './dataset.js';
 import { DataError } from './errors.js';
 import { Rng } from '../util/rng.js';
+import { WeightedPick } from './weighted-pick.js';
 
 export interface ChunkBatch {
   readonly size: number;
@@ -43,8 +44,8 @@ export class ChunkSampler {
   private readonly rng: Rng;
   private readonly starts: Int32Array;
   private readonly lengths: Int32Array;
-  /** Cumulative window counts per episode. */
-  private readonly cumulative: Float64Array;
+  /** Episodes drawn in proportion to their number of windows. */
+  private readonly episodePick: WeightedPick;
 
   constructor(
     private readonly ds: Dataset,
@@ -62,12 +63,7 @@ export class ChunkSampler {
     if (eps.length === 0) throw new DataError('ChunkSampler: the dataset has no episodes', {}, 'generate or import transitions first');
     this.starts = Int32Array.from(eps, (e) => e.start);
     this.lengths = Int32Array.from(eps, (e) => e.length);
-    this.cumulative = new Float64Array(eps.length);
-    let c = 0;
-    eps.forEach((e, i) => {
-      c += this.windows(e.length);
-      this.cumulative[i] = c;
-    });
+    this.episodePick = new WeightedPick(eps.map((e) => this.windows(e.length)));
     this.rng = new Rng(opts.seed);
     this.batch = allocChunkBatch(opts.batchSize, nObs, horizon, ds.obsDim, ds.actDim);
   }
@@ -97,9 +93,8 @@ export class ChunkSampler {
     }
     const o = ds.obsDim;
     const a = ds.actDim;
-    const total = this.cumulative[this.cumulative.length - 1]!;
     for (let b = 0; b < out.size; b++) {
-      const e = this.pick(this.rng.uniform(0, total));
+      const e = this.episodePick.draw(this.rng);
       const len = this.lengths[e]!;
       const first = this.starts[e]!;
       const begin = this.rng.int(this.windows(len)) - (opts.nObs - 1);
@@ -109,16 +104,5 @@ export class ChunkSampler {
       for (let k = 0; k < opts.horizon; k++) out.actions.set(ds.actions.subarray(row(k) * a, (row(k) + 1) * a), (b * opts.horizon + k) * a);
     }
     return out;
-  }
-
-  private pick(u: number): number {
-    let lo = 0;
-    let hi = this.cumulative.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.cumulative[mid]! > u) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
   }
 }

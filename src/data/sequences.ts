@@ -10,6 +10,7 @@ import { episodes, type Dataset } from './dataset.js';
 import { DataError } from './errors.js';
 import { returnsToGo } from './returns.js';
 import { Rng } from '../util/rng.js';
+import { WeightedPick } from './weighted-pick.js';
 
 export interface SequenceBatch {
   readonly size: number;
@@ -60,8 +61,8 @@ export class SequenceSampler {
   private readonly rng: Rng;
   private readonly starts: Int32Array;
   private readonly lengths: Int32Array;
-  /** Cumulative episode lengths, for drawing an episode ∝ its length. */
-  private readonly cumulative: Float64Array;
+  /** Episodes drawn in proportion to their length. */
+  private readonly episodePick: WeightedPick;
   private readonly rtg: Float32Array;
 
   constructor(
@@ -74,12 +75,7 @@ export class SequenceSampler {
     if (eps.length === 0) throw new DataError('SequenceSampler: the dataset has no episodes', {}, 'generate or import transitions first');
     this.starts = Int32Array.from(eps, (e) => e.start);
     this.lengths = Int32Array.from(eps, (e) => e.length);
-    this.cumulative = new Float64Array(eps.length);
-    let c = 0;
-    eps.forEach((e, i) => {
-      c += e.length;
-      this.cumulative[i] = c;
-    });
+    this.episodePick = new WeightedPick(this.lengths);
     this.rtg = returnsToGo(ds);
     this.rng = new Rng(opts.seed);
     this.batch = allocSequenceBatch(opts.batchSize, opts.length, ds.obsDim, ds.actDim);
@@ -116,10 +112,9 @@ export class SequenceSampler {
     }
     const o = ds.obsDim;
     const a = ds.actDim;
-    const total = this.cumulative[this.cumulative.length - 1]!;
     const maxT = opts.maxTimestep ?? Number.POSITIVE_INFINITY;
     for (let b = 0; b < out.size; b++) {
-      const e = this.pickEpisode(this.rng.uniform(0, total));
+      const e = this.episodePick.draw(this.rng);
       const len = this.lengths[e]!;
       const offset = this.rng.int(len);
       const first = this.starts[e]! + offset;
@@ -138,17 +133,5 @@ export class SequenceSampler {
       }
     }
     return out;
-  }
-
-  /** The episode whose cumulative-length interval holds u (binary search). */
-  private pickEpisode(u: number): number {
-    let lo = 0;
-    let hi = this.cumulative.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.cumulative[mid]! > u) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
   }
 }
