@@ -137,7 +137,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // A return-conditioned policy needs a return to ask for when served: the task's expert score
     // when the caller knows it (CORL's DT targets sit near D4RL's expert scores), else the best
     // episode in the data.
-    const best = Math.max(...episodes(o.dataset).map((e) => e.return));
+    const best = episodes(o.dataset).reduce((m, e) => Math.max(m, e.return), Number.NEGATIVE_INFINITY);
     config = { ...config, targetReturn: o.task.expertReturn ?? best } as AlgoConfig;
   }
   const learner = await createLearner(o.algo, taskSpec, config, seed, o.session);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { makeEnv } from '../../simulators/index.js';
 import { type DecisionTransformer, type DtConfig, createLearner, dtForward, dtLayout } from '../../src/algos/index.js';
 import { DT_ALGO } from '../../src/algos/dt.js';
-import { type SequenceBatch, allocSequenceBatch } from '../../src/data/index.js';
+import { DatasetBuilder, type SequenceBatch, allocSequenceBatch } from '../../src/data/index.js';
 import { Graph, Session } from '../../src/engine/index.js';
 import { servingGraph } from '../../src/nn/index.js';
 import { evaluateLearner, taskOf, train } from '../../src/train/index.js';
@@ -172,6 +172,24 @@ describe('Decision Transformer', () => {
     });
     expect(DT_ALGO.batch({ ...DT_ALGO.defaults, contextLength: 8 })).toEqual({ columns: [{ name: 'return_to_go', scale: 0.001 }], sequenceLength: 8 });
     await expect(createLearner('dt', task, { hidden: [8] } as never)).rejects.toThrow(/unknown setting 'hidden' for dt/);
+  });
+});
+
+describe('Decision Transformer target return', () => {
+  it("without the task's expert return, the trainer conditions the policy on the dataset's best episode", async () => {
+    const b = new DatasetBuilder(3, 2);
+    // two episodes: returns 3 (1+2) and 12 (3+4+5)
+    [1, 2, 3, 4, 5].forEach((r, i) => b.add({ obs: [i, 0, 0], nextObs: [i + 1, 0, 0], action: [0, 0], reward: r, terminal: i === 1 || i === 4 }));
+    const r = await train({
+      algo: 'dt',
+      dataset: b.build(),
+      task: { ...task, maxEpisodeSteps: 10 },
+      steps: 1,
+      config: { ...small, batchSize: 2, targetReturn: null },
+      session: { threads: 1 },
+    });
+    expect(r.learner.policy().interface.extraInputs.find((x) => x.role === 'returns-to-go')?.default).toBe(12);
+    r.learner.dispose();
   });
 });
 
