@@ -9,7 +9,8 @@
  *   O2O_RESULTS_TASKS=hopper O2O_RESULTS_STEPS=20000 O2O_RESULTS_SEEDS=3 O2O_RESULTS_HIDDEN=256,256 \
  *     O2O_RESULTS_JOBS=2 O2O_RESULTS_THREADS=1 npm run bench -- results
  * The Decision Transformer is sized by its own settings, O2O_RESULTS_DT (JSON; default 64 wide,
- * 2 layers, the lr warm-up a tenth of the run as CORL's 10k of 100k; every other setting CORL's).
+ * 2 layers, the lr warm-up a tenth of the run as CORL's 10k of 100k; every other setting CORL's);
+ * Diffusion Policy by O2O_RESULTS_DIFFUSION (JSON; default 128 wide, the cosine decay over the run).
  * Every (dataset, algorithm, seed) is one job in its own process, one single-threaded job per core
  * (O2O_RESULTS_JOBS, default the number of cores); datasets are generated once and stored.
  */
@@ -69,7 +70,9 @@ export async function run(): Promise<void> {
   const parallel = Number(env('O2O_RESULTS_JOBS', String(availableParallelism())));
   const threads = Number(env('O2O_RESULTS_THREADS', parallel > 1 ? '1' : '2'));
   const dtConfig = JSON.parse(env('O2O_RESULTS_DT', JSON.stringify({ embeddingDim: 64, layers: 2, warmupSteps: Math.round(steps / 10) }))) as object;
-  const configOf = (algo: string): object | undefined => (algoDescriptor(algo).networks ? undefined : algo === 'dt' ? dtConfig : {});
+  const diffusionConfig = JSON.parse(env('O2O_RESULTS_DIFFUSION', JSON.stringify({ width: 128, maxSteps: steps }))) as object;
+  const ownConfig: Record<string, object> = { dt: dtConfig, diffusion: diffusionConfig };
+  const configOf = (algo: string): object | undefined => (algoDescriptor(algo).networks ? undefined : (ownConfig[algo] ?? {}));
   const started = new Date();
   const lines: string[] = [];
   const scoreRows: string[][] = [];
@@ -114,7 +117,7 @@ export async function run(): Promise<void> {
   rmSync(work, { recursive: true, force: true });
   lines.push(BEGIN);
   lines.push(
-    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}. Command: \`O2O_RESULTS_TASKS=${tasks.join(',')} O2O_RESULTS_DATASETS=${kinds.join(',')} O2O_RESULTS_ALGOS=${algos.join(',')} O2O_RESULTS_STEPS=${steps} O2O_RESULTS_SEEDS=${seeds} O2O_RESULTS_HIDDEN=${hidden.join(',')} O2O_RESULTS_EPISODES=${evalEpisodes} O2O_RESULTS_JOBS=${parallel} O2O_RESULTS_THREADS=${threads}${algos.includes('dt') ? ` O2O_RESULTS_DT='${JSON.stringify(dtConfig)}'` : ''}${transitions ? ` O2O_RESULTS_TRANSITIONS=${transitions}` : ''} npm run bench -- results\`.`,
+    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}. Command: \`O2O_RESULTS_TASKS=${tasks.join(',')} O2O_RESULTS_DATASETS=${kinds.join(',')} O2O_RESULTS_ALGOS=${algos.join(',')} O2O_RESULTS_STEPS=${steps} O2O_RESULTS_SEEDS=${seeds} O2O_RESULTS_HIDDEN=${hidden.join(',')} O2O_RESULTS_EPISODES=${evalEpisodes} O2O_RESULTS_JOBS=${parallel} O2O_RESULTS_THREADS=${threads}${algos.includes('dt') ? ` O2O_RESULTS_DT='${JSON.stringify(dtConfig)}'` : ''}${algos.includes('diffusion') ? ` O2O_RESULTS_DIFFUSION='${JSON.stringify(diffusionConfig)}'` : ''}${transitions ? ` O2O_RESULTS_TRANSITIONS=${transitions}` : ''} npm run bench -- results\`.`,
   );
   lines.push(
     `Each cell: D4RL normalized score of the greedy policy after ${steps} updates (mean ± std over ${seeds} seeds; each seed ${evalEpisodes} evaluation episodes, nominal dynamics), and the median update steps/s (${parallel} jobs side by side, ${threads} intra-op thread(s) each). Networks ${hidden.join('x')}, batch 256, every other setting at the algorithm's CORL default. 'behaviour' is the dataset's own mean episode return, normalized.`,

@@ -5,12 +5,14 @@
  *
  * Arena [−1, 1]² (positions are clamped to it). Velocity control: each step the agent moves by
  * gain_i · a_i · VMAX · dt per axis, a ∈ [−1, 1]², VMAX = 0.3, dt = 0.1 s (at most 0.03 per axis).
- * Reset (episode rng): start (U±0.1, −0.7 + U±0.05), goal (U±0.1, 0.7 + U±0.05), obstacle centre
- * (U±0.05, U±0.05), radius U[0.22, 0.28] — the start–goal segment always crosses the obstacle.
+ * Reset (episode rng): goal (U±0.1, 0.85 + U±0.05), obstacle centre (gx + U±0.03, U±0.05), radius
+ * U[0.22, 0.28], start (ox + U±0.2, −0.85 + U±0.05): the start lies anywhere across the obstacle's
+ * width, so the start–goal segment always crosses it, and which side is nearer says little.
  *
- * obs (7) [px, py, gx, gy, ox, oy, r]: agent, goal, obstacle centre, obstacle radius.
+ * obs (9) [px, py, vx, vy, gx, gy, ox, oy, r]: agent, its velocity (the last step's displacement
+ * in action units, / (VMAX·dt); 0 at reset), goal, obstacle centre, obstacle radius.
  * reward 10·(d_prev − d) (progress toward the goal) + 10 on success − 10 on collision.
- * terminated: success (|p − g| < 0.05; info.success = true) or collision (|p − o| < r + 0.02, the
+ * terminated: success (|p − g| < 0.1; info.success = true) or collision (|p − o| < r + 0.02, the
  * agent's radius; info.success = false). truncated after 100 steps (info.success = false).
  * Randomization: gainScale per axis (2); lengthScale scales the obstacle's physical radius while
  * the observation keeps the drawn one (a model error the policy cannot see); latency, observation
@@ -27,7 +29,7 @@ export interface ReachAroundOptions {
 
 const DT = 0.1;
 const VMAX = 0.3;
-const GOAL_RADIUS = 0.05;
+const GOAL_RADIUS = 0.1;
 const AGENT_RADIUS = 0.02;
 const PROGRESS = 10;
 const BONUS = 10;
@@ -43,6 +45,8 @@ export class ReachAroundEnv implements RandomizableEnv {
   private dt = DT;
   private px = 0;
   private py = 0;
+  private vx = 0;
+  private vy = 0;
   private gx = 0;
   private gy = 0;
   private ox = 0;
@@ -53,7 +57,7 @@ export class ReachAroundEnv implements RandomizableEnv {
     const maxEpisodeSteps = options.maxEpisodeSteps ?? 100;
     this.spec = {
       id: 'reach-around',
-      obsDim: 7,
+      obsDim: 9,
       actDim: 2,
       actLow: Float32Array.of(-1, -1),
       actHigh: Float32Array.of(1, 1),
@@ -66,13 +70,15 @@ export class ReachAroundEnv implements RandomizableEnv {
 
   reset(seed?: number): Float32Array {
     const rng = this.clock.begin(seed);
-    this.px = rng.uniform(-0.1, 0.1);
-    this.py = -0.7 + rng.uniform(-0.05, 0.05);
     this.gx = rng.uniform(-0.1, 0.1);
-    this.gy = 0.7 + rng.uniform(-0.05, 0.05);
-    this.ox = rng.uniform(-0.05, 0.05);
+    this.gy = 0.85 + rng.uniform(-0.05, 0.05);
+    this.ox = this.gx + rng.uniform(-0.03, 0.03);
     this.oy = rng.uniform(-0.05, 0.05);
     this.r = rng.uniform(0.22, 0.28);
+    this.px = this.ox + rng.uniform(-0.2, 0.2);
+    this.py = -0.85 + rng.uniform(-0.05, 0.05);
+    this.vx = 0;
+    this.vy = 0;
     return this.obs();
   }
 
@@ -81,8 +87,12 @@ export class ReachAroundEnv implements RandomizableEnv {
     const truncated = this.clock.tick();
     const before = Math.hypot(this.px - this.gx, this.py - this.gy);
     const h = VMAX * this.dt;
-    this.px = Math.min(1, Math.max(-1, this.px + this.gain[0]! * this.act[0]! * h));
-    this.py = Math.min(1, Math.max(-1, this.py + this.gain[1]! * this.act[1]! * h));
+    const px = Math.min(1, Math.max(-1, this.px + this.gain[0]! * this.act[0]! * h));
+    const py = Math.min(1, Math.max(-1, this.py + this.gain[1]! * this.act[1]! * h));
+    this.vx = (px - this.px) / (VMAX * DT);
+    this.vy = (py - this.py) / (VMAX * DT);
+    this.px = px;
+    this.py = py;
     const d = Math.hypot(this.px - this.gx, this.py - this.gy);
     const clearance = Math.hypot(this.px - this.ox, this.py - this.oy) - this.r * this.radiusScale - AGENT_RADIUS;
     const collided = clearance < 0;
@@ -120,13 +130,13 @@ export class ReachAroundEnv implements RandomizableEnv {
 
   close(): void {}
 
-  /** Current state [px, py, gx, gy, ox, oy, physical radius] without observation noise (tests). */
+  /** Current state [px, py, vx, vy, gx, gy, ox, oy, physical radius] without observation noise (tests). */
   state(): number[] {
-    return [this.px, this.py, this.gx, this.gy, this.ox, this.oy, this.r * this.radiusScale];
+    return [this.px, this.py, this.vx, this.vy, this.gx, this.gy, this.ox, this.oy, this.r * this.radiusScale];
   }
 
   private obs(): Float32Array {
-    return Float32Array.of(this.px, this.py, this.gx, this.gy, this.ox, this.oy, this.r);
+    return Float32Array.of(this.px, this.py, this.vx, this.vy, this.gx, this.gy, this.ox, this.oy, this.r);
   }
 }
 
@@ -140,10 +150,17 @@ export interface EpisodicController {
 
 const SIDE_SALT = 0x51de_5eed;
 
+/** The demonstrator's geometry: where it turns off the straight line, how wide it passes, where it slows down. */
+const TURN = 0.35; // leaves the line to the goal when (r + TURN) short of the obstacle's centre
+const BERTH = 0.3; // passes the obstacle's centre at r + BERTH
+const SLOW = 0.15; // full speed to the goal until this close, then proportional
+
 /**
- * The scripted demonstrator: at each reset it draws the side (left or right, ½ each) from the
- * episode seed, heads for a waypoint beside the obstacle (radius + 0.1 out, a little past its
- * centre) until it is level with the obstacle, then for the goal; proportional near the target.
+ * The scripted demonstrator, a T junction: at each reset it draws the side (left or right, ½ each)
+ * from the episode seed. It heads straight for the goal — the same for both sides — until it is
+ * r + 0.35 short of the obstacle's centre, then turns for a waypoint beside the obstacle (r + 0.3
+ * out, level with its centre), and once level with the centre heads for the goal again, slowing
+ * down in the last 0.15 (so the last steps before success show it arriving, not flying through).
  * `forceSide` fixes the side (tests).
  */
 export function scriptedReachAroundPolicy(options: { forceSide?: -1 | 1 } = {}): EpisodicController {
@@ -152,28 +169,23 @@ export function scriptedReachAroundPolicy(options: { forceSide?: -1 | 1 } = {}):
   const f = ((o: ArrayLike<number>): number[] => {
     const px = o[0]!;
     const py = o[1]!;
-    const gx = o[2]!;
-    const gy = o[3]!;
-    const ox = o[4]!;
-    const oy = o[5]!;
-    const r = o[6]!;
+    const gx = o[4]!;
+    const gy = o[5]!;
+    const ox = o[6]!;
+    const oy = o[7]!;
+    const r = o[8]!;
     // u: unit direction obstacle → goal; n: its normal on the chosen side (+1 = to the right of u).
     const ul = Math.hypot(gx - ox, gy - oy) || 1;
     const ux = (gx - ox) / ul;
     const uy = (gy - oy) / ul;
-    const nx = side * uy;
-    const ny = -side * ux;
     const along = (px - ox) * ux + (py - oy) * uy;
-    let tx = gx;
-    let ty = gy;
-    if (along < 0) {
-      tx = ox + nx * (r + 0.15) + ux * 0.05;
-      ty = oy + ny * (r + 0.15) + uy * 0.05;
-    }
+    const around = along >= -(r + TURN) && along < 0;
+    const tx = around ? ox + side * uy * (r + BERTH) : gx;
+    const ty = around ? oy - side * ux * (r + BERTH) : gy;
     const dx = tx - px;
     const dy = ty - py;
     const dist = Math.hypot(dx, dy) || 1;
-    const speed = Math.min(1, dist / (VMAX * DT));
+    const speed = around ? 1 : Math.min(1, dist / SLOW);
     return [Math.max(-1, Math.min(1, (dx / dist) * speed)), Math.max(-1, Math.min(1, (dy / dist) * speed))];
   }) as EpisodicController;
   f.reset = (episodeSeed: number) => {
@@ -189,17 +201,17 @@ export function scriptedReachAroundPolicy(options: { forceSide?: -1 | 1 } = {}):
 
 /** The mode-averaging policy: straight at the goal (what a regression policy learns from both sides). */
 export function straightReachPolicy(o: ArrayLike<number>): number[] {
-  const dx = o[2]! - o[0]!;
-  const dy = o[3]! - o[1]!;
+  const dx = o[4]! - o[0]!;
+  const dy = o[5]! - o[1]!;
   const dist = Math.hypot(dx, dy) || 1;
   const speed = Math.min(1, dist / (VMAX * DT));
   return [(dx / dist) * speed, (dy / dist) * speed];
 }
 
 const REACH_AROUND_REF_SCORES = {
-  random: -0.05,
-  expert: 23.67,
+  random: 0.43,
+  expert: 26.24,
   note:
-    'random: uniform-random policy, mean of 100 episodes (reset seeds 0-99, actions from Rng(0); measureReturns), measured 2026-11-30 on the 2-core dev VM. ' +
-    'expert: the scripted demonstrator (scriptedReachAroundPolicy, no action noise, reset(episodeSeed) per episode), mean of 100 episodes (reset seeds 0-99; std 0.42, all successful), measured 2026-11-30.',
+    'random: uniform-random policy, mean of 100 episodes (reset seeds 0-99, actions from Rng(0); measureReturns), measured 2026-11-30 on the 2-core dev VM (T-junction layout with velocity in the observation). ' +
+    'expert: the scripted demonstrator (scriptedReachAroundPolicy, no action noise, reset(episodeSeed) per episode), mean of 100 episodes (reset seeds 0-99; std 0.43, all successful), measured 2026-11-30 (T-junction layout).',
 };

@@ -205,7 +205,7 @@ describe('bad input', () => {
 
 describe('success rate beside the return (tasks whose env reports info.success)', () => {
   it('reach-around reports a success rate with its Wilson interval, in the summary and the report; pendulum reports none', async () => {
-    const file = writeRandomPolicy(join(tempDir(), 'reach.onnx'), { task: 'reach-around', obsDim: 7, actDim: 2, maxAction: 1 });
+    const file = writeRandomPolicy(join(tempDir(), 'reach.onnx'), { task: 'reach-around', obsDim: 9, actDim: 2, maxAction: 1 });
     const s = await evaluatePolicy({ policy: file, task: 'reach-around', profiles: ['nominal', 'mild'], episodes: 4, seed: 0 });
     for (const p of s.profiles) {
       expect(p.successRate).not.toBeNull();

@@ -38,20 +38,25 @@ describe('reach-around (multimodal planar reaching)', () => {
   it('has its spaces, observation layout and progress reward', async () => {
     const env = (await makeEnv('reach-around')) as ReachAroundEnv;
     expect(env).toBeInstanceOf(ReachAroundEnv);
-    expect(env.spec).toMatchObject({ id: 'reach-around', obsDim: 7, actDim: 2, maxEpisodeSteps: 100, dt: 0.1 });
+    expect(env.spec).toMatchObject({ id: 'reach-around', obsDim: 9, actDim: 2, maxEpisodeSteps: 100, dt: 0.1 });
     expect(Array.from(env.spec.actLow)).toEqual([-1, -1]);
     const obs = env.reset(3);
     const s = env.state();
     expect(Array.from(obs)).toEqual(Array.from(Float32Array.from(s)));
-    // the obstacle lies between start and goal
-    expect(s[1]!).toBeLessThan(s[5]! - s[6]!);
-    expect(s[3]!).toBeGreaterThan(s[5]! + s[6]!);
-    const d0 = Math.hypot(s[0]! - s[2]!, s[1]! - s[3]!);
+    // [px, py, vx, vy, gx, gy, ox, oy, r]: at rest at first; the obstacle lies between start and goal
+    expect([s[2], s[3]]).toEqual([0, 0]);
+    expect(s[1]!).toBeLessThan(s[7]! - s[8]!);
+    expect(s[5]!).toBeGreaterThan(s[7]! + s[8]!);
+    expect(Math.abs(s[0]! - s[6]!)).toBeLessThanOrEqual(0.2);
+    const d0 = Math.hypot(s[0]! - s[4]!, s[1]! - s[5]!);
     const r = env.step([0.5, 1]);
     const t = env.state();
     expect(t[0]).toBeCloseTo(s[0]! + 0.5 * 0.03, 12);
     expect(t[1]).toBeCloseTo(s[1]! + 0.03, 12);
-    expect(r.reward).toBeCloseTo(10 * (d0 - Math.hypot(t[0]! - t[2]!, t[1]! - t[3]!)), 10);
+    // the velocity is the step's displacement in action units
+    expect(t[2]).toBeCloseTo(0.5, 10);
+    expect(t[3]).toBeCloseTo(1, 10);
+    expect(r.reward).toBeCloseTo(10 * (d0 - Math.hypot(t[0]! - t[4]!, t[1]! - t[5]!)), 10);
     expect(r.info.success).toBe(false);
     expect(r.terminated).toBe(false);
   });
@@ -82,7 +87,7 @@ describe('reach-around (multimodal planar reaching)', () => {
         for (;;) {
           const st = env.step(demo(obs));
           obs = st.obs;
-          sideSeen += Math.sign(obs[0]! - obs[4]!);
+          sideSeen += Math.sign(obs[0]! - obs[6]!);
           if (st.terminated || st.truncated) {
             if (st.info.success) ok++;
             break;
@@ -147,7 +152,7 @@ describe('reach-around (multimodal planar reaching)', () => {
     expect(t[0]! - s[0]!).toBeCloseTo(g[0]! * 0.03, 10);
     expect(t[1]! - s[1]!).toBeCloseTo(g[1]! * 0.03, 10);
     // the physical radius is scaled, the observed one is not
-    expect(t[6]).toBeCloseTo(1.2 * r.obs[6]!, 6);
+    expect(t[8]).toBeCloseTo(1.2 * r.obs[8]!, 6);
     const nominal = rollout(await makeEnv('reach-around', { randomization: 'nominal' }), 4, new Rng(2));
     const harsh = rollout(await makeEnv('reach-around', { randomization: 'harsh' }), 4, new Rng(2));
     expect(harsh.obs[1]).not.toEqual(nominal.obs[1]);
