@@ -52,20 +52,40 @@ export function ddimSteps(alphaBars: Float64Array, k: number): DdimStep[] {
 }
 
 /**
- * DDIM sampling in float64 (the reference the exported graph is checked against): from `x` (the
- * initial noise, a flat chunk) with `eps(x, t)` the noise model, returns the denoised chunk.
+ * The noise a DDIM step adds back (Song et al. 2021, eq. 16): σ = η √((1 − ᾱ_prev)/(1 − ᾱ)) √(1 − ᾱ/ᾱ_prev).
+ * η = 0 is deterministic DDIM; η = 1 is DDPM's posterior variance on the sub-sequence.
  */
-export function ddimSample(x: Float64Array, steps: readonly DdimStep[], eps: (x: Float64Array, t: number) => ArrayLike<number>, clip = 1): Float64Array {
+export function ddimSigma(s: DdimStep, eta: number): number {
+  if (eta === 0) return 0;
+  return eta * Math.sqrt((1 - s.alphaBarPrev) / (1 - s.alphaBar)) * Math.sqrt(Math.max(0, 1 - s.alphaBar / s.alphaBarPrev));
+}
+
+/**
+ * DDIM sampling in float64 (the reference the exported graph is checked against): from `x` (the
+ * initial noise, a flat chunk) with `eps(x, t)` the noise model, returns the denoised chunk. With
+ * η > 0 step j adds σ_j · z[j] (z: one standard-normal draw of x's size per step).
+ *   x0 = clip((x − √(1−ᾱ) ε) / √ᾱ);  x ← √ᾱ_prev x0 + √(1 − ᾱ_prev − σ²) ε + σ z
+ */
+export function ddimSample(
+  x: Float64Array,
+  steps: readonly DdimStep[],
+  eps: (x: Float64Array, t: number) => ArrayLike<number>,
+  clip = 1,
+  eta = 0,
+  z: readonly ArrayLike<number>[] = [],
+): Float64Array {
   let cur = Float64Array.from(x);
-  for (const s of steps) {
+  steps.forEach((s, j) => {
     const e = eps(cur, s.t);
+    const sigma = ddimSigma(s, eta);
+    const dir = Math.sqrt(1 - s.alphaBarPrev - sigma * sigma);
     const next = new Float64Array(cur.length);
     for (let i = 0; i < cur.length; i++) {
       const x0 = Math.min(clip, Math.max(-clip, (cur[i]! - Math.sqrt(1 - s.alphaBar) * e[i]!) / Math.sqrt(s.alphaBar)));
-      next[i] = Math.sqrt(s.alphaBarPrev) * x0 + Math.sqrt(1 - s.alphaBarPrev) * e[i]!;
+      next[i] = Math.sqrt(s.alphaBarPrev) * x0 + dir * e[i]! + (sigma > 0 ? sigma * z[j]![i]! : 0);
     }
     cur = next;
-  }
+  });
   return cur;
 }
 

@@ -19,7 +19,7 @@
 import { type AnyTypedArray, type Graph, ParamLayout, type ParamSpec, type SessionOptions, type Tensor, adam, grad, params } from '../engine/index.js';
 import type { ServingGraph } from '../nn/index.js';
 import type { AlgoDescriptor } from './descriptor.js';
-import { alphasCumprod, ddimSteps, emaDecay, squaredCosineBetas } from './diffusion-schedule.js';
+import { alphasCumprod, ddimSigma, ddimSteps, emaDecay, squaredCosineBetas } from './diffusion-schedule.js';
 import { GraphLearner, LearnerError, type TaskSpec } from './learner.js';
 
 export interface DiffusionConfig {
@@ -32,6 +32,8 @@ export interface DiffusionConfig {
   /** Training diffusion steps N and DDIM steps at serving time. */
   diffusionSteps: number;
   inferenceSteps: number;
+  /** DDIM's η at serving time: 0 deterministic (the default), 1 DDPM's variance; η > 0 draws k more noise chunks per plan. */
+  eta: number;
   /** Width and number of the FiLM-conditioned residual layers; sinusoidal timestep embedding width. */
   width: number;
   layers: number;
@@ -54,6 +56,7 @@ export const DIFFUSION_DEFAULTS: DiffusionConfig = {
   nAction: 8,
   diffusionSteps: 100,
   inferenceSteps: 10,
+  eta: 0,
   width: 256,
   layers: 3,
   timeEmbedding: 64,
@@ -132,6 +135,7 @@ export class DiffusionPolicy extends GraphLearner {
       throw new LearnerError(`diffusion: need nObs ≥ 1 and nObs − 1 + nAction ≤ horizon, got ${nObs}, ${nAction}, ${horizon}`);
     if (!(Number.isInteger(diffusionSteps) && diffusionSteps >= 2 && Number.isInteger(inferenceSteps) && inferenceSteps >= 1 && inferenceSteps <= diffusionSteps))
       throw new LearnerError(`diffusion: need 1 ≤ inferenceSteps ≤ diffusionSteps, got ${inferenceSteps} and ${diffusionSteps}`);
+    if (!(cfg.eta >= 0 && cfg.eta <= 1)) throw new LearnerError(`diffusion: eta must lie in [0, 1], got ${cfg.eta}`);
     if (!(timeEmbedding >= 4 && timeEmbedding % 2 === 0)) throw new LearnerError(`diffusion: timeEmbedding must be even and ≥ 4, got ${timeEmbedding}`);
     this.layout = diffusionLayout(task, cfg);
     this.alphaBars = alphasCumprod(squaredCosineBetas(diffusionSteps));
@@ -190,12 +194,17 @@ export class DiffusionPolicy extends GraphLearner {
     return { lr: this.feeds.lr, ema_decay: this.feeds.decay };
   }
 
-  /** The served policy: the last nObs observations and a standard-normal chunk in, the DDIM-denoised chunk out (EMA weights). */
-  override policy(inferenceSteps = this.cfg.inferenceSteps): ServingGraph {
+  /**
+   * The served policy: the last nObs observations and standard-normal noise in, the DDIM-denoised
+   * chunk out (EMA weights). The noise input holds the initial chunk, then with η > 0 one more chunk
+   * per step (rows H·(1 + j) … for step j).
+   */
+  override policy(inferenceSteps = this.cfg.inferenceSteps, eta = this.cfg.eta): ServingGraph {
     const { cfg, task } = this;
     const H = cfg.horizon;
     const X = H * task.actDim;
     const steps = ddimSteps(this.alphaBars, inferenceSteps);
+    const rows = eta > 0 ? H * (steps.length + 1) : H;
     const table = this.table;
     return {
       // The denoised horizon starts nObs − 1 steps back (at the oldest observation); the chunk served
@@ -205,7 +214,7 @@ export class DiffusionPolicy extends GraphLearner {
         contextLength: cfg.nObs,
         chunkLength: H - cfg.nObs + 1,
         actionHorizon: cfg.nAction,
-        extraInputs: [{ name: 'noise', role: 'noise', shape: [H, task.actDim], dtype: 'float32' }],
+        extraInputs: [{ name: 'noise', role: 'noise', shape: [rows, task.actDim], dtype: 'float32' }],
       },
       obsDim: task.obsDim,
       actDim: task.actDim,
@@ -216,13 +225,16 @@ export class DiffusionPolicy extends GraphLearner {
         const obs = g.reshape(observation, [-1, cfg.nObs * task.obsDim]);
         // a [batch, 1] zero column: broadcasts each step's [1, E] embedding over the symbolic batch
         const batchZero = g.mul(g.slice(obs, { 1: [0, 1] }), 0);
-        let x = g.reshape(extra.noise!, [-1, X]);
-        for (const s of steps) {
+        const noise = (j: number) => g.reshape(rows === H ? extra.noise! : g.slice(extra.noise!, { 1: [j * H, (j + 1) * H] }), [-1, X]);
+        let x = noise(0);
+        steps.forEach((s, j) => {
           const temb = g.add(batchZero, g.constant(table.slice(s.t * cfg.timeEmbedding, (s.t + 1) * cfg.timeEmbedding), [1, cfg.timeEmbedding]));
           const e = noiseModel(g, cfg, weights.net!, x, temb, obs);
           const x0 = g.clip(g.mul(g.sub(x, g.mul(e, Math.sqrt(1 - s.alphaBar))), 1 / Math.sqrt(s.alphaBar)), -1, 1);
-          x = g.add(g.mul(x0, Math.sqrt(s.alphaBarPrev)), g.mul(e, Math.sqrt(1 - s.alphaBarPrev)));
-        }
+          const sigma = ddimSigma(s, eta);
+          x = g.add(g.mul(x0, Math.sqrt(s.alphaBarPrev)), g.mul(e, Math.sqrt(1 - s.alphaBarPrev - sigma * sigma)));
+          if (sigma > 0) x = g.add(x, g.mul(noise(j + 1), sigma));
+        });
         const chunk = g.reshape(g.mul(x, task.maxAction), [-1, H, task.actDim]);
         return { action: cfg.nObs > 1 ? g.slice(chunk, { 1: [cfg.nObs - 1, H] }) : chunk };
       },

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type DiffusionConfig, type DiffusionPolicy, createLearner, diffusionLayout, noiseModel, timestepTable } from '../../src/algos/index.js';
-import { alphasCumprod, ddimSample, ddimSteps, emaDecay, squaredCosineBetas } from '../../src/algos/diffusion-schedule.js';
+import { alphasCumprod, ddimSample, ddimSigma, ddimSteps, emaDecay, squaredCosineBetas } from '../../src/algos/diffusion-schedule.js';
 import { allocChunkBatch } from '../../src/data/index.js';
 import { Graph, Session } from '../../src/engine/index.js';
 import { servingGraph } from '../../src/nn/index.js';
@@ -91,8 +91,35 @@ describe('Diffusion Policy', () => {
     const got = served.run({ obs: obs, noise }).action as Float32Array;
     expect(got.length).toBe(6);
     for (let i = 0; i < 6; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+
+    // η = 1 (DDPM's variance on the 5-step sub-sequence): the noise input carries the initial chunk
+    // and one more per step; the same draws in the reference give the same chunk
+    const stochastic = l.policy(5, 1);
+    expect(stochastic.interface.extraInputs![0]!.shape).toEqual([4 * 6, 2]);
+    const servedEta = await Session.create(servingGraph(stochastic), { threads: 1, name: 'served-eta' });
+    const noise6 = Float32Array.from({ length: 48 }, () => rng.normal());
+    const z = [1, 2, 3, 4, 5].map((j) => Float64Array.from(noise6.subarray(j * 8, (j + 1) * 8)));
+    const wantEta = ddimSample(Float64Array.from(noise6.subarray(0, 8)), steps, eps, 1, 1, z)
+      .map((v) => v * task.maxAction)
+      .slice(2);
+    const gotEta = servedEta.run({ obs, noise: noise6 }).action as Float32Array;
+    for (let i = 0; i < 6; i++) expect(gotEta[i]).toBeCloseTo(wantEta[i]!, 4);
+    // the added noise matters: the same initial chunk with other step draws gives another chunk
+    const other = Float32Array.from(noise6);
+    for (let i = 8; i < 48; i++) other[i] = -other[i]!;
+    const gotOther = servedEta.run({ obs, noise: other }).action as Float32Array;
+    expect(Math.max(...Array.from(gotOther, (v, i) => Math.abs(v - wantEta[i]!)))).toBeGreaterThan(1e-3);
+    // σ vanishes at the last step (ᾱ_prev = 1) and is DDPM's posterior std at η = 1
+    expect(ddimSigma(steps[4]!, 1)).toBe(0);
+    const s0 = steps[0]!;
+    expect(ddimSigma(s0, 1) ** 2).toBeCloseTo(((1 - s0.alphaBarPrev) / (1 - s0.alphaBar)) * (1 - s0.alphaBar / s0.alphaBarPrev), 12);
+    servedEta.dispose();
     served.dispose();
     epsSession.dispose();
     l.dispose();
+  });
+
+  it('refuses an η outside [0, 1]', async () => {
+    await expect(createLearner('diffusion', task, { ...small, eta: 1.5 }, 0, { threads: 1 })).rejects.toThrow(/eta must lie in \[0, 1\], got 1.5/);
   });
 });

@@ -127,12 +127,12 @@ describe('reach-around (multimodal planar reaching)', () => {
     expect(demo.returns.reduce((a, b) => a + b, 0) / 100).toBeCloseTo(env.spec.refScores.expert, 1);
   });
 
-  it("recipe 'reach-around-demos' builds 300 demonstrator episodes deterministically", async () => {
+  it("recipe 'reach-around-demos' builds 1000 demonstrator episodes deterministically", async () => {
     const ds = await generateRecipe('reach-around-demos', 0);
     const eps = episodes(ds);
-    expect(eps.length).toBe(300);
+    expect(eps.length).toBe(1000);
     const succeeded = eps.filter((e) => e.terminated && ds.rewards[e.end - 1]! > 5).length;
-    expect(succeeded / 300).toBeGreaterThanOrEqual(0.95);
+    expect(succeeded / 1000).toBeGreaterThanOrEqual(0.95);
     expect(ds.meta.envId).toBe('reach-around');
     const again = await generateRecipe('reach-around-demos', 0);
     expect(again.size).toBe(ds.size);
