@@ -5,7 +5,7 @@
  *     The same for the Decision Transformer (src/algos/dt.ts at CORL's size: context 20, 60 tokens
  *     of 128, 3 blocks; untrained weights) — act() keeps the context (shift, rtg, timesteps,
  *     mask) and feeds the executed action back, the raw run takes the same inputs as they stand.
- *     A chunked policy (the Diffusion Policy, untrained: 2 observations of 17 and a 16 × 6 noise
+ *     A chunked policy (the Diffusion Policy, untrained: 2 observations of 17 and a 16 × 6 noise (× 11 with η = 1, the default)
  *     in, 10 DDIM steps of its FiLM MLP, a 15 × 6 chunk out; action horizon 8): act() between plans (a queue
  *     pop plus the safety filter) and act() that plans (history, noise draw, ORT, filter).
  *     `O2O_BENCH_SERVE=act` runs only these (no MQTT, no 1 kHz loop); `=chunk` only the chunked one.
@@ -65,7 +65,7 @@ async function sequenceLatency(rounds = 7, perBlock = 1000): Promise<{ raw50: nu
   return { ...r, mflop };
 }
 
-/** Diffusion Policy (src/algos/diffusion.ts) at diffusion_policy's low-dim sizes, untrained: 2 observations of 17, 16 × 6 noise, 10 DDIM steps unrolled; 8 actions per plan. */
+/** Diffusion Policy (src/algos/diffusion.ts) at diffusion_policy's low-dim sizes, untrained: 2 observations of 17, 16 × 6 noise (× 11 with η = 1, the default), 10 DDIM steps unrolled; 8 actions per plan. */
 const CHUNK = { obs: 17, act: 6, horizon: DIFFUSION_DEFAULTS.nAction };
 async function chunkBytes(): Promise<Uint8Array> {
   const learner = await createLearner('diffusion', { obsDim: CHUNK.obs, actDim: CHUNK.act, maxAction: 1 }, {}, 0, { threads: 1 });
@@ -149,7 +149,7 @@ async function printChunk(): Promise<void> {
   const e = await ensembleLatency();
   console.log(
     `
-Chunked policy: Diffusion Policy (untrained, diffusion_policy's low-dim sizes: 2 × 17 observations + 16 × 6 noise → 10 DDIM steps of a 3×256 FiLM MLP → 15 × 6 chunk; action horizon 8), batch 1, µs per call, medians of 7 rounds of 4000 calls:
+Chunked policy: Diffusion Policy (untrained, diffusion_policy's low-dim sizes: 2 × 17 observations + 16 × 6 noise (× 11 with η = 1, the default) → 10 DDIM steps of a 3×256 FiLM MLP → 15 × 6 chunk; action horizon 8), batch 1, µs per call, medians of 7 rounds of 4000 calls:
 `,
   );
   console.log(
