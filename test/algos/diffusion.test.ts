@@ -64,8 +64,10 @@ describe('Diffusion Policy', () => {
     const l = (await createLearner('diffusion', task, small, 3, { threads: 1 })) as DiffusionPolicy;
     const rng = new Rng(2);
     for (let s = 0; s < 20; s++) l.update(batch(rng));
-    const policy = l.policy();
+    // η = 0: deterministic DDIM, the noise input is the initial chunk alone
+    const policy = l.policy(5, 0);
     expect(policy.interface).toMatchObject({ kind: 'chunked', contextLength: 2, chunkLength: 3, actionHorizon: 2 });
+    expect(policy.interface.extraInputs![0]!.shape).toEqual([4, 2]);
     const served = await Session.create(servingGraph(policy), { threads: 1, name: 'served' });
     // the noise model alone, on the exported (EMA) weights, as an ε function for the reference
     const cfg = { ...(small as DiffusionConfig) };

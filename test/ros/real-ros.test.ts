@@ -545,7 +545,9 @@ describe.skipIf(why !== null)('policy node over real DDS (node process ↔ robot
     const diag = listen<DiagnosticArrayMsg>('diagnostic_msgs/msg/DiagnosticArray', topics.diagnostics_topic, reliable);
     const latest = () => (diag.length ? kvOf(diag.at(-1)!) : {});
     // The second episode's 25 steps and its final observation: step 25 of the episode, at target −300.
-    await until('the diagnostics of the second episode', () => latest().episode_step === '25', 10_000);
+    await until('the diagnostics of the second episode', () => latest().episode_step === '25', 10_000).catch((e: Error) => {
+      throw new Error(`${e.message}; the last diagnostics seen (${diag.length} arrays): ${JSON.stringify(latest())}`);
+    });
     expect(latest()).toMatchObject({ policy_kind: 'sequence', target_return: '-300' });
     // Another robot process: its observation publisher matched first (an answer comes back), then a reset and one observation.
     const actions = listen<Float32MultiArrayMsg>(F32, topics.action_topic, bestEffort);
