@@ -37,124 +37,16 @@
  * from another kind takes effect at the next act() (the queue is dropped).
  */
 import type { PolicyInterface, ServingGraph } from '../nn/index.js';
-import {
-  type ArtifactInput,
-  ArtifactError,
-  artifactInterface,
-  type PolicyCard,
-  type PolicyDistribution,
-  type TrustPolicy,
-  verifyArtifact,
-  type VerifiedArtifact,
-} from './artifact.js';
+import { ArtifactError, type ArtifactInput, type PolicyCard } from './artifact.js';
 import { Rng } from '../util/rng.js';
-import { type ChunkingOptions, ChunkQueue } from './chunks.js';
-import { ContextWindow } from './context.js';
+import type { ChunkQueue } from './chunks.js';
+import type { ContextWindow } from './context.js';
 import { exportPolicy } from './export.js';
 import { ActionSampler, type ExplorationConfig } from './exploration.js';
-import { type ModelOptions, PolicyModel } from './model.js';
-import { type FaultCounts, type FaultKind, type SafetyConfig, SafetyFilter } from './safety.js';
-
-export interface RuntimeOptions {
-  trust?: TrustPolicy;
-  safety?: SafetyConfig;
-  model?: ModelOptions;
-  /** Sample exploratory actions (online data collection); default off: the policy's mode. */
-  exploration?: ExplorationConfig | null;
-  /** Called (off the hot path) when a fault replaces the policy's action, and when a swap is refused. */
-  onEvent?: (e: RuntimeEvent) => void;
-  /**
-   * Sequence policies with a returns-to-go input: the return to aim for (return units), instead of
-   * the card's default. Ignored by policies without one.
-   */
-  targetReturn?: number;
-  /** Chunked policies: the action horizon, temporal ensembling and the noise seed (see chunks.ts). */
-  chunking?: ChunkingOptions;
-}
-
-/**
- * What act() knows about the step besides the observation. Reuse one object across calls (act()
- * allocates nothing; an object literal per call would).
- */
-export interface StepInfo {
-  /** Milliseconds on one clock (default performance.now()). */
-  now?: number;
-  /** When the observation was taken, on the same clock (default now); older than staleAfterMs is stale. */
-  obsTime?: number;
-  /** The reward the previous step earned (sequence policies subtract it from the return-to-go; ignored at an episode start). */
-  reward?: number;
-  /** This observation is the first of an episode: the context starts again. */
-  episodeStart?: boolean;
-  /**
-   * The same step again (a control timer acting once more on the latest observation, with no new
-   * one): the context does not advance, the current step is re-evaluated.
-   */
-  repeat?: boolean;
-  /**
-   * Steps the episode advanced since the previous act() (default 1), when some were not seen (a
-   * control timer slower than the robot): `reward` is then what they earned in all. With
-   * episodeStart: steps since the episode's first (default 0).
-   */
-  steps?: number;
-}
-
-export type RuntimeEvent =
-  | { type: 'fault'; kind: FaultKind; count: number }
-  | { type: 'swap'; version: string; sha256: string }
-  | { type: 'swap-refused'; reason: string; keptVersion: string };
-
-export interface SwapResult {
-  ok: boolean;
-  /** The version now serving (the new one on success, the old one on failure). */
-  version: string;
-  /** Why the candidate was refused. */
-  reason?: string;
-}
-
-export interface RuntimeStatus {
-  version: string;
-  sha256: string;
-  source: string;
-  verifiedBy: VerifiedArtifact['verifiedBy'];
-  provider: string;
-  obsDim: number;
-  actDim: number;
-  steps: number;
-  faults: FaultCounts;
-  lastFault: FaultKind | null;
-  swaps: number;
-  refusedSwaps: number;
-  lastSwapError: string | null;
-  /** How act() explores: 'off', or the distribution it samples ('tanh-gaussian', 'gaussian', 'noise'). */
-  exploration: 'off' | PolicyDistribution['kind'] | 'noise';
-  /** Sequence policies: the current step's index in the episode (-1 before the first); null for mlp. */
-  episodeStep: number | null;
-  /** Sequence policies with returns-to-go: the current step's return-to-go (return units); else null. */
-  returnToGo: number | null;
-  /** Sequence policies with returns-to-go: the target the next episode starts from; else null. */
-  targetReturn: number | null;
-  /** Chunked policies: the queue (actions executed per plan, actions still queued, plans made, ensembling's m or null); else null. */
-  chunk: { actionHorizon: number; chunkLength: number; queued: number; replans: number; temporalEnsembling: number | null } | null;
-}
-
-interface Loaded {
-  artifact: VerifiedArtifact;
-  model: PolicyModel;
-  /** The card's action distribution, when the model was loaded with its outputs. */
-  distribution: PolicyDistribution | null;
-  iface: PolicyInterface;
-  /** Sequence policies: the robot's context (in the model's input buffers). */
-  window: ContextWindow | null;
-  /** Chunked policies: the robot's action queue and observation history. */
-  queue: ChunkQueue | null;
-}
-
-/** Same interface: a hot swap between the two keeps the robot's context. */
-function sameInterface(a: PolicyInterface, b: PolicyInterface): boolean {
-  const key = (i: PolicyInterface) =>
-    JSON.stringify([i.kind, i.contextLength, i.chunkLength, i.extraInputs.map((x) => [x.name, x.role, x.shape, x.dtype, x.default ?? null, x.scale ?? null, x.max ?? null])]);
-  return key(a) === key(b);
-}
+import type { PolicyModel } from './model.js';
+import { type LoadedPolicy, loadPolicy, sameInterface } from './policy-load.js';
+import type { RuntimeOptions, RuntimeStatus, StepInfo, SwapResult } from './runtime-types.js';
+import { type FaultKind, SafetyFilter } from './safety.js';
 
 export class PolicyRuntime {
   /** The action buffer act() returns (live; copy it to keep it). */
@@ -162,7 +54,7 @@ export class PolicyRuntime {
   readonly filter: SafetyFilter;
   readonly obsDim: number;
   readonly actDim: number;
-  private current: Loaded;
+  private current: LoadedPolicy;
   private lastObsAt = -Infinity;
   private steps = 0;
   private swaps = 0;
@@ -177,7 +69,7 @@ export class PolicyRuntime {
   private readonly raw: Float32Array;
 
   private constructor(
-    first: Loaded,
+    first: LoadedPolicy,
     private readonly opts: RuntimeOptions,
     private readonly rng: Rng,
   ) {
@@ -201,7 +93,7 @@ export class PolicyRuntime {
   /** Verifies and loads the first policy; throws (ArtifactError) when it cannot serve. */
   static open(input: ArtifactInput, opts: RuntimeOptions = {}): PolicyRuntime {
     const rng = new Rng(opts.chunking?.seed ?? 0);
-    return new PolicyRuntime(PolicyRuntime.prepare(input, opts, null, rng), opts, rng);
+    return new PolicyRuntime(loadPolicy(input, opts, null, rng), opts, rng);
   }
 
   /**
@@ -214,80 +106,6 @@ export class PolicyRuntime {
     const card = { name, version: 'eval', task: '', algorithm: '', createdAt: '1970-01-01T00:00:00.000Z' };
     const { bytes } = exportPolicy({ policy, card, obsMean, obsStd, distribution: !!runtime.exploration });
     return PolicyRuntime.open({ bytes, source: name }, runtime);
-  }
-
-  /** Verify, load, check dimensions against the card (and the serving policy), and test-run. */
-  private static prepare(
-    input: ArtifactInput,
-    opts: RuntimeOptions,
-    probe: { obs: Float32Array; obsDim: number; actDim: number } | null,
-    rng: Rng,
-    targetReturn: number | null = opts.targetReturn ?? null,
-  ): Loaded {
-    const artifact = verifyArtifact(input, opts.trust);
-    const card = artifact.card;
-    const iface = artifactInterface(artifact);
-    const rtgInput = iface.extraInputs.find((x) => x.role === 'returns-to-go');
-    const target = rtgInput ? (targetReturn ?? rtgInput.default ?? null) : null;
-    if (rtgInput && target === null)
-      throw new ArtifactError(
-        `${artifact.source}: its returns-to-go input '${rtgInput.name}' has no default (the target return) and none was given; pass one (o2o serve/eval --target-return, the ROS parameter target_return) or add 'default' to the interface`,
-      );
-    const distribution = card?.distribution ?? null;
-    const model = PolicyModel.load(artifact.bytes, artifact.source, {
-      inputName: card?.inputName ?? artifact.description?.inputName,
-      outputName: card?.outputName ?? artifact.description?.outputName,
-      distribution: distribution ? { loc: distribution.loc, logStd: distribution.logStd } : undefined,
-      interface: iface,
-      ...opts.model,
-    });
-    let window: ContextWindow | null = null;
-    let queue: ChunkQueue | null = null;
-    try {
-      if (card && (card.observation.dim !== model.obsDim || card.action.dim !== model.actDim)) {
-        throw new Error(
-          `${artifact.source}: card says obs ${card.observation.dim} / act ${card.action.dim}, the graph has ${model.obsDim} / ${model.actDim}; re-export the policy`,
-        );
-      }
-      if (probe && (probe.obsDim !== model.obsDim || probe.actDim !== model.actDim)) {
-        throw new Error(
-          `${artifact.source}: has obs ${model.obsDim} / act ${model.actDim}, the serving policy has ${probe.obsDim} / ${probe.actDim}; a hot swap cannot change the robot's spaces — restart with the new policy instead`,
-        );
-      }
-      if (iface.kind === 'sequence') {
-        // The test run: the first step of an episode (an all-padding window is not a valid input:
-        // a transformer's attention over only masked keys is undefined).
-        window = new ContextWindow(model, target);
-        window.begin(0, true);
-        window.put(probe ? probe.obs : new Float32Array(model.obsDim));
-      } else if (iface.kind === 'chunked') {
-        // The test run: the first step of an episode, with zero noise (the robot's generator is not drawn from).
-        queue = new ChunkQueue(model, rng, opts.chunking ?? {}, iface.actionHorizon);
-        queue.begin(true);
-        queue.put(probe ? probe.obs : new Float32Array(model.obsDim));
-      } else if (probe) model.obs.set(probe.obs);
-      else model.obs.fill(0);
-      if (model.hasDistribution) model.inferDistribution();
-      else model.infer();
-      window?.clear();
-      queue?.clear();
-      for (let i = 0; i < model.chunk.length; i++)
-        if (!Number.isFinite(model.chunk[i]!))
-          throw new Error(`${artifact.source}: test inference gave chunk[${i}] = ${model.chunk[i]}; the policy's weights are broken — re-export it`);
-      for (let i = 0; i < model.actDim; i++) {
-        if (!Number.isFinite(model.action[i]!))
-          throw new Error(`${artifact.source}: test inference gave action[${i}] = ${model.action[i]}; the policy's weights are broken — re-export it`);
-        if (model.hasDistribution && !(Number.isFinite(model.loc[i]!) && Number.isFinite(model.logStd[i]!))) {
-          throw new Error(
-            `${artifact.source}: test inference gave a non-finite action distribution (loc ${model.loc[i]}, log std ${model.logStd[i]} at ${i}); re-export the policy`,
-          );
-        }
-      }
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
-    return { artifact, model, distribution: model.hasDistribution ? distribution : null, iface, window, queue };
   }
 
   get card(): PolicyCard | null {
@@ -492,9 +310,9 @@ export class PolicyRuntime {
    */
   swap(input: ArtifactInput): SwapResult {
     const old = this.current;
-    let next: Loaded;
+    let next: LoadedPolicy;
     try {
-      next = PolicyRuntime.prepare(
+      next = loadPolicy(
         input,
         this.opts,
         { obs: this.haveGoodObs ? this.lastGoodObs : new Float32Array(this.obsDim), obsDim: this.obsDim, actDim: this.actDim },

@@ -39,7 +39,8 @@ import { CodecError, encodeAction, nowUnixNs, ObservationDecoder } from '../tran
 import { fleetObsFilter, policyTopic, robotOf, robotTopics, serverStatusTopic } from '../transport/topics.js';
 import { type ArtifactInput, type PolicyDescription, readArtifactFile, type SignatureSidecar } from './artifact.js';
 import { robotSeed } from './exploration.js';
-import { PolicyRuntime, type RuntimeOptions, type RuntimeStatus, type StepInfo, type SwapResult } from './runtime.js';
+import { PolicyRuntime } from './runtime.js';
+import type { RuntimeOptions, RuntimeStatus, StepInfo, SwapResult } from './runtime-types.js';
 
 export interface ServeMqttOptions extends Omit<RuntimeOptions, 'onEvent'> {
   url: string;
