@@ -64,6 +64,12 @@ export interface AlgoDescriptor<C extends object = object, N extends string = st
    * not sized by hidden widths (it names its own size settings).
    */
   networks?(hidden: number[]): Partial<C>;
+  /**
+   * Settings that follow the run's length (`o2o train --steps`) when the caller leaves them unset,
+   * e.g. a learning-rate schedule over the whole run (diffusion_policy decays its lr over all of
+   * training); absent where the reference fixes them (CORL's IQL: cosine over 1M steps).
+   */
+  runLength?(steps: number): Partial<C>;
   /** Builds a learner; `config` holds only this algorithm's settings (checked), over `defaults`. */
   create(task: TaskSpec, config: Partial<C>, seed: number, opts?: SessionOptions): Promise<Learner>;
 }

@@ -45,7 +45,7 @@ export interface DiffusionConfig {
   beta1: number;
   weightDecay: number;
   warmupSteps: number;
-  /** Length of the cosine decay after the warm-up (0: constant lr after it). */
+  /** Length of the cosine decay after the warm-up (0: constant lr after it); the trainer sets it to the run's length when unset. */
   maxSteps: number;
   emaPower: number;
   emaMax: number;
@@ -253,6 +253,8 @@ export const DIFFUSION_ALGO: AlgoDescriptor<DiffusionConfig, 'diffusion'> = {
     'real-stanford/diffusion_policy low-dim configs (n_obs_steps 2, horizon 16, n_action_steps 8, DDPM 100 steps squaredcos_cap_v2, AdamW, EMA 0.75; lr 3e-3 instead of its 1e-4, measured)',
   defaults: DIFFUSION_DEFAULTS,
   batch: (c) => ({ columns: [], sequenceLength: 1, chunk: { nObs: c.nObs, horizon: c.horizon, nAction: c.nAction } }),
+  // diffusion_policy's lr_scheduler decays over all of training (cosine to 0 at the last update).
+  runLength: (steps) => ({ maxSteps: steps }),
   // diffusion_policy normalizes observations (and actions, to [−1, 1]); rewards are not used.
   preprocessing: () => ({ normalizeObservations: true, reward: 'none', source: 'diffusion_policy LinearNormalizer: observations normalized; rewards unused' }),
   create: (task, config, seed, opts) => DiffusionPolicy.create(task, config, seed, opts),

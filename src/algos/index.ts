@@ -16,6 +16,7 @@ export {
   networkSettings,
   pickSettings,
   referencePreprocessing,
+  withRunLength,
   settingsOf,
   type AlgoName,
   type AlgoConfig,

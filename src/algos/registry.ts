@@ -110,6 +110,12 @@ export function batchNeeds(algo: string, config: object = {}): BatchNeeds {
   return d.batch({ ...d.defaults, ...config });
 }
 
+/** `config` with the settings that follow a run of `steps` updates filled in where unset (descriptor.runLength). */
+export function withRunLength(algo: string, config: object, steps: number): AlgoConfig {
+  const d = algoDescriptor(algo);
+  return { ...(d.runLength?.(steps) ?? {}), ...config } as AlgoConfig;
+}
+
 /** The reference preprocessing of `algo` on the dataset `datasetId` (its descriptor's). */
 export function referencePreprocessing(algo: string, datasetId: string | undefined): Preprocessing {
   return algoDescriptor(algo).preprocessing(datasetId);

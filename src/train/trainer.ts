@@ -10,6 +10,7 @@ import {
   checkSettings,
   createLearner,
   referencePreprocessing,
+  withRunLength,
 } from '../algos/index.js';
 import {
   type Dataset,
@@ -132,7 +133,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const needs = batchNeeds(o.algo, o.config);
   const rtg = needs.columns.find((c) => c.name === 'return_to_go');
   if (needs.sequenceLength > 1 && !rtg) throw new TrainError(`${o.algo}: sequence batches are sampled with their returns-to-go; declare the 'return_to_go' column`);
-  let config: AlgoConfig = o.config ?? {};
+  // Settings that follow the run's length (Diffusion Policy's lr decay over the whole run).
+  let config: AlgoConfig = withRunLength(o.algo, o.config ?? {}, o.steps);
   if (rtg && (config as { targetReturn?: number | null }).targetReturn == null) {
     // A return-conditioned policy needs a return to ask for when served: the task's expert score
     // when the caller knows it (CORL's DT targets sit near D4RL's expert scores), else the best

@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { type DiffusionConfig, type DiffusionPolicy, createLearner, diffusionLayout, noiseModel, timestepTable } from '../../src/algos/index.js';
 import { alphasCumprod, ddimSample, ddimSigma, ddimSteps, emaDecay, squaredCosineBetas } from '../../src/algos/diffusion-schedule.js';
-import { allocChunkBatch } from '../../src/data/index.js';
+import { DatasetBuilder, allocChunkBatch } from '../../src/data/index.js';
 import { Graph, Session } from '../../src/engine/index.js';
 import { servingGraph } from '../../src/nn/index.js';
+import { train } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 const task = { obsDim: 3, actDim: 2, maxAction: 2 };
@@ -119,6 +120,22 @@ describe('Diffusion Policy', () => {
     served.dispose();
     epsSession.dispose();
     l.dispose();
+  });
+
+  it('decays its learning rate over the whole run when trained (diffusion_policy), unless maxSteps is set', async () => {
+    const b = new DatasetBuilder(3, 2);
+    for (let i = 0; i < 40; i++) b.add({ obs: [i % 7, 0, 1], nextObs: [(i + 1) % 7, 0, 1], action: [0.5, -0.5], reward: 0, terminal: i % 10 === 9 });
+    const run = (config: Partial<DiffusionConfig>) =>
+      train({ algo: 'diffusion', dataset: b.build(), task: { ...task, maxEpisodeSteps: 10 }, steps: 6, config: { ...small, batchSize: 4, ...config }, session: { threads: 1 } });
+    const r = await run({});
+    expect((r.learner.checkpoint().config as DiffusionConfig).maxSteps).toBe(6);
+    // the last update's lr is the cosine's tail, ½(1 + cos(π·5/6))·lr, not the constant lr
+    const scheduledLr = (r.learner as unknown as { scheduledLr(t: number): number }).scheduledLr(5);
+    expect(scheduledLr).toBeCloseTo(small.lr! * 0.5 * (1 + Math.cos((Math.PI * 5) / 6)), 12);
+    r.learner.dispose();
+    const fixed = await run({ maxSteps: 1000 });
+    expect((fixed.learner.checkpoint().config as DiffusionConfig).maxSteps).toBe(1000);
+    fixed.learner.dispose();
   });
 
   it('refuses an η outside [0, 1]', async () => {
