@@ -3,7 +3,7 @@
  * chunks of `horizon` actions, conditioned on the last `nObs` observations.
  *   train    k ~ U{0..N−1}, ε ~ N(0, I), x_k = √ᾱ_k x_0 + √(1−ᾱ_k) ε  (x_0 = the chunk / maxAction)
  *            L(θ) = E ‖ε_θ(x_k, k, o) − ε‖²  (mean over batch × horizon × |A|)
- *   network  c = [o_{t−nObs+1..t}, MLP(sinusoid(k))];  h ← h + FiLM_c(Mish(W h + b))  per layer:
+ *   network  c = [o_{t−nObs+1..t}, Mish(MLP(sinusoid(k)))];  h ← h + FiLM_c(Mish(W h + b))  per layer:
  *            FiLM_c(z) = γ(c) ⊙ z + β(c) (Perez et al. 2018, as the paper's conditional blocks)
  *   serve    DDIM in `inferenceSteps` steps unrolled in ONE graph, from a noise input the server
  *            fills; the EMA of the weights is what is exported (diffusion_policy's EMAModel).
@@ -108,10 +108,13 @@ export function diffusionLayout(task: Pick<TaskSpec, 'obsDim' | 'actDim'>, c: Pi
 /** ε_θ(x_k, k, o): noisy chunks [B, horizon·|A|], their steps' embeddings [B, timeEmbedding], observations [B, nObs·obs] → [B, horizon·|A|]. */
 export function noiseModel(g: Graph, c: Pick<DiffusionConfig, 'width' | 'layers'>, v: Record<string, Tensor>, x: Tensor, temb: Tensor, obs: Tensor): Tensor {
   const lin = (name: string, h: Tensor) => g.gemm(h, v[`${name}.weight`]!, {}, v[`${name}.bias`]!);
-  const cond = g.concat([obs, lin('time.1', mish(g, lin('time.0', temb)))], 1);
+  // The FiLM input: the observations as they are, the step's features through Mish. diffusion_policy
+  // puts Mish over both (its obs are min-max scaled to [−1, 1]); over z-scored observations Mish
+  // folds everything below −1.19σ onto [−0.31, −0.2] and the network cannot tell where it is.
+  const cond = g.concat([obs, mish(g, lin('time.1', mish(g, lin('time.0', temb))))], 1);
   let h = lin('in', x);
   for (let l = 0; l < c.layers; l++) {
-    const [gamma, beta] = g.split(lin(`film.${l}`, mish(g, cond)), [c.width, c.width], 1) as [Tensor, Tensor];
+    const [gamma, beta] = g.split(lin(`film.${l}`, cond), [c.width, c.width], 1) as [Tensor, Tensor];
     h = g.add(h, g.add(g.mul(gamma, mish(g, lin(`layer.${l}`, h))), beta));
   }
   return lin('out', mish(g, h));
