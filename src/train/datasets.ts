@@ -38,7 +38,7 @@ const SCRIPTED: Partial<Record<string, () => Controller>> = {
 
 /** Tasks with a 'demos' recipe: episodes and the action-noise std (fraction of the half-range). */
 const DEMOS: Record<string, { episodes: number; noise: number }> = {
-  'reach-around': { episodes: 1000, noise: 0.1 }, // left/right ½ each, all succeed (1000: more coverage of the junction than 300; BENCHMARKS.md)
+  'reach-around': { episodes: 1000, noise: 0.1 }, // left/right ½ each, all succeed (BENCHMARKS.md "Multimodal task")
 };
 
 /** Shipped behaviour policies: policies/<task>-medium.onnx, <task>-expert.onnx (+ <task>-medium-replay/);

@@ -47,7 +47,8 @@ describe('reach-around (multimodal planar reaching)', () => {
     expect([s[2], s[3]]).toEqual([0, 0]);
     expect(s[1]!).toBeLessThan(s[7]! - s[8]!);
     expect(s[5]!).toBeGreaterThan(s[7]! + s[8]!);
-    expect(Math.abs(s[0]! - s[6]!)).toBeLessThanOrEqual(0.2);
+    // dead ahead: the start is within 0.03 of the obstacle's axis
+    expect(Math.abs(s[0]! - s[6]!)).toBeLessThanOrEqual(0.03);
     const d0 = Math.hypot(s[0]! - s[4]!, s[1]! - s[5]!);
     const r = env.step([0.5, 1]);
     const t = env.state();
@@ -97,6 +98,38 @@ describe('reach-around (multimodal planar reaching)', () => {
       }
       expect(ok).toBe(50);
     }
+  });
+
+  it('the dodge must start at once: the demonstrator 2 steps late still passes, 4 steps late mostly hits', () => {
+    // The demonstrator with its swerve held back `delay` steps (straight on meanwhile), 200 episodes.
+    const run = (delay: number) => {
+      const env = new ReachAroundEnv();
+      const demo = scriptedReachAroundPolicy();
+      let collisions = 0;
+      for (let ep = 0; ep < 200; ep++) {
+        let obs = env.reset(ep);
+        demo.reset(env.resetInfo().episodeSeed);
+        let held = -1;
+        for (;;) {
+          let a = demo(obs);
+          if (a[0] !== 0 && held < 0) held = 0;
+          if (held >= 0 && held < delay) {
+            a = [0, 1];
+            held++;
+          }
+          const r = env.step(a);
+          obs = r.obs;
+          if (r.terminated || r.truncated) {
+            if (r.info.terms.collision === 1) collisions++;
+            break;
+          }
+        }
+      }
+      return collisions / 200;
+    };
+    expect(run(0)).toBe(0);
+    expect(run(2)).toBeLessThanOrEqual(0.05);
+    expect(run(4)).toBeGreaterThanOrEqual(0.6);
   });
 
   it('the straight-line (mode-averaging) policy hits the obstacle: success ≤ 10 %', () => {
