@@ -26,15 +26,15 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { ExecutionProvider } from '../src/engine/index.js';
 import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, robotSeed, type SafeActionMode, type StepInfo } from '../src/serve/index.js';
 import { EpisodeFeed } from './episode-feed.js';
+import { nodeDiagnostics, SampleWindow } from './node-diagnostics.js';
 import { FleetLink } from './fleet-link.js';
-import { actionWriter, type ActionWriter, observationReader, type ObservationReader, stampNow } from './messages.js';
+import { actionWriter, type ActionWriter, observationReader, type ObservationReader } from './messages.js';
 import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
 import type {
   BoolMsg,
   DiagnosticArrayMsg,
   Float32Msg,
   InMessage,
-  KeyValueMsg,
   RosLogger,
   RosModule,
   RosNode,
@@ -88,7 +88,6 @@ export function rawParams(opts: PolicyNodeOptions, nodeName: string): Record<str
   return { ...(opts.paramsFile ? loadParamsFile(opts.paramsFile, nodeName) : {}), ...opts.params };
 }
 
-const LATENCY_WINDOW = 1024;
 /**
  * Parameters a running node applies when they are set (`ros2 param set`, a parameter client). The
  * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
@@ -105,14 +104,6 @@ const LIVE_PARAMS = [
   'explore_seed',
   'target_return',
 ] as const;
-const DIAG = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 };
-
-function percentiles(window: Float64Array, count: number): { p50: number; p99: number } {
-  const n = Math.min(count, window.length);
-  if (!n) return { p50: 0, p99: 0 };
-  const s = Float64Array.from(window.subarray(0, n)).sort();
-  return { p50: s[Math.floor(0.5 * (n - 1))]!, p99: s[Math.floor(0.99 * (n - 1))]! };
-}
 
 export class PolicyNode {
   readonly node: RosNode;
@@ -131,11 +122,9 @@ export class PolicyNode {
   private haveObs = false;
   private freshObs = false;
   private badObs = 0;
-  private readonly latency = new Float64Array(LATENCY_WINDOW);
-  private latencyCount = 0;
-  /** |tick interval − period| of the control timer, ms (the control loop's jitter). */
-  private readonly jitter = new Float64Array(LATENCY_WINDOW);
-  private jitterCount = 0;
+  /** act() latency and the control timer's jitter (|interval − period|), ms, over the last 1024. */
+  private readonly latency = new SampleWindow();
+  private readonly jitter = new SampleWindow();
   private lastTick = -1;
   private ticks = 0;
   private reward = 0;
@@ -382,7 +371,7 @@ export class PolicyNode {
     if (!this.active) return;
     const now = this.now();
     this.ticks++;
-    if (this.lastTick >= 0) this.jitter[this.jitterCount++ % LATENCY_WINDOW] = Math.abs(now - this.lastTick - 1000 / this.params.control_rate_hz);
+    if (this.lastTick >= 0) this.jitter.add(Math.abs(now - this.lastTick - 1000 / this.params.control_rate_hz));
     this.lastTick = now;
     let action = this.runtime.watchdog(now);
     if (!action) {
@@ -408,7 +397,7 @@ export class PolicyNode {
       s.steps = 0;
     }
     const action = this.runtime.act(this.obs, info);
-    this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.now() - t0;
+    this.latency.add(performance.now() - t0);
     return action;
   }
 
@@ -500,82 +489,29 @@ export class PolicyNode {
   }
 
   latencyPercentiles(): { p50: number; p99: number } {
-    return percentiles(this.latency, this.latencyCount);
+    return this.latency.percentiles();
   }
 
   /** The control timer's jitter (|interval − period|, ms) over the last 1024 ticks. */
   jitterPercentiles(): { p50: number; p99: number } {
-    return percentiles(this.jitter, this.jitterCount);
+    return this.jitter.percentiles();
   }
 
   diagnostics(): DiagnosticArrayMsg {
-    const st = this.runtime.status();
-    const lat = this.latencyPercentiles();
-    const jit = this.jitterPercentiles();
-    const f = st.faults;
-    const replaced = f.nonFiniteObs + f.obsLength + f.badMessage + f.nonFiniteAction + f.stale + f.inference;
-    const stale = this.runtime.filter.staleAfterMs < Infinity && this.now() - this.obsTime > this.runtime.filter.staleAfterMs;
-    const level = st.lastSwapError ? DIAG.WARN : stale ? DIAG.STALE : replaced > 0 && st.lastFault !== null ? DIAG.WARN : DIAG.OK;
-    const kv = (key: string, value: string | number): KeyValueMsg => ({ key, value: String(value) });
-    return {
-      header: { stamp: stampNow({ sec: 0, nanosec: 0 }), frame_id: '' },
-      status: [
-        {
-          level,
-          name: `${this.nodeName}: policy`,
-          message: st.lastSwapError ? `refused update: ${st.lastSwapError}` : stale ? 'observations stale: sending the safe action' : `serving ${st.version}`,
-          hardware_id: this.nodeName,
-          values: [
-            kv('policy_version', st.version),
-            kv('policy_sha256', st.sha256),
-            kv('verified_by', st.verifiedBy),
-            kv('execution_provider', st.provider),
-            kv('exploration', st.exploration),
-            kv('control_rate_hz', this.params.control_rate_hz),
-            kv('ticks', this.ticks),
-            kv('act_latency_p50_us', (lat.p50 * 1000).toFixed(1)),
-            kv('act_latency_p99_us', (lat.p99 * 1000).toFixed(1)),
-            kv('control_jitter_p50_us', (jit.p50 * 1000).toFixed(1)),
-            kv('control_jitter_p99_us', (jit.p99 * 1000).toFixed(1)),
-            kv('faults_replaced', replaced),
-            kv('faults_non_finite_obs', f.nonFiniteObs),
-            kv('faults_obs_length', f.obsLength),
-            kv('faults_non_finite_action', f.nonFiniteAction),
-            kv('faults_stale', f.stale),
-            kv('actions_clipped', f.clipped),
-            kv('actions_rate_limited', f.rateLimited),
-            kv('swaps', st.swaps),
-            kv('refused_swaps', st.refusedSwaps),
-            kv('recorded_transitions', this.recorder?.rows ?? 0),
-            ...(st.episodeStep !== null
-              ? [
-                  kv('policy_kind', this.runtime.policyInterface.kind),
-                  kv('episode_step', st.episodeStep),
-                  kv('return_to_go', st.returnToGo ?? 'none'),
-                  kv('target_return', st.targetReturn ?? 'none'),
-                ]
-              : []),
-            ...(st.chunk
-              ? [
-                  kv('action_horizon', st.chunk.actionHorizon),
-                  kv('chunk_length', st.chunk.chunkLength),
-                  kv('actions_queued', st.chunk.queued),
-                  kv('replans', st.chunk.replans),
-                  kv('temporal_ensembling', st.chunk.temporalEnsembling ?? 'off'),
-                ]
-              : []),
-            ...(this.fleet
-              ? [
-                  kv('fleet_transitions_spooled', this.fleet.spooled),
-                  kv('fleet_transitions_acked', this.fleet.spool.ackedTransitions),
-                  kv('fleet_transitions_pending', this.fleet.spool.pendingTransitions),
-                  kv('fleet_connected', String(this.fleet.link.connected)),
-                ]
-              : []),
-          ],
-        },
-      ],
-    };
+    const filter = this.runtime.filter;
+    const fleet = this.fleet;
+    return nodeDiagnostics({
+      nodeName: this.nodeName,
+      status: this.runtime.status(),
+      policyKind: this.runtime.policyInterface.kind,
+      latency: this.latencyPercentiles(),
+      jitter: this.jitterPercentiles(),
+      stale: filter.staleAfterMs < Infinity && this.now() - this.obsTime > filter.staleAfterMs,
+      controlRateHz: this.params.control_rate_hz,
+      ticks: this.ticks,
+      recordedTransitions: this.recorder?.rows ?? 0,
+      fleet: fleet ? { spooled: fleet.spooled, acked: fleet.spool.ackedTransitions, pending: fleet.spool.pendingTransitions, connected: fleet.link.connected } : null,
+    });
   }
 
   publishDiagnostics(): void {
