@@ -10,7 +10,8 @@
  *  - activate (3): actions are published; deactivate (4): they stop (observations still arrive);
  *  - cleanup (2) / shutdown: the policy and every topic and timer are released.
  */
-import { declareNodeParameters, PolicyNode, type PolicyNodeOptions, rawParams } from './policy-node.js';
+import { declareNodeParameters, rawParams } from './params.js';
+import { PolicyNode, type PolicyNodeOptions } from './policy-node.js';
 import { type RosLifecycleNode, type RosModule, TRANSITION, type TransitionResult } from './rcl-api.js';
 
 export class ManagedPolicyNode {

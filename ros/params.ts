@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { ActionType, ObservationType, ParamTypeCode } from './rcl-api.js';
+import type { ActionType, ObservationType, ParamTypeCode, RosModule, RosNode, RosParameter } from './rcl-api.js';
 
 export interface PolicyNodeParams {
   model_path: string;
@@ -151,7 +151,7 @@ export class ParamError extends Error {
 }
 
 /** rclnodejs ParameterType of each parameter (from its default). */
-export function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
+function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
   const v = DEFAULT_PARAMS[name];
   if (typeof v === 'boolean') return 1;
   if (typeof v === 'string') return 4;
@@ -160,7 +160,7 @@ export function paramType(name: keyof PolicyNodeParams): ParamTypeCode {
 }
 
 /** Validates and completes raw parameters; throws ParamError naming the parameter and the fix. */
-export function checkParams(raw: Record<string, unknown>, where: string): PolicyNodeParams {
+function checkParams(raw: Record<string, unknown>, where: string): PolicyNodeParams {
   const p: Record<string, unknown> = { ...DEFAULT_PARAMS };
   for (const [k, v] of Object.entries(raw)) {
     if (!(k in DEFAULT_PARAMS)) throw new ParamError(`${where}: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
@@ -242,4 +242,81 @@ export function loadParamsFile(file: string, nodeName: string): Record<string, u
   }
   if (!found) throw new ParamError(`${file}: no '/**:' or '${nodeName}:' section; parameters go under '/**: ros__parameters:'`);
   return out;
+}
+
+/** The node's parameter sources: a ROS 2 params YAML, then values on top (tests, embedding). */
+export interface ParamSources {
+  paramsFile?: string;
+  params?: Partial<PolicyNodeParams>;
+}
+
+/** The file's values for `nodeName`, then the caller's on top (not yet checked). */
+export function rawParams(sources: ParamSources, nodeName: string): Record<string, unknown> {
+  return { ...(sources.paramsFile ? loadParamsFile(sources.paramsFile, nodeName) : {}), ...sources.params };
+}
+
+/**
+ * Declares every node parameter (the file's / caller's value as default) on `node` unless already
+ * declared, so `ros2 param get/list` shows them and --params-file / launch overrides apply.
+ */
+export function declareNodeParameters(ros: RosModule, node: RosNode, nodeName: string, raw: Record<string, unknown>): void {
+  for (const k of Object.keys(raw)) {
+    if (!(k in DEFAULT_PARAMS)) throw new ParamError(`node '${nodeName}' parameters: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
+  }
+  for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) {
+    if (!node.hasParameter(name)) node.declareParameter(new ros.Parameter(name, paramType(name), raw[name] ?? DEFAULT_PARAMS[name]));
+  }
+}
+
+/** A parameter's value as a plain value (integers as numbers, arrays as arrays). */
+function paramValue(v: unknown): unknown {
+  return typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
+}
+
+/** The declared parameters' effective values (overrides applied), checked. */
+export function readNodeParameters(node: RosNode, where: string): PolicyNodeParams {
+  const effective: Record<string, unknown> = {};
+  for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) effective[name] = paramValue(node.getParameter(name).value);
+  return checkParams(effective, where);
+}
+
+/**
+ * Parameters a running node applies when they are set (`ros2 param set`, a parameter client). The
+ * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
+ * with the reason, so `ros2 param set` never reports success for a value the node does not use.
+ */
+const LIVE_PARAMS = [
+  'model_path',
+  'control_rate_hz',
+  'act_on_observation',
+  'diagnostics_period_s',
+  'explore',
+  'explore_temperature',
+  'explore_noise_std',
+  'explore_seed',
+  'target_return',
+] as const;
+
+/**
+ * A set-parameters request against the current values: the checked result and what changed, or
+ * why it is refused (a parameter read only at start, or a value checkParams rejects). All or none.
+ */
+export function parameterChange(
+  current: PolicyNodeParams,
+  ps: readonly RosParameter[],
+  where: string,
+): { next: PolicyNodeParams; changed: Record<string, unknown> } | { refused: string } {
+  const changed: Record<string, unknown> = {};
+  for (const q of ps) {
+    changed[q.name] = paramValue(q.value);
+    if (!(LIVE_PARAMS as readonly string[]).includes(q.name))
+      return {
+        refused: `'${q.name}' is read when the node starts (topics, QoS, message layout, safety filter); restart the node with the new value (live: ${LIVE_PARAMS.join(', ')})`,
+      };
+  }
+  try {
+    return { next: checkParams({ ...current, ...changed }, where), changed };
+  } catch (e) {
+    return { refused: (e as Error).message };
+  }
 }

@@ -29,7 +29,7 @@ import { EpisodeFeed } from './episode-feed.js';
 import { nodeDiagnostics, SampleWindow } from './node-diagnostics.js';
 import { FleetLink } from './fleet-link.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader } from './messages.js';
-import { checkParams, DEFAULT_PARAMS, loadParamsFile, ParamError, paramType, type PolicyNodeParams } from './params.js';
+import { declareNodeParameters, parameterChange, type PolicyNodeParams, rawParams, readNodeParameters } from './params.js';
 import type {
   BoolMsg,
   DiagnosticArrayMsg,
@@ -65,45 +65,6 @@ export interface PolicyNodeOptions {
   /** Where the node's log lines go (default the ROS logger; the demo writes them to a file per robot). */
   logger?: RosLogger;
 }
-
-/**
- * Declares every node parameter (the file's / caller's value as default) on `node` unless already
- * declared, so `ros2 param get/list` shows them and --params-file / launch overrides apply.
- */
-export function declareNodeParameters(ros: RosModule, node: RosNode, nodeName: string, raw: Record<string, unknown>): void {
-  for (const k of Object.keys(raw)) {
-    if (!(k in DEFAULT_PARAMS)) throw new ParamError(`node '${nodeName}' parameters: unknown parameter '${k}' (known: ${Object.keys(DEFAULT_PARAMS).join(', ')})`);
-  }
-  for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) {
-    if (!node.hasParameter(name)) node.declareParameter(new ros.Parameter(name, paramType(name), raw[name] ?? DEFAULT_PARAMS[name]));
-  }
-}
-
-/** The node's parameters as plain values (integers as numbers, arrays as arrays). */
-function paramValue(v: unknown): unknown {
-  return typeof v === 'bigint' ? Number(v) : Array.isArray(v) || ArrayBuffer.isView(v) ? Array.from(v as ArrayLike<unknown>) : v;
-}
-
-export function rawParams(opts: PolicyNodeOptions, nodeName: string): Record<string, unknown> {
-  return { ...(opts.paramsFile ? loadParamsFile(opts.paramsFile, nodeName) : {}), ...opts.params };
-}
-
-/**
- * Parameters a running node applies when they are set (`ros2 param set`, a parameter client). The
- * others shape topics, QoS, message layouts and the safety filter at start: setting one is refused
- * with the reason, so `ros2 param set` never reports success for a value the node does not use.
- */
-const LIVE_PARAMS = [
-  'model_path',
-  'control_rate_hz',
-  'act_on_observation',
-  'diagnostics_period_s',
-  'explore',
-  'explore_temperature',
-  'explore_noise_std',
-  'explore_seed',
-  'target_return',
-] as const;
 
 export class PolicyNode {
   readonly node: RosNode;
@@ -163,9 +124,7 @@ export class PolicyNode {
     this.log = opts.logger ?? this.node.getLogger();
     // Declare every parameter, then read the effective values back (overrides applied).
     declareNodeParameters(ros, this.node, this.nodeName, rawParams(opts, this.nodeName));
-    const effective: Record<string, unknown> = {};
-    for (const name of Object.keys(DEFAULT_PARAMS) as (keyof PolicyNodeParams)[]) effective[name] = paramValue(this.node.getParameter(name).value);
-    const p = checkParams(effective, `node '${this.nodeName}' parameters`);
+    const p = readNodeParameters(this.node, `node '${this.nodeName}' parameters`);
     this.params = p;
     const artifact = readArtifactFile(p.model_path);
     this.runtime = PolicyRuntime.open(artifact, {
@@ -426,21 +385,9 @@ export class PolicyNode {
       this.log.warn(`o2o_policy: parameter change refused: ${reason}`);
       return { successful: false, reason };
     };
-    const changed: Record<string, unknown> = {};
-    for (const q of ps) {
-      changed[q.name] = paramValue(q.value);
-      if (!(LIVE_PARAMS as readonly string[]).includes(q.name)) {
-        return refuse(
-          `'${q.name}' is read when the node starts (topics, QoS, message layout, safety filter); restart the node with the new value (live: ${LIVE_PARAMS.join(', ')})`,
-        );
-      }
-    }
-    let next: PolicyNodeParams;
-    try {
-      next = checkParams({ ...this.params, ...changed }, `node '${this.nodeName}' parameters`);
-    } catch (e) {
-      return refuse((e as Error).message);
-    }
+    const change = parameterChange(this.params, ps, `node '${this.nodeName}' parameters`);
+    if ('refused' in change) return refuse(change.refused);
+    const { next, changed } = change;
     const old = this.params;
     if (next.model_path !== old.model_path) {
       if (!this.swapFrom(next.model_path))
