@@ -22,7 +22,12 @@ const shown = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.
 function algorithmHelp(d: AlgoDescriptor): string {
   const defaults = d.defaults as Record<string, unknown>;
   const needs = batchNeeds(d.name);
-  const batches = [needs.sequenceLength === 1 ? 'transitions' : `${needs.sequenceLength}-step sequences`, ...needs.columns.map((c) => `with ${c.name}`)].join(', ');
+  const unit = needs.chunk
+    ? `chunks of ${needs.chunk.nObs} observations and ${needs.chunk.horizon} actions`
+    : needs.sequenceLength === 1
+      ? 'transitions'
+      : `${needs.sequenceLength}-step sequences`;
+  const batches = [unit, ...needs.columns.map((c) => `with ${c.name}`)].join(', ');
   const width = Math.max(...Object.keys(defaults).map((k) => k.length));
   return [
     `${d.name}: ${d.title}`,

@@ -96,6 +96,9 @@ describe('o2o command line', () => {
     expect(calql.out).toContain('batches: transitions, with mc_return');
     expect(calql.out).toMatch(/^ {4}clipDiffMax +Infinity$/m);
     expect(calql.out).toContain('--hidden sets: actorHidden, criticHidden');
+    const dp = await capture(['train', '--algo', 'diffusion', '--help']);
+    expect(dp.out).toContain('batches: chunks of 2 observations and 16 actions');
+    expect(dp.out).toMatch(/^ {4}temperature +1$/m);
   });
 });
 
