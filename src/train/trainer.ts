@@ -264,6 +264,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (due(step, every)) save();
     o.onProgress?.({ step, steps: o.steps, metrics: r.metrics, eval: ev });
   }
-  if (every > 0 && learner.steps % every !== 0) save();
+  // the run's end is always kept (also without checkpointEvery), unless its last save was this step
+  if (!lastCheckpoint?.endsWith(`ckpt-${learner.steps}.o2o`)) save();
   return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data };
 }

@@ -130,6 +130,19 @@ describe('checkpoints', () => {
     expect(Array.from(actorParams(resumed.learner))).toEqual(Array.from(actorParams(full.learner)));
   });
 
+  it('without checkpointEvery the run’s end is kept; resuming a finished run makes no updates', async () => {
+    const ds = await generateRecipe('pendulum-medium');
+    const dir = tmp();
+    const first = await train({ algo: 'bc', dataset: ds, task, steps: 12, seed: 2, config: small, checkpointDir: dir, session: { threads: 1 } });
+    expect(readdirSync(dir)).toEqual(['ckpt-12.o2o']);
+    const again = await train({ algo: 'bc', dataset: ds, task, steps: 12, seed: 2, config: small, checkpointDir: dir, resume: true, session: { threads: 1 } });
+    expect(again.steps).toBe(12);
+    expect(readdirSync(dir)).toEqual(['ckpt-12.o2o']);
+    expect(Array.from(actorParams(again.learner))).toEqual(Array.from(actorParams(first.learner)));
+    first.learner.dispose();
+    again.learner.dispose();
+  });
+
   it('a truncated checkpoint is refused with the file, the byte and the fix', async () => {
     const ds = await generateRecipe('pendulum-medium');
     const dir = tmp();
