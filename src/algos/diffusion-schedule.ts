@@ -63,8 +63,9 @@ export function ddimSigma(s: DdimStep, eta: number): number {
 /**
  * DDIM sampling in float64 (the reference the exported graph is checked against): from `x` (the
  * initial noise, a flat chunk) with `eps(x, t)` the noise model, returns the denoised chunk. With
- * η > 0 step j adds σ_j · z[j] (z: one standard-normal draw of x's size per step).
- *   x0 = clip((x − √(1−ᾱ) ε) / √ᾱ);  x ← √ᾱ_prev x0 + √(1 − ᾱ_prev − σ²) ε + σ z
+ * η > 0 step j adds σ_j · z[j] (z: one standard-normal draw of x's size per step). A temperature
+ * τ scales the initial noise and every z (Ajay et al. 2023, "low-temperature sampling"):
+ *   x ← τ x;  per step  x0 = clip((x − √(1−ᾱ) ε) / √ᾱ);  x ← √ᾱ_prev x0 + √(1 − ᾱ_prev − σ²) ε + τ σ z
  */
 export function ddimSample(
   x: Float64Array,
@@ -73,8 +74,9 @@ export function ddimSample(
   clip = 1,
   eta = 0,
   z: readonly ArrayLike<number>[] = [],
+  temperature = 1,
 ): Float64Array {
-  let cur = Float64Array.from(x);
+  let cur = Float64Array.from(x, (v) => temperature * v);
   steps.forEach((s, j) => {
     const e = eps(cur, s.t);
     const sigma = ddimSigma(s, eta);
@@ -82,7 +84,7 @@ export function ddimSample(
     const next = new Float64Array(cur.length);
     for (let i = 0; i < cur.length; i++) {
       const x0 = Math.min(clip, Math.max(-clip, (cur[i]! - Math.sqrt(1 - s.alphaBar) * e[i]!) / Math.sqrt(s.alphaBar)));
-      next[i] = Math.sqrt(s.alphaBarPrev) * x0 + dir * e[i]! + (sigma > 0 ? sigma * z[j]![i]! : 0);
+      next[i] = Math.sqrt(s.alphaBarPrev) * x0 + dir * e[i]! + (sigma > 0 ? temperature * sigma * z[j]![i]! : 0);
     }
     cur = next;
   });

@@ -148,6 +148,8 @@ export async function trainCommand(a: Args): Promise<void> {
         seed,
         actLow: env.spec.actLow,
         actHigh: env.spec.actHigh,
+        // the settings that made it (a diffusion policy's sampler among them: k, η, temperature)
+        notes: `settings ${JSON.stringify(res.learner.checkpoint().config, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}`,
       },
       obsMean: res.obsStats?.mean,
       obsStd: res.obsStats?.std,

@@ -73,7 +73,7 @@ describe('Diffusion Policy', () => {
     const rng = new Rng(2);
     for (let s = 0; s < 20; s++) l.update(batch(rng));
     // η = 0: deterministic DDIM, the noise input is the initial chunk alone
-    const policy = l.policy(5, 0);
+    const policy = l.policy(5, 0, 1);
     expect(policy.interface).toMatchObject({ kind: 'chunked', contextLength: 2, chunkLength: 3, actionHorizon: 2 });
     expect(policy.interface.extraInputs![0]!.shape).toEqual([4, 2]);
     const served = await Session.create(servingGraph(policy), { threads: 1, name: 'served' });
@@ -104,7 +104,7 @@ describe('Diffusion Policy', () => {
 
     // η = 1 (DDPM's variance on the 5-step sub-sequence): the noise input carries the initial chunk
     // and one more per step; the same draws in the reference give the same chunk
-    const stochastic = l.policy(5, 1);
+    const stochastic = l.policy(5, 1, 1);
     expect(stochastic.interface.extraInputs![0]!.shape).toEqual([4 * 6, 2]);
     const servedEta = await Session.create(servingGraph(stochastic), { threads: 1, name: 'served-eta' });
     const noise6 = Float32Array.from({ length: 48 }, () => rng.normal());
@@ -119,6 +119,27 @@ describe('Diffusion Policy', () => {
     for (let i = 8; i < 48; i++) other[i] = -other[i]!;
     const gotOther = servedEta.run({ obs, noise: other }).action as Float32Array;
     expect(Math.max(...Array.from(gotOther, (v, i) => Math.abs(v - wantEta[i]!)))).toBeGreaterThan(1e-3);
+    // temperature 0.5 (Decision Diffuser's low-temperature sampling): the graph scales the initial
+    // chunk and every step's draw by 0.5, as the reference does
+    const cool = await Session.create(servingGraph(l.policy(5, 1, 0.5)), { threads: 1, name: 'served-cool' });
+    const wantCool = ddimSample(Float64Array.from(noise6.subarray(0, 8)), steps, eps, 1, 1, z, 0.5)
+      .map((v) => v * task.maxAction)
+      .slice(2);
+    const gotCool = cool.run({ obs, noise: noise6 }).action as Float32Array;
+    for (let i = 0; i < 6; i++) expect(gotCool[i]).toBeCloseTo(wantCool[i]!, 4);
+    expect(Math.max(...Array.from(gotCool, (v, i) => Math.abs(v - wantEta[i]!)))).toBeGreaterThan(1e-3);
+    // the reference's temperature is a scale on its draws and nothing else
+    const halfZ = z.map((zj) => Float64Array.from(zj, (v) => 0.5 * v));
+    const scaled = ddimSample(
+      Float64Array.from(noise6.subarray(0, 8), (v) => 0.5 * v),
+      steps,
+      eps,
+      1,
+      1,
+      halfZ,
+    ).slice(2);
+    for (let i = 0; i < 6; i++) expect(scaled[i]! * task.maxAction).toBeCloseTo(wantCool[i]!, 9);
+    cool.dispose();
     // σ vanishes at the last step (ᾱ_prev = 1) and is DDPM's posterior std at η = 1
     expect(ddimSigma(steps[4]!, 1)).toBe(0);
     const s0 = steps[0]!;
@@ -128,6 +149,47 @@ describe('Diffusion Policy', () => {
     epsSession.dispose();
     l.dispose();
   });
+
+  it('samples the data’s spread at temperature 1 and about half of it at 0.5, around the same mean (low-temperature sampling)', async () => {
+    // Unimodal noisy chunks: every action is 0.8·sign(o₀) + N(0, 0.3²), as an expert with added action noise
+    const l = (await createLearner('diffusion', task, { ...small, lr: 3e-3 }, 5, { threads: 1 })) as DiffusionPolicy;
+    const rng = new Rng(11);
+    const noisy = () => {
+      const b = allocChunkBatch(32, 2, 4, 3, 2);
+      for (let i = 0; i < 32; i++) {
+        const side = rng.uniform() < 0.5 ? 1 : -1;
+        for (let k = 0; k < 6; k++) b.observations[i * 6 + k] = rng.normal() * 0.1 + (k % 3 === 0 ? side : 0);
+        for (let k = 0; k < 8; k++) b.actions[i * 8 + k] = 0.8 * side + 0.3 * rng.normal();
+      }
+      return b;
+    };
+    for (let s = 0; s < 3000; s++) l.update(noisy());
+    const obs = Float32Array.of(1, 0, 0, 1, 0, 0);
+    // The full 20-step chain (DDPM at η = 1): a coarse DDIM sub-sequence narrows the spread by itself
+    // (5 of 20 steps: 0.17 at temperature 1), which would hide what the temperature does.
+    const spread = async (temperature: number) => {
+      const session = await Session.create(servingGraph(l.policy(20, 1, temperature)), { threads: 1, name: `t${temperature}` });
+      const draws = new Rng(99);
+      const xs: number[] = [];
+      for (let n = 0; n < 400; n++) {
+        const noise = Float32Array.from({ length: 4 * 21 * 2 }, () => draws.normal());
+        xs.push(...(session.run({ obs, noise }).action as Float32Array));
+      }
+      session.dispose();
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      return { mean, std: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) };
+    };
+    // measured: std 0.23 at temperature 1 (the data's 0.3), 0.11 at 0.5; both means 0.80
+    const warm = await spread(1);
+    const cool = await spread(0.5);
+    l.dispose();
+    expect(warm.mean).toBeCloseTo(0.8, 1);
+    expect(cool.mean).toBeCloseTo(0.8, 1);
+    expect(warm.std).toBeGreaterThan(0.2);
+    expect(warm.std).toBeLessThan(0.4);
+    expect(cool.std / warm.std).toBeGreaterThan(0.35);
+    expect(cool.std / warm.std).toBeLessThan(0.6);
+  }, 120_000);
 
   it('decays its learning rate over the whole run when trained (diffusion_policy), unless maxSteps is set', async () => {
     const b = new DatasetBuilder(3, 2);
@@ -162,7 +224,8 @@ describe('Diffusion Policy', () => {
     expect(average.successRate).toBeLessThanOrEqual(0.5);
   }, 600_000);
 
-  it('refuses an η outside [0, 1]', async () => {
+  it('refuses an η or a temperature outside [0, 1]', async () => {
     await expect(createLearner('diffusion', task, { ...small, eta: 1.5 }, 0, { threads: 1 })).rejects.toThrow(/eta must lie in \[0, 1\], got 1.5/);
+    await expect(createLearner('diffusion', task, { ...small, temperature: -0.1 }, 0, { threads: 1 })).rejects.toThrow(/temperature must lie in \[0, 1\], got -0.1/);
   });
 });

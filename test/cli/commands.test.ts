@@ -49,7 +49,10 @@ describe('o2o command line', () => {
       .map((l) => JSON.parse(l));
     expect(lines.at(-1)).toMatchObject({ step: 200 });
     expect(lines.some((l) => typeof l.eval_return === 'number')).toBe(true);
-    expect(readCard(new Uint8Array(readFileSync(policy)))).toMatchObject({ task: 'pendulum', algorithm: 'bc', trainingSteps: 200 });
+    const card = readCard(new Uint8Array(readFileSync(policy)));
+    expect(card).toMatchObject({ task: 'pendulum', algorithm: 'bc', trainingSteps: 200 });
+    // the card records the settings that made the policy
+    expect(JSON.parse(card!.notes.replace(/^settings /, ''))).toMatchObject({ hidden: [32, 32], actorLr: 3e-4 });
   }, 120_000);
 
   it('explains usage errors and unknown commands', async () => {
@@ -98,7 +101,7 @@ describe('o2o command line', () => {
     expect(calql.out).toContain('--hidden sets: actorHidden, criticHidden');
     const dp = await capture(['train', '--algo', 'diffusion', '--help']);
     expect(dp.out).toContain('batches: chunks of 2 observations and 16 actions');
-    expect(dp.out).toMatch(/^ {4}temperature +1$/m);
+    expect(dp.out).toMatch(/^ {4}temperature +0\.5$/m);
   });
 });
 
