@@ -118,6 +118,10 @@ export async function trainCommand(a: Args): Promise<void> {
     onProgress: (p) => bar.update(p.step, p.eval ? `score ${p.eval.normalized.toFixed(1)}` : ''),
   });
   bar.done();
+  if (res.resumed) {
+    const changed = Object.entries(res.resumed.changedSettings).map(([k, v]) => `${k} ${JSON.stringify(v.was)} → ${JSON.stringify(v.now)}`);
+    console.error(`resumed from ${res.resumed.checkpoint} at step ${res.resumed.step}${changed.length ? `; settings changed since: ${changed.join(', ')}` : ''}`);
+  }
   if (res.diverged) {
     console.error(`training diverged at step ${res.diverged.step} (${JSON.stringify(res.diverged.metrics)}); last good checkpoint: ${res.diverged.lastCheckpoint ?? 'none'}`);
     process.exitCode = 3;

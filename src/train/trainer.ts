@@ -95,6 +95,12 @@ export interface TrainResult extends TrainedPolicyView {
   preprocessing: Preprocessing;
   /** Set when `signal` stopped the run before `steps`. */
   aborted?: boolean;
+  /**
+   * Set when the run continued from a checkpoint: which, at which step, and the settings that
+   * differ from the checkpoint's (they apply from here on: a sampler's settings for a re-export,
+   * or a mistake the caller should see).
+   */
+  resumed?: { checkpoint: string; step: number; changedSettings: Record<string, { was: unknown; now: unknown }> };
   /** The data as the learner saw it (normalized, reward-scaled, with mc_return for Cal-QL): the
    * offline half of online fine-tuning. */
   prepared: Dataset;
@@ -172,6 +178,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       : new UniformSampler(data, { batchSize: learner.batchSize, seed: seed + 7919, info });
 
   let lastCheckpoint: string | null = null;
+  let resumed: TrainResult['resumed'];
   if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
   if (o.resume && o.checkpointDir) {
     const path = newestCheckpoint(o.checkpointDir, 'ckpt');
@@ -185,6 +192,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       learner.restore(c.learner);
       sampler.setRngState(c.samplerRng);
       lastCheckpoint = path;
+      resumed = { checkpoint: path, step: c.learner.steps, changedSettings: changedSettings(c.learner.config, learner.checkpoint().config) };
     }
   }
   const save = (): void => {
@@ -204,6 +212,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (o.logPath) appendFileSync(o.logPath, `${JSON.stringify(rec)}\n`);
   };
   if (learner.steps === 0) log({ run: { algo: o.algo, dataset: source, seed, steps: o.steps, config: learner.checkpoint().config, preprocessing, rewardTransform } });
+  else if (resumed) log({ resumed });
   const every = o.checkpointEvery ?? 0;
   // With updatesPerRun K > 1 a run performs K updates, from a multiple of K; a run that would pass
   // `steps`, an evaluation or a checkpoint step is replaced by single updates up to it (the
@@ -231,7 +240,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       if (o.signal.aborted) {
         if (learner.steps > 0 && !lastCheckpoint?.endsWith(`ckpt-${learner.steps}.o2o`)) save();
-        return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, aborted: true };
+        return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, aborted: true, ...(resumed ? { resumed } : {}) };
       }
     }
     const from = learner.steps;
@@ -246,7 +255,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     if (r.diverged) {
       log({ step: learner.steps + 1, diverged: true, ...r.metrics });
-      return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint } };
+      return {
+        ...view,
+        steps: learner.steps,
+        evals,
+        rewardTransform,
+        preprocessing,
+        prepared: data,
+        diverged: { step: learner.steps + 1, metrics: r.metrics, lastCheckpoint },
+        ...(resumed ? { resumed } : {}),
+      };
     }
     const step = learner.steps;
     let ev: EvalResult | undefined;
@@ -266,5 +284,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   // the run's end is always kept (also without checkpointEvery), unless its last save was this step
   if (!lastCheckpoint?.endsWith(`ckpt-${learner.steps}.o2o`)) save();
-  return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data };
+  return { ...view, steps: learner.steps, evals, rewardTransform, preprocessing, prepared: data, ...(resumed ? { resumed } : {}) };
+}
+
+/** Settings whose values differ between a checkpoint's config and this run's (JSON-compared). */
+function changedSettings(was: unknown, now: unknown): Record<string, { was: unknown; now: unknown }> {
+  const a = (was ?? {}) as Record<string, unknown>;
+  const b = (now ?? {}) as Record<string, unknown>;
+  const out: Record<string, { was: unknown; now: unknown }> = {};
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out[k] = { was: a[k], now: b[k] };
+  return out;
 }

@@ -137,10 +137,26 @@ describe('checkpoints', () => {
     expect(readdirSync(dir)).toEqual(['ckpt-12.o2o']);
     const again = await train({ algo: 'bc', dataset: ds, task, steps: 12, seed: 2, config: small, checkpointDir: dir, resume: true, session: { threads: 1 } });
     expect(again.steps).toBe(12);
+    expect(again.resumed).toEqual({ checkpoint: join(dir, 'ckpt-12.o2o'), step: 12, changedSettings: {} });
     expect(readdirSync(dir)).toEqual(['ckpt-12.o2o']);
     expect(Array.from(actorParams(again.learner))).toEqual(Array.from(actorParams(first.learner)));
+    // settings that differ from the checkpoint's are reported (they apply from the resumed step on)
+    const changed = await train({
+      algo: 'bc',
+      dataset: ds,
+      task,
+      steps: 14,
+      seed: 2,
+      config: { ...small, actorLr: 1e-4 },
+      checkpointDir: dir,
+      resume: true,
+      session: { threads: 1 },
+    });
+    expect(changed.resumed?.changedSettings).toEqual({ actorLr: { was: 3e-4, now: 1e-4 } });
+    expect(changed.steps).toBe(14);
     first.learner.dispose();
     again.learner.dispose();
+    changed.learner.dispose();
   });
 
   it('a truncated checkpoint is refused with the file, the byte and the fix', async () => {
