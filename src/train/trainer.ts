@@ -189,10 +189,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       } catch (e) {
         throw new TrainError(`cannot resume: ${(e as CheckpointError).message}`);
       }
-      learner.restore(c.learner);
+      const changed = changedSettings(c.learner.config, learner.checkpoint().config);
+      try {
+        learner.restore(c.learner);
+      } catch (e) {
+        const was = Object.entries(changed).map(([k, v]) => `${k} ${JSON.stringify(v.was)} (this run: ${JSON.stringify(v.now)})`);
+        throw new TrainError(
+          `cannot resume from ${path}: ${(e as Error).message}${was.length ? `; the checkpoint was trained with ${was.join(', ')}` : ''} — resume with the checkpoint's settings, or start a new run in another --checkpoints folder`,
+        );
+      }
       sampler.setRngState(c.samplerRng);
       lastCheckpoint = path;
-      resumed = { checkpoint: path, step: c.learner.steps, changedSettings: changedSettings(c.learner.config, learner.checkpoint().config) };
+      resumed = { checkpoint: path, step: c.learner.steps, changedSettings: changed };
     }
   }
   const save = (): void => {

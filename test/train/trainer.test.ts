@@ -154,6 +154,10 @@ describe('checkpoints', () => {
     });
     expect(changed.resumed?.changedSettings).toEqual({ actorLr: { was: 3e-4, now: 1e-4 } });
     expect(changed.steps).toBe(14);
+    // a network of another size cannot continue the checkpoint: refused, naming the setting
+    await expect(
+      train({ algo: 'bc', dataset: ds, task, steps: 16, seed: 2, config: { ...small, hidden: [8, 8] }, checkpointDir: dir, resume: true, session: { threads: 1 } }),
+    ).rejects.toThrow(/cannot resume from .*ckpt-14\.o2o: .*the checkpoint was trained with .*hidden \[16,16\] \(this run: \[8,8\]\) — resume with the checkpoint's settings/);
     first.learner.dispose();
     again.learner.dispose();
     changed.learner.dispose();
