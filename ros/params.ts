@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { type ExplorationConfig, type RuntimeOptions, robotSeed, type SafeActionMode } from '../src/serve/index.js';
 import type { ActionType, ObservationType, ParamTypeCode, RosModule, RosNode, RosParameter } from './rcl-api.js';
 
 export interface PolicyNodeParams {
@@ -319,4 +320,35 @@ export function parameterChange(
   } catch (e) {
     return { refused: (e as Error).message };
   }
+}
+
+/** The exploration the parameters ask for (null: the policy's greedy action). */
+export function explorationOf(p: PolicyNodeParams): ExplorationConfig | null {
+  return p.explore ? { temperature: p.explore_temperature, noiseStd: p.explore_noise_std, seed: p.explore_seed } : null;
+}
+
+/**
+ * What the parameters mean for the PolicyRuntime: trusted keys, the safety filter, exploration, the
+ * target return and chunking (its noise seeded from robot_id, else `nodeName`). The node adds the
+ * model's execution provider and its event log.
+ */
+export function runtimeOptions(p: PolicyNodeParams, nodeName: string): Pick<RuntimeOptions, 'trust' | 'safety' | 'exploration' | 'targetReturn' | 'chunking'> {
+  return {
+    trust: { publicKeys: p.trusted_keys.map((f) => readFileSync(f, 'utf8')), allowUnverified: p.allow_unverified },
+    safety: {
+      ...(p.action_low.length ? { low: p.action_low } : {}),
+      ...(p.action_high.length ? { high: p.action_high } : {}),
+      ...(p.max_delta > 0 ? { maxDelta: p.max_delta } : {}),
+      ...(p.stale_after_ms > 0 ? { staleAfterMs: p.stale_after_ms } : {}),
+      safeAction: p.safe_action as SafeActionMode,
+      ...(p.safe_action === 'pose' ? { pose: 'safe_pose', poses: { safe_pose: p.safe_pose } } : {}),
+    },
+    exploration: explorationOf(p),
+    targetReturn: Number.isNaN(p.target_return) ? undefined : p.target_return,
+    chunking: {
+      ...(p.action_horizon > 0 ? { actionHorizon: p.action_horizon } : {}),
+      ...(p.temporal_ensembling >= 0 ? { temporalEnsembling: p.temporal_ensembling } : {}),
+      seed: robotSeed(0, p.robot_id || nodeName),
+    },
+  };
 }

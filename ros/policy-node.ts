@@ -22,14 +22,15 @@
  * It talks to ROS only through RosModule (rcl-api.ts): rclnodejs in production (ros/main.ts),
  * the in-process implementation in tests.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import type { ExecutionProvider } from '../src/engine/index.js';
-import { type ArtifactInput, PolicyRuntime, policyUpdateToArtifact, readArtifactFile, Recorder, robotSeed, type SafeActionMode, type StepInfo } from '../src/serve/index.js';
+import { PolicyRuntime, readArtifactFile, Recorder, type StepInfo } from '../src/serve/index.js';
 import { EpisodeFeed } from './episode-feed.js';
 import { nodeDiagnostics, SampleWindow } from './node-diagnostics.js';
 import { FleetLink } from './fleet-link.js';
 import { actionWriter, type ActionWriter, observationReader, type ObservationReader } from './messages.js';
-import { declareNodeParameters, parameterChange, type PolicyNodeParams, rawParams, readNodeParameters } from './params.js';
+import { declareNodeParameters, explorationOf, parameterChange, type PolicyNodeParams, rawParams, readNodeParameters, runtimeOptions } from './params.js';
+import { swapFromFile, swapFromUpdate } from './policy-updates.js';
 import type {
   BoolMsg,
   DiagnosticArrayMsg,
@@ -128,23 +129,8 @@ export class PolicyNode {
     this.params = p;
     const artifact = readArtifactFile(p.model_path);
     this.runtime = PolicyRuntime.open(artifact, {
-      trust: { publicKeys: p.trusted_keys.map((f) => readFileSync(f, 'utf8')), allowUnverified: p.allow_unverified },
+      ...runtimeOptions(p, this.nodeName),
       model: { executionProvider: p.execution_provider as ExecutionProvider, warn: (m) => this.log.warn(m) },
-      safety: {
-        ...(p.action_low.length ? { low: p.action_low } : {}),
-        ...(p.action_high.length ? { high: p.action_high } : {}),
-        ...(p.max_delta > 0 ? { maxDelta: p.max_delta } : {}),
-        ...(p.stale_after_ms > 0 ? { staleAfterMs: p.stale_after_ms } : {}),
-        safeAction: p.safe_action as SafeActionMode,
-        ...(p.safe_action === 'pose' ? { pose: 'safe_pose', poses: { safe_pose: p.safe_pose } } : {}),
-      },
-      exploration: p.explore ? { temperature: p.explore_temperature, noiseStd: p.explore_noise_std, seed: p.explore_seed } : null,
-      targetReturn: Number.isNaN(p.target_return) ? undefined : p.target_return,
-      chunking: {
-        ...(p.action_horizon > 0 ? { actionHorizon: p.action_horizon } : {}),
-        ...(p.temporal_ensembling >= 0 ? { temporalEnsembling: p.temporal_ensembling } : {}),
-        seed: robotSeed(0, p.robot_id || this.nodeName),
-      },
       onEvent: (e) => {
         if (e.type === 'swap') this.log.info(`o2o_policy: now serving policy ${e.version} (sha256 ${e.sha256.slice(0, 12)}…)`);
         if (e.type === 'swap-refused') this.log.error(`o2o_policy: refused new policy: ${e.reason}; still serving ${e.keptVersion}`);
@@ -172,21 +158,16 @@ export class PolicyNode {
         }),
       );
     }
-    if (p.done_topic) {
+    // done / truncated end the step's episode (for the policy's context and for the fleet link)
+    for (const end of ['done', 'truncated'] as const) {
+      const topic = end === 'done' ? p.done_topic : p.truncated_topic;
+      if (!topic) continue;
       subs.push(
-        this.node.createSubscription('std_msgs/msg/Bool', p.done_topic, { qos: stepQos }, (m) => {
-          this.done = this.done || (m as BoolMsg).data;
-          this.endOfStep(() => this.episodes.done((m as BoolMsg).data));
-          this.fleet?.aligner.done((m as BoolMsg).data);
-        }),
-      );
-    }
-    if (p.truncated_topic) {
-      subs.push(
-        this.node.createSubscription('std_msgs/msg/Bool', p.truncated_topic, { qos: stepQos }, (m) => {
-          this.truncated = this.truncated || (m as BoolMsg).data;
-          this.endOfStep(() => this.episodes.truncated((m as BoolMsg).data));
-          this.fleet?.aligner.truncated((m as BoolMsg).data);
+        this.node.createSubscription('std_msgs/msg/Bool', topic, { qos: stepQos }, (m) => {
+          const ended = (m as BoolMsg).data;
+          this[end] = this[end] || ended;
+          this.endOfStep(() => this.episodes[end](ended));
+          this.fleet?.aligner[end](ended);
         }),
       );
     }
@@ -240,27 +221,9 @@ export class PolicyNode {
     });
   }
 
-  /**
-   * A PolicyUpdate from the fleet: verified like any swap (with trusted_keys, only a signature by
-   * one of them passes); an unsigned one is refused unless allow_unverified, as `o2o serve` does.
-   */
+  /** A PolicyUpdate from the fleet (policy-updates.ts: signed by a trusted key unless allow_unverified). */
   swapFromUpdate(payload: Uint8Array, topic: string): boolean {
-    let input: ArtifactInput;
-    try {
-      input = policyUpdateToArtifact(payload, topic);
-    } catch (e) {
-      this.log.error(`o2o_policy: undecodable PolicyUpdate on ${topic} (${(e as Error).message}); still serving ${this.runtime.version}`);
-      return false;
-    }
-    if (input.sha256 && input.sha256 === this.runtime.status().sha256) return true; // the retained copy of what runs
-    if (!input.signature && !this.params.allow_unverified) {
-      const reason = this.params.trusted_keys.length
-        ? 'unsigned; this node requires an ed25519 signature by one of its trusted_keys'
-        : "unsigned, and this node has no trusted key; set trusted_keys to the learner's public key (or, for development only, allow_unverified)";
-      this.runtime.refuse(reason);
-      return false;
-    }
-    return this.runtime.swap(input).ok;
+    return swapFromUpdate(this.runtime, this.params, payload, topic, this.log);
   }
 
   /** Opens the recorder when record_dir is set. */
@@ -414,7 +377,7 @@ export class PolicyNode {
       }
     }
     if (['explore', 'explore_temperature', 'explore_noise_std', 'explore_seed'].some((k) => k in changed)) {
-      this.runtime.setExploration(next.explore ? { temperature: next.explore_temperature, noiseStd: next.explore_noise_std, seed: next.explore_seed } : null);
+      this.runtime.setExploration(explorationOf(next));
     }
     this.params = next;
     this.log.info(
@@ -427,21 +390,7 @@ export class PolicyNode {
 
   /** Loads a new artifact from `path` (with its .sig/.sha256) and swaps if it verifies. */
   swapFrom(path: string): boolean {
-    try {
-      return this.runtime.swap(readArtifactFile(path)).ok;
-    } catch (e) {
-      this.log.error(`o2o_policy: cannot read new policy ${path}: ${(e as Error).message}; still serving ${this.runtime.version}`);
-      return false;
-    }
-  }
-
-  latencyPercentiles(): { p50: number; p99: number } {
-    return this.latency.percentiles();
-  }
-
-  /** The control timer's jitter (|interval − period|, ms) over the last 1024 ticks. */
-  jitterPercentiles(): { p50: number; p99: number } {
-    return this.jitter.percentiles();
+    return swapFromFile(this.runtime, path, this.log);
   }
 
   diagnostics(): DiagnosticArrayMsg {
@@ -451,8 +400,8 @@ export class PolicyNode {
       nodeName: this.nodeName,
       status: this.runtime.status(),
       policyKind: this.runtime.policyInterface.kind,
-      latency: this.latencyPercentiles(),
-      jitter: this.jitterPercentiles(),
+      latency: this.latency.percentiles(),
+      jitter: this.jitter.percentiles(),
       stale: filter.staleAfterMs < Infinity && this.now() - this.obsTime > filter.staleAfterMs,
       controlRateHz: this.params.control_rate_hz,
       ticks: this.ticks,
